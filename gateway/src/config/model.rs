@@ -1,0 +1,214 @@
+//! The validated runtime configuration: parsed addresses, durations, CIDRs and loaded
+//! certificates. Nothing here is serde; [`super::convert`] builds it from [`super::file`].
+
+use ipnet::IpNet;
+use openssl::pkey::{PKey, Private};
+use openssl::x509::X509;
+use pingora::server::configuration::ServerConf;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Everything the gateway runs on, checked and cross-referenced.
+#[derive(Debug)]
+pub struct Config {
+    /// The YAML file this came from.
+    pub source: PathBuf,
+    /// Process settings.
+    pub server: ServerSettings,
+    /// Client-facing listeners, in file order.
+    pub listeners: Vec<Listener>,
+    /// The stats listener's address, if any.
+    pub stats: Option<SocketAddr>,
+    /// Backends by name.
+    pub backends: BTreeMap<String, Arc<Backend>>,
+    /// Timeouts shared by every listener and backend.
+    pub timeouts: Timeouts,
+    /// Peers whose `X-Forwarded-For` is trusted.
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+/// Process settings (the `server:` section).
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// Worker threads per listener.
+    pub threads: usize,
+    /// Pid file path.
+    pub pid_file: String,
+    /// Upgrade socket path.
+    pub upgrade_sock: String,
+    /// Old process's serving time after an upgrade.
+    pub grace_period: Duration,
+    /// In-flight requests' time to finish at shutdown.
+    pub graceful_shutdown_timeout: Duration,
+    /// Open client connections at most, across all listeners.
+    pub max_connections: usize,
+    /// Error log when daemonized.
+    pub error_log: Option<String>,
+    /// User to switch to.
+    pub user: Option<String>,
+    /// Group to switch to.
+    pub group: Option<String>,
+    /// Idle upstream connections kept.
+    pub upstream_keepalive_pool_size: usize,
+}
+
+impl ServerSettings {
+    /// Render Pingora's own process configuration.
+    pub fn to_server_conf(&self) -> ServerConf {
+        let seconds = |d: Duration| d.as_secs() + u64::from(d.subsec_nanos() > 0);
+        ServerConf {
+            threads: self.threads,
+            pid_file: self.pid_file.clone(),
+            upgrade_sock: self.upgrade_sock.clone(),
+            grace_period_seconds: Some(seconds(self.grace_period)),
+            graceful_shutdown_timeout_seconds: Some(seconds(self.graceful_shutdown_timeout)),
+            error_log: self.error_log.clone(),
+            user: self.user.clone(),
+            group: self.group.clone(),
+            upstream_keepalive_pool_size: self.upstream_keepalive_pool_size,
+            ..ServerConf::default()
+        }
+    }
+}
+
+/// Timeouts (the `timeouts:` section).
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// Connecting to an origin.
+    pub connect: Duration,
+    /// Receiving a whole request head, and client inactivity while sending a body.
+    pub client: Duration,
+    /// Origin inactivity.
+    pub server: Duration,
+    /// Idle time between two requests on a kept-alive client connection.
+    pub keep_alive: Duration,
+}
+
+/// One client-facing listener.
+#[derive(Debug)]
+pub struct Listener {
+    /// Unique name.
+    pub name: String,
+    /// Bound address.
+    pub address: SocketAddr,
+    /// What it does with requests.
+    pub role: ListenerRole,
+}
+
+/// What a listener does with the requests it receives.
+#[derive(Debug)]
+pub enum ListenerRole {
+    /// Answer every request with a redirect to https.
+    RedirectHttps(Redirect),
+    /// Proxy to a backend, optionally terminating TLS first.
+    Proxy {
+        /// TLS termination settings; `None` for plain HTTP.
+        tls: Option<TlsConfig>,
+        /// Name of the backend (checked to exist).
+        backend: String,
+    },
+}
+
+/// Settings of a redirect listener.
+#[derive(Debug, Clone, Copy)]
+pub struct Redirect {
+    /// The https port; 443 is left out of the Location.
+    pub port: u16,
+    /// The redirect status.
+    pub status: u16,
+}
+
+/// A certificate chain with its private key and the names it covers.
+#[derive(Clone)]
+pub struct CertifiedKey {
+    /// Leaf first, then intermediates.
+    pub chain: Vec<X509>,
+    /// The leaf's private key.
+    pub key: PKey<Private>,
+    /// DNS names (SAN, or CN when there is no SAN), lower case; may start with `*.`.
+    pub names: Vec<String>,
+    /// The file it was read from, for messages.
+    pub path: PathBuf,
+}
+
+impl std::fmt::Debug for CertifiedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CertifiedKey")
+            .field("names", &self.names)
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+/// TLS termination settings of a listener.
+#[derive(Debug, Clone)]
+pub struct TlsConfig {
+    /// Certificates; the first is the default when SNI matches none.
+    pub certificates: Vec<CertifiedKey>,
+    /// Lowest protocol version accepted.
+    pub min_version: TlsVersion,
+    /// TLS 1.2 cipher list, if set.
+    pub ciphers: Option<String>,
+    /// TLS 1.3 cipher suites, if set.
+    pub ciphersuites: Option<String>,
+}
+
+/// A TLS protocol version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsVersion {
+    /// TLS 1.2.
+    Tls12,
+    /// TLS 1.3.
+    Tls13,
+}
+
+/// A pool of origin servers.
+#[derive(Debug)]
+pub struct Backend {
+    /// Its name.
+    pub name: String,
+    /// The servers, in file order.
+    pub servers: Vec<Server>,
+    /// Active health check, if configured.
+    pub health_check: Option<HealthCheck>,
+}
+
+/// One origin server.
+#[derive(Debug, Clone)]
+pub struct Server {
+    /// Unique within its backend.
+    pub name: String,
+    /// Where it listens.
+    pub address: SocketAddr,
+    /// Relative share of requests.
+    pub weight: usize,
+}
+
+/// Active HTTP health check settings.
+#[derive(Debug, Clone)]
+pub struct HealthCheck {
+    /// Path requested with GET.
+    pub path: String,
+    /// Host header, if not the server's address.
+    pub host: Option<String>,
+    /// Time between checks.
+    pub interval: Duration,
+    /// Timeout of one check.
+    pub timeout: Duration,
+    /// Consecutive successes to go up.
+    pub rise: usize,
+    /// Consecutive failures to go down.
+    pub fall: usize,
+}
+
+/// Whether `ip` is in any of `nets`.
+pub fn contains(nets: &[IpNet], ip: IpAddr) -> bool {
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    };
+    nets.iter().any(|net| net.contains(&ip))
+}

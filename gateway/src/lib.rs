@@ -1,0 +1,17 @@
+//! An HTTPS gateway on Pingora for people who run HAProxy today: TLS offload, weighted round
+//! robin with active health checks, `X-Forwarded-*`, an https redirect listener and a
+//! Prometheus stats listener, configured by one YAML file.
+//!
+//! The pipeline: [`config::load`] turns `gateway.yaml` into a validated [`config::Config`];
+//! [`server::build`] turns that into Pingora services (one per listener, the stats listener
+//! and one health-check service per backend); [`cli::run`] is the whole `gateway` command.
+
+pub mod cli;
+pub mod config;
+pub mod listener;
+pub mod metrics;
+pub mod proxy;
+pub mod server;
+pub mod stats;
+pub mod tls;
+pub mod upstream;

@@ -1,0 +1,107 @@
+//! The :80 listener's job (HAProxy `http-request redirect scheme https`): build the https
+//! Location for a request, refusing Host values that are not host names.
+
+use std::net::Ipv6Addr;
+
+/// `https://<host without port>[:<port> unless 443]<path>[?query]`, or `None` when the host
+/// is missing or is not a valid host name, IPv4 or bracketed IPv6 address.
+pub fn https_location(host_with_port: &str, path_and_query: &str, port: u16) -> Option<String> {
+    let host = strip_port(host_with_port)?;
+    if !valid_host(host) {
+        return None;
+    }
+    let path = if path_and_query.starts_with('/') {
+        path_and_query
+    } else {
+        "/"
+    };
+    let mut location = String::with_capacity(16 + host.len() + path.len());
+    location.push_str("https://");
+    location.push_str(host);
+    if port != 443 {
+        location.push(':');
+        location.push_str(&port.to_string());
+    }
+    location.push_str(path);
+    Some(location)
+}
+
+/// The host part of a `Host` value: `[v6]` keeps its brackets; a port must be all digits.
+fn strip_port(value: &str) -> Option<&str> {
+    let (host, port) = if value.starts_with('[') {
+        let end = value.find(']')?;
+        let rest = &value[end + 1..];
+        (&value[..=end], rest.strip_prefix(':'))
+    } else if let Some((host, port)) = value.rsplit_once(':') {
+        (host, Some(port))
+    } else {
+        (value, None)
+    };
+    match port {
+        Some(p) if p.is_empty() || p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit()) => None,
+        _ => Some(host),
+    }
+}
+
+/// A DNS name (letters, digits, hyphens; labels of 1-63 not starting or ending with a hyphen;
+/// an optional trailing dot), or a bracketed IPv6 literal. Dotted IPv4 passes as a name.
+fn valid_host(host: &str) -> bool {
+    if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        return inner.parse::<Ipv6Addr>().is_ok();
+    }
+    let name = host.strip_suffix('.').unwrap_or(host);
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_path_and_query_and_drops_port() {
+        assert_eq!(
+            https_location("example.com:80", "/a/b?x=1&y=2", 443).as_deref(),
+            Some("https://example.com/a/b?x=1&y=2")
+        );
+        assert_eq!(
+            https_location("example.com", "/", 8443).as_deref(),
+            Some("https://example.com:8443/")
+        );
+        assert_eq!(
+            https_location("[::1]:8080", "/x", 443).as_deref(),
+            Some("https://[::1]/x")
+        );
+        assert_eq!(
+            https_location("127.0.0.1:8080", "*", 443).as_deref(),
+            Some("https://127.0.0.1/")
+        );
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_host_name() {
+        for bad in [
+            "",
+            "evil.com/path",
+            "a b",
+            "user@evil.com",
+            "-x.com",
+            "x..com",
+            "[zz]",
+            "host:",
+            "host:80x",
+            "\u{e9}.com",
+        ] {
+            assert_eq!(https_location(bad, "/", 443), None, "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! TLS termination: loading certificates, building the OpenSSL acceptor, choosing a
+//! certificate by SNI.
+//!
+//! Every certificate gets its own `SslContext` configured identically (protocol floor,
+//! ciphers, ALPN, session id context); the servername callback switches the handshake to the
+//! context whose names match, and the first certificate answers everything else.
+
+use crate::config::model::{CertifiedKey, TlsConfig, TlsVersion};
+use openssl::nid::Nid;
+use openssl::pkey::PKey;
+use openssl::ssl::{
+    select_next_proto, AlpnError, NameType, SniError, SslAcceptor, SslContext, SslContextBuilder,
+    SslMethod, SslVersion,
+};
+use openssl::x509::X509;
+use pingora::listeners::tls::TlsSettings;
+use std::path::Path;
+use std::sync::Arc;
+
+/// ALPN protocols offered, in preference order (wire format).
+const ALPN_H2_H1: &[u8] = b"\x02h2\x08http/1.1";
+
+/// Read a certificate chain and its private key. With `key == None`, `cert` is a combined PEM
+/// holding both (certbot's `fullchain.pem` followed by `privkey.pem`).
+pub fn load_certified_key(cert: &Path, key: Option<&Path>) -> Result<CertifiedKey, String> {
+    let read = |p: &Path| std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
+    let cert_pem = read(cert)?;
+    let chain = X509::stack_from_pem(&cert_pem)
+        .map_err(|e| format!("{}: not a PEM certificate: {e}", cert.display()))?;
+    let Some(leaf) = chain.first() else {
+        return Err(format!("{}: no certificate found", cert.display()));
+    };
+    let key_pem = match key {
+        Some(path) => read(path)?,
+        None => cert_pem.clone(),
+    };
+    let key_file = key.unwrap_or(cert);
+    let key = PKey::private_key_from_pem(&key_pem)
+        .map_err(|_| format!("{}: no private key found", key_file.display()))?;
+    let leaf_key = leaf
+        .public_key()
+        .map_err(|e| format!("{}: {e}", cert.display()))?;
+    if !leaf_key.public_eq(&key) {
+        return Err(format!(
+            "{}: the private key does not match the certificate",
+            key_file.display()
+        ));
+    }
+    Ok(CertifiedKey {
+        names: certificate_names(leaf),
+        chain,
+        key,
+        path: cert.to_path_buf(),
+    })
+}
+
+/// DNS names of a certificate: its SAN entries, or its CN when it has none; lower case.
+fn certificate_names(cert: &X509) -> Vec<String> {
+    let sans: Vec<String> = cert
+        .subject_alt_names()
+        .map(|names| {
+            names
+                .iter()
+                .filter_map(|n| n.dnsname().map(str::to_ascii_lowercase))
+                .collect()
+        })
+        .unwrap_or_default();
+    if !sans.is_empty() {
+        return sans;
+    }
+    cert.subject_name()
+        .entries_by_nid(Nid::COMMONNAME)
+        .filter_map(|e| e.data().to_string().ok().map(|s| s.to_ascii_lowercase()))
+        .collect()
+}
+
+/// Whether a certificate name (possibly `*.example.com`) covers `host`.
+fn name_matches(pattern: &str, host: &str) -> bool {
+    match pattern.strip_prefix("*.") {
+        Some(suffix) => host
+            .split_once('.')
+            .is_some_and(|(label, rest)| !label.is_empty() && rest.eq_ignore_ascii_case(suffix)),
+        None => pattern.eq_ignore_ascii_case(host),
+    }
+}
+
+/// Index of the certificate to present for `host`: an exact name first, then a wildcard.
+pub fn select_certificate(certs: &[CertifiedKey], host: &str) -> Option<usize> {
+    let exact = certs
+        .iter()
+        .position(|c| c.names.iter().any(|n| n.eq_ignore_ascii_case(host)));
+    exact.or_else(|| {
+        certs
+            .iter()
+            .position(|c| c.names.iter().any(|n| name_matches(n, host)))
+    })
+}
+
+fn prefer_h2<'a>(alpn_in: &'a [u8]) -> Result<&'a [u8], AlpnError> {
+    select_next_proto(ALPN_H2_H1, alpn_in).ok_or(AlpnError::NOACK)
+}
+
+/// Apply the listener's protocol settings (identical for every certificate's context).
+fn configure(builder: &mut SslContextBuilder, config: &TlsConfig) -> Result<(), String> {
+    let floor = match config.min_version {
+        TlsVersion::Tls12 => SslVersion::TLS1_2,
+        TlsVersion::Tls13 => SslVersion::TLS1_3,
+    };
+    builder
+        .set_min_proto_version(Some(floor))
+        .map_err(|e| format!("min_version: {e}"))?;
+    if let Some(ciphers) = &config.ciphers {
+        builder
+            .set_cipher_list(ciphers)
+            .map_err(|_| format!("ciphers: no usable cipher in {ciphers:?}"))?;
+    }
+    if let Some(suites) = &config.ciphersuites {
+        builder
+            .set_ciphersuites(suites)
+            .map_err(|_| format!("ciphersuites: no usable suite in {suites:?}"))?;
+    }
+    builder
+        .set_session_id_context(b"gateway")
+        .map_err(|e| e.to_string())?;
+    builder.set_alpn_select_callback(|_, alpn_in| prefer_h2(alpn_in));
+    Ok(())
+}
+
+fn install_certificate(builder: &mut SslContextBuilder, cert: &CertifiedKey) -> Result<(), String> {
+    let err = |e: openssl::error::ErrorStack| format!("{}: {e}", cert.path.display());
+    builder.set_certificate(&cert.chain[0]).map_err(err)?;
+    for intermediate in &cert.chain[1..] {
+        builder
+            .add_extra_chain_cert(intermediate.clone())
+            .map_err(err)?;
+    }
+    builder.set_private_key(&cert.key).map_err(err)?;
+    builder.check_private_key().map_err(err)
+}
+
+fn new_builder() -> Result<openssl::ssl::SslAcceptorBuilder, String> {
+    SslAcceptor::mozilla_intermediate_v5(SslMethod::tls()).map_err(|e| e.to_string())
+}
+
+/// Check `ciphers`, `ciphersuites` and `min_version` are accepted by OpenSSL.
+pub fn check_cipher_settings(config: &TlsConfig) -> Result<(), String> {
+    let mut builder = new_builder()?;
+    configure(&mut builder, config)
+}
+
+/// Build Pingora's TLS settings for a listener: ALPN h2 + http/1.1, SNI certificate choice,
+/// session resumption (server-side cache and tickets).
+pub fn build_tls_settings(config: &TlsConfig) -> Result<TlsSettings, String> {
+    let mut builder = new_builder()?;
+    configure(&mut builder, config)?;
+    install_certificate(&mut builder, &config.certificates[0])?;
+    if config.certificates.len() > 1 {
+        let mut contexts = Vec::with_capacity(config.certificates.len());
+        for cert in &config.certificates {
+            let mut ctx = new_builder()?;
+            configure(&mut ctx, config)?;
+            install_certificate(&mut ctx, cert)?;
+            contexts.push(ctx.build().into_context());
+        }
+        let by_name: Arc<(Vec<CertifiedKey>, Vec<SslContext>)> =
+            Arc::new((config.certificates.clone(), contexts));
+        builder.set_servername_callback(move |ssl, _alert| {
+            let (certs, contexts) = &*by_name;
+            if let Some(host) = ssl.servername(NameType::HOST_NAME) {
+                if let Some(i) = select_certificate(certs, host) {
+                    ssl.set_ssl_context(&contexts[i])
+                        .map_err(|_| SniError::ALERT_FATAL)?;
+                }
+            }
+            Ok(())
+        });
+    }
+    Ok(TlsSettings::from(builder))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcard_covers_one_label_only() {
+        assert!(name_matches("*.example.com", "a.example.com"));
+        assert!(name_matches("*.example.com", "A.Example.COM"));
+        assert!(!name_matches("*.example.com", "a.b.example.com"));
+        assert!(!name_matches("*.example.com", "example.com"));
+        assert!(name_matches("example.com", "EXAMPLE.com"));
+    }
+}
