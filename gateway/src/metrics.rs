@@ -24,12 +24,23 @@ pub static BUILD_INFO: Lazy<IntGaugeVec> = Lazy::new(|| {
     .expect("metric registered once")
 });
 
+/// `gateway_backend_server_up{backend, server}`: 1 healthy, 0 down (from the health checks).
+pub static SERVER_UP: Lazy<IntGaugeVec> = Lazy::new(|| {
+    register_int_gauge_vec!(
+        "gateway_backend_server_up",
+        "Whether the health checks count the server as up (1) or down (0).",
+        &["backend", "server"]
+    )
+    .expect("metric registered once")
+});
+
 /// Register the process-wide metrics so they appear before the first request.
 pub fn init() {
     BUILD_INFO
         .with_label_values(&[env!("CARGO_PKG_VERSION")])
         .set(1);
     Lazy::force(&REQUESTS_TOTAL);
+    Lazy::force(&SERVER_UP);
 }
 
 /// The metric handles of one listener.

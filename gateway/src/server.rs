@@ -71,7 +71,10 @@ pub fn build(config: &Config, opt: Opt) -> Result<Server, String> {
     }
 
     if let Some(address) = config.stats {
-        let mut stats = Service::new("stats".to_string(), HttpServer::new_app(StatsApp));
+        let mut stats = Service::new(
+            "stats".to_string(),
+            HttpServer::new_app(StatsApp::new(upstreams.values().cloned().collect())),
+        );
         stats.add_tcp(&address.to_string());
         server.add_service(stats);
     }

@@ -1,1 +1,65 @@
+//! Helpers for the gateway's integration tests: real origins on 127.0.0.1 that record what
+//! they receive ([`origin`]), a throwaway certificate authority ([`pki`]), and the real
+//! `gateway` binary started on a generated configuration ([`gateway`]).
 
+pub mod gateway;
+pub mod origin;
+pub mod pki;
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+/// A port on 127.0.0.1 that was free a moment ago.
+pub fn free_addr() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind an ephemeral port")
+}
+
+/// Poll `condition` every 20 ms until it holds or `limit` passes; returns the time it took.
+pub fn wait_for(limit: Duration, mut condition: impl FnMut() -> bool) -> Option<Duration> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if condition() {
+            return Some(start.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+/// Whether something accepts TCP connections on `addr`.
+pub fn accepting(addr: SocketAddr) -> bool {
+    TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+}
+
+/// The `servers:` list of a backend, one entry per origin, named after the origins.
+pub fn servers_yaml(origins: &[&origin::Origin]) -> String {
+    origins
+        .iter()
+        .map(|o| format!("      - {{ name: {}, address: \"{}\" }}\n", o.name, o.addr))
+        .collect()
+}
+
+/// A blocking HTTPS client that trusts `pki`'s CA, follows no redirects and resolves each
+/// `(name, addr)` pair to that address (so SNI carries the name).
+pub fn https_client(pki: &pki::Pki, names: &[(&str, SocketAddr)]) -> reqwest::blocking::Client {
+    let mut builder = reqwest::blocking::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pki.ca_pem()).unwrap())
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(10))
+        .tls_info(true);
+    for (name, addr) in names {
+        builder = builder.resolve(name, *addr);
+    }
+    builder.build().unwrap()
+}
+
+/// A blocking plain-HTTP client that follows no redirects.
+pub fn http_client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}

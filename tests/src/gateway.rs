@@ -1,0 +1,104 @@
+//! The real `gateway` binary, started on a configuration written to a temporary directory.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+use tempfile::TempDir;
+
+/// Path of the `gateway` binary: `$GATEWAY_BIN`, or the workspace's debug build
+/// (`make test` builds it first).
+pub fn binary() -> PathBuf {
+    let path = std::env::var_os("GATEWAY_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/gateway"));
+    assert!(
+        path.exists(),
+        "{} not found: run `cargo build -p gateway` first (make test does)",
+        path.display()
+    );
+    path
+}
+
+/// A directory for one test's configuration, certificates and logs.
+pub fn workdir() -> TempDir {
+    tempfile::Builder::new()
+        .prefix("gateway-test-")
+        .tempdir()
+        .expect("temp dir")
+}
+
+/// `server:` settings every test uses: pid file and upgrade socket inside `dir`.
+pub fn server_section(dir: &Path) -> String {
+    format!(
+        "server:\n  threads: 1\n  pid_file: {0}/gateway.pid\n  upgrade_sock: {0}/upgrade.sock\n  grace_period: 1s\n  graceful_shutdown_timeout: 1s\n",
+        dir.display()
+    )
+}
+
+/// Run `gateway -t -c` on `yaml`; returns the exit code and everything it printed.
+pub fn check(dir: &Path, yaml: &str) -> (i32, String) {
+    let path = dir.join("check.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = Command::new(binary())
+        .arg("-t")
+        .arg("-c")
+        .arg(&path)
+        .output()
+        .expect("run gateway -t");
+    let text = String::from_utf8_lossy(&stdout).into_owned() + &String::from_utf8_lossy(&stderr);
+    (status.code().unwrap_or(-1), text)
+}
+
+/// A running gateway process; killed when dropped.
+pub struct Gateway {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Gateway {
+    /// Write `yaml` to `dir/gateway.yaml`, start the gateway on it and wait until every
+    /// address in `ready` accepts connections.
+    pub fn start(dir: &Path, yaml: &str, ready: &[SocketAddr]) -> Gateway {
+        let config = dir.join("gateway.yaml");
+        std::fs::write(&config, yaml).unwrap();
+        let log = dir.join("gateway.log");
+        let log_file = std::fs::File::create(&log).unwrap();
+        let child = Command::new(binary())
+            .arg("-c")
+            .arg(&config)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .spawn()
+            .expect("start gateway");
+        let mut gateway = Gateway { child, log };
+        for addr in ready {
+            let up = crate::wait_for(Duration::from_secs(10), || crate::accepting(*addr));
+            if up.is_none() {
+                let status = gateway.child.try_wait().ok().flatten();
+                panic!(
+                    "gateway not accepting on {addr} (exit: {status:?}); log:\n{}",
+                    gateway.log()
+                );
+            }
+        }
+        gateway
+    }
+
+    /// Everything the gateway logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
