@@ -1,0 +1,271 @@
+//! The redirect listener, the stats listener, client-side timeouts and limits, TLS protocol
+//! settings, through the real binary.
+
+use gateway_tests::gateway::{server_section, workdir, Gateway};
+use gateway_tests::origin::Origin;
+use gateway_tests::pki::Pki;
+use gateway_tests::{free_addr, http_client, servers_yaml};
+use openssl::ssl::{SslConnector, SslMethod, SslVersion};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+fn redirect_gateway(dir: &Path, addr: SocketAddr, redirect: &str) -> Gateway {
+    let yaml = format!(
+        "{}listeners:\n  - name: http\n    address: \"{addr}\"\n    redirect_https: {redirect}\nbackends: {{}}\n",
+        server_section(dir)
+    );
+    Gateway::start(dir, &yaml, &[addr])
+}
+
+/// Send raw bytes over plain TCP and read the whole answer (until close or 3 s).
+fn raw_exchange(addr: SocketAddr, request: &[u8]) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    stream.write_all(request).unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[test]
+fn redirect_keeps_path_and_query_and_drops_the_port() {
+    let dir = workdir();
+    let addr = free_addr();
+    let _gw = redirect_gateway(dir.path(), addr, "{ port: 443, status: 301 }");
+    let resp = http_client()
+        .get(format!("http://{addr}/a/b?x=1&y=2"))
+        .header("Host", "www.example.com:80")
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 301);
+    assert_eq!(
+        resp.headers()["location"],
+        "https://www.example.com/a/b?x=1&y=2"
+    );
+}
+
+#[test]
+fn redirect_uses_the_configured_port_and_status() {
+    let dir = workdir();
+    let addr = free_addr();
+    let _gw = redirect_gateway(dir.path(), addr, "{ port: 8443, status: 308 }");
+    let resp = http_client()
+        .post(format!("http://{addr}/form"))
+        .header("Host", "example.com")
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 308);
+    assert_eq!(resp.headers()["location"], "https://example.com:8443/form");
+}
+
+#[test]
+fn redirect_refuses_a_host_that_is_not_a_host_name() {
+    let dir = workdir();
+    let addr = free_addr();
+    let _gw = redirect_gateway(dir.path(), addr, "{ port: 443, status: 301 }");
+    for host in ["evil.com/x", "a b", "user@evil.com", "exa_mple.com:80"] {
+        let request = format!("GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        let answer = raw_exchange(addr, request.as_bytes());
+        assert!(answer.starts_with("HTTP/1.1 400"), "{host}: {answer}");
+        assert!(!answer.to_ascii_lowercase().contains("location"), "{answer}");
+    }
+    let missing = raw_exchange(addr, b"GET / HTTP/1.0\r\n\r\n");
+    assert!(missing.starts_with("HTTP/1.1 400"), "{missing}");
+}
+
+#[test]
+fn metrics_endpoint_counts_responses_and_passes_promtool() {
+    let dir = workdir();
+    let (web, stats) = (free_addr(), free_addr());
+    let yaml = format!(
+        "{}listeners:\n  - name: web\n    address: \"{web}\"\n    redirect_https: {{}}\nstats: {{ address: \"{stats}\" }}\nbackends: {{}}\n",
+        server_section(dir.path())
+    );
+    let _gw = Gateway::start(dir.path(), &yaml, &[web, stats]);
+    let client = http_client();
+    for _ in 0..7 {
+        let resp = client.get(format!("http://{web}/")).header("Host", "a.test").send();
+        assert_eq!(resp.unwrap().status(), 301);
+    }
+    let body = client
+        .get(format!("http://{stats}/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        body.contains("gateway_requests_total{code=\"301\",listener=\"web\"} 7"),
+        "{body}"
+    );
+    assert_eq!(
+        client.get(format!("http://{stats}/other")).send().unwrap().status(),
+        404
+    );
+
+    let mut promtool = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian package prometheus; `make deps` installs it)");
+    promtool.stdin.take().unwrap().write_all(body.as_bytes()).unwrap();
+    let out = promtool.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn tls_gateway(dir: &Path, pki: &Pki, origin: &Origin, addr: SocketAddr, extra: &str) -> Gateway {
+    let cert = pki.leaf(dir, &["localhost"]);
+    let yaml = format!(
+        "{}listeners:\n  - name: https\n    address: \"{addr}\"\n    tls: {{ certificate: {}{extra} }}\n    backend: app\nbackends:\n  app:\n    servers:\n{}timeouts: {{ connect: 1s, client: 500ms, server: 5s }}\n",
+        server_section(dir),
+        cert.display(),
+        servers_yaml(&[origin])
+    );
+    Gateway::start(dir, &yaml, &[addr])
+}
+
+fn tls_connect(
+    pki_ca: &[u8],
+    addr: SocketAddr,
+    max: SslVersion,
+    session: Option<&openssl::ssl::SslSessionRef>,
+) -> Result<openssl::ssl::SslStream<TcpStream>, String> {
+    let mut builder = SslConnector::builder(SslMethod::tls()).unwrap();
+    builder
+        .cert_store_mut()
+        .add_cert(openssl::x509::X509::from_pem(pki_ca).unwrap())
+        .unwrap();
+    builder.set_max_proto_version(Some(max)).unwrap();
+    builder.set_min_proto_version(None).unwrap();
+    let _ = builder.set_security_level(0); // let the client offer old versions
+    let connector = builder.build();
+    let mut config = connector.configure().unwrap();
+    if let Some(session) = session {
+        unsafe { config.set_session(session).unwrap() };
+    }
+    let tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    config.connect("localhost", tcp).map_err(|e| e.to_string())
+}
+
+#[test]
+fn tls_floor_is_1_2_by_default_and_settable_to_1_3() {
+    let dir = workdir();
+    let pki = Pki::new();
+    let origin = Origin::start("n1");
+    let addr = free_addr();
+    let _gw = tls_gateway(dir.path(), &pki, &origin, addr, "");
+    assert!(tls_connect(&pki.ca_pem(), addr, SslVersion::TLS1_1, None).is_err());
+    let ok = tls_connect(&pki.ca_pem(), addr, SslVersion::TLS1_2, None).unwrap();
+    assert_eq!(ok.ssl().version_str(), "TLSv1.2");
+
+    let dir13 = workdir();
+    let addr13 = free_addr();
+    let _gw13 = tls_gateway(dir13.path(), &pki, &origin, addr13, ", min_version: tls1.3");
+    assert!(tls_connect(&pki.ca_pem(), addr13, SslVersion::TLS1_2, None).is_err());
+    let ok = tls_connect(&pki.ca_pem(), addr13, SslVersion::TLS1_3, None).unwrap();
+    assert_eq!(ok.ssl().version_str(), "TLSv1.3");
+}
+
+#[test]
+fn tls_sessions_resume() {
+    let dir = workdir();
+    let pki = Pki::new();
+    let origin = Origin::start("n1");
+    let addr = free_addr();
+    let _gw = tls_gateway(dir.path(), &pki, &origin, addr, "");
+    let first = tls_connect(&pki.ca_pem(), addr, SslVersion::TLS1_2, None).unwrap();
+    assert!(!first.ssl().session_reused());
+    let session = first.ssl().session().unwrap().to_owned();
+    let second = tls_connect(&pki.ca_pem(), addr, SslVersion::TLS1_2, Some(&session)).unwrap();
+    assert!(second.ssl().session_reused(), "TLS session was not resumed");
+}
+
+#[test]
+fn client_too_slow_to_send_its_request_gets_408_and_nothing_reaches_the_origin() {
+    let dir = workdir();
+    let pki = Pki::new();
+    let origin = Origin::start("n1");
+    let addr = free_addr();
+    let _gw = tls_gateway(dir.path(), &pki, &origin, addr, "");
+    let mut tls = tls_connect(&pki.ca_pem(), addr, SslVersion::TLS1_3, None).unwrap();
+    let started = Instant::now();
+    // Trickle the head one line at a time, slower than the 500 ms client timeout in total.
+    for line in ["GET / HTTP/1.1\r\n", "Host: localhost\r\n", "X-A: 1\r\n", "X-B: 2\r\n"] {
+        if tls.write_all(line.as_bytes()).is_err() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let mut answer = Vec::new();
+    let _ = tls.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(origin.hits(), 0);
+
+    // A body that stalls also gets 408 once the head is in.
+    let mut tls = tls_connect(&pki.ca_pem(), addr, SslVersion::TLS1_3, None).unwrap();
+    tls.write_all(b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\npartial")
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = tls.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+}
+
+#[test]
+fn connections_beyond_max_connections_wait_for_a_free_slot() {
+    let dir = workdir();
+    let origin = Origin::start("n1");
+    let addr = free_addr();
+    let yaml = format!(
+        "{}  max_connections: 1\nlisteners:\n  - name: web\n    address: \"{addr}\"\n    backend: app\nbackends:\n  app:\n    servers:\n{}",
+        server_section(dir.path()),
+        servers_yaml(&[&origin])
+    );
+    let _gw = Gateway::start(dir.path(), &yaml, &[addr]);
+    let request = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+    let mut first = TcpStream::connect(addr).unwrap();
+    first.write_all(request).unwrap();
+    let mut buf = [0u8; 1024];
+    assert!(first.read(&mut buf).unwrap() > 0, "first connection served");
+
+    let mut second = TcpStream::connect(addr).unwrap();
+    second.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    second.write_all(request).unwrap();
+    assert!(second.read(&mut buf).is_err(), "second connection must wait");
+    assert_eq!(origin.hits(), 1);
+
+    drop(first);
+    second.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let n = second.read(&mut buf).unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    assert_eq!(origin.hits(), 2);
+}
+
+#[test]
+fn plain_listener_forwards_proto_http() {
+    let dir = workdir();
+    let origin = Origin::start("n1");
+    let addr = free_addr();
+    let yaml = format!(
+        "{}listeners:\n  - name: web\n    address: \"{addr}\"\n    backend: app\nbackends:\n  app:\n    servers:\n{}",
+        server_section(dir.path()),
+        servers_yaml(&[&origin])
+    );
+    let _gw = Gateway::start(dir.path(), &yaml, &[addr]);
+    let resp = http_client().get(format!("http://{addr}/")).send().unwrap();
+    assert_eq!(resp.status(), 200);
+    let seen = &origin.requests()[0];
+    assert_eq!(seen.header_values("x-forwarded-proto"), ["http"]);
+    assert_eq!(seen.header_values("x-forwarded-port"), [addr.port().to_string()]);
+}
