@@ -96,7 +96,7 @@ pub fn select_certificate(certs: &[CertifiedKey], host: &str) -> Option<usize> {
     })
 }
 
-fn prefer_h2<'a>(alpn_in: &'a [u8]) -> Result<&'a [u8], AlpnError> {
+fn prefer_h2(alpn_in: &[u8]) -> Result<&[u8], AlpnError> {
     select_next_proto(ALPN_H2_H1, alpn_in).ok_or(AlpnError::NOACK)
 }
 

@@ -4,7 +4,8 @@
 use gateway_tests::gateway::{check, server_section, workdir};
 use gateway_tests::pki::Pki;
 
-const BACKEND: &str = "backends:\n  app:\n    servers:\n      - { name: n1, address: \"127.0.0.1:9\" }\n";
+const BACKEND: &str =
+    "backends:\n  app:\n    servers:\n      - { name: n1, address: \"127.0.0.1:9\" }\n";
 
 fn listener(tls: &str) -> String {
     format!("listeners:\n  - name: https\n    address: \"127.0.0.1:8443\"\n{tls}    backend: app\n")
@@ -47,10 +48,7 @@ fn invalid_server_address_names_its_key_path() {
 
 #[test]
 fn unknown_key_is_named() {
-    let yaml = format!(
-        "{}{BACKEND}timeouts: {{ conect: 5s }}\n",
-        listener("")
-    );
+    let yaml = format!("{}{BACKEND}timeouts: {{ conect: 5s }}\n", listener(""));
     assert_refused(&yaml, &["timeouts", "unknown field `conect`"]);
 }
 
@@ -90,7 +88,10 @@ fn unreadable_or_mismatched_certificates_are_refused() {
     let a_text = std::fs::read_to_string(&a).unwrap();
     let key_start = a_text.find("-----BEGIN PRIVATE KEY").unwrap();
     std::fs::write(&cert_only, &a_text[..key_start]).unwrap();
-    let no_key = listener(&format!("    tls: {{ certificate: {} }}\n", cert_only.display()));
+    let no_key = listener(&format!(
+        "    tls: {{ certificate: {} }}\n",
+        cert_only.display()
+    ));
     assert_refused(&format!("{no_key}{BACKEND}"), &["no private key found"]);
 
     let mismatched = listener(&format!(

@@ -22,7 +22,9 @@ fn redirect_gateway(dir: &Path, addr: SocketAddr, redirect: &str) -> Gateway {
 /// Send raw bytes over plain TCP and read the whole answer (until close or 3 s).
 fn raw_exchange(addr: SocketAddr, request: &[u8]) -> String {
     let mut stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
     stream.write_all(request).unwrap();
     let mut answer = Vec::new();
     let _ = stream.read_to_end(&mut answer);
@@ -69,7 +71,10 @@ fn redirect_refuses_a_host_that_is_not_a_host_name() {
         let request = format!("GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
         let answer = raw_exchange(addr, request.as_bytes());
         assert!(answer.starts_with("HTTP/1.1 400"), "{host}: {answer}");
-        assert!(!answer.to_ascii_lowercase().contains("location"), "{answer}");
+        assert!(
+            !answer.to_ascii_lowercase().contains("location"),
+            "{answer}"
+        );
     }
     let missing = raw_exchange(addr, b"GET / HTTP/1.0\r\n\r\n");
     assert!(missing.starts_with("HTTP/1.1 400"), "{missing}");
@@ -86,7 +91,10 @@ fn metrics_endpoint_counts_responses_and_passes_promtool() {
     let _gw = Gateway::start(dir.path(), &yaml, &[web, stats]);
     let client = http_client();
     for _ in 0..7 {
-        let resp = client.get(format!("http://{web}/")).header("Host", "a.test").send();
+        let resp = client
+            .get(format!("http://{web}/"))
+            .header("Host", "a.test")
+            .send();
         assert_eq!(resp.unwrap().status(), 301);
     }
     let body = client
@@ -100,7 +108,11 @@ fn metrics_endpoint_counts_responses_and_passes_promtool() {
         "{body}"
     );
     assert_eq!(
-        client.get(format!("http://{stats}/other")).send().unwrap().status(),
+        client
+            .get(format!("http://{stats}/other"))
+            .send()
+            .unwrap()
+            .status(),
         404
     );
 
@@ -111,7 +123,12 @@ fn metrics_endpoint_counts_responses_and_passes_promtool() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("promtool (Debian package prometheus; `make deps` installs it)");
-    promtool.stdin.take().unwrap().write_all(body.as_bytes()).unwrap();
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
     let out = promtool.wait_with_output().unwrap();
     assert!(
         out.status.success(),
@@ -145,7 +162,7 @@ fn tls_connect(
         .unwrap();
     builder.set_max_proto_version(Some(max)).unwrap();
     builder.set_min_proto_version(None).unwrap();
-    let _ = builder.set_security_level(0); // let the client offer old versions
+    builder.set_security_level(0); // let the client offer old versions
     let connector = builder.build();
     let mut config = connector.configure().unwrap();
     if let Some(session) = session {
@@ -199,7 +216,12 @@ fn client_too_slow_to_send_its_request_gets_408_and_nothing_reaches_the_origin()
     let mut tls = tls_connect(&pki.ca_pem(), addr, SslVersion::TLS1_3, None).unwrap();
     let started = Instant::now();
     // Trickle the head one line at a time, slower than the 500 ms client timeout in total.
-    for line in ["GET / HTTP/1.1\r\n", "Host: localhost\r\n", "X-A: 1\r\n", "X-B: 2\r\n"] {
+    for line in [
+        "GET / HTTP/1.1\r\n",
+        "Host: localhost\r\n",
+        "X-A: 1\r\n",
+        "X-B: 2\r\n",
+    ] {
         if tls.write_all(line.as_bytes()).is_err() {
             break;
         }
@@ -240,13 +262,20 @@ fn connections_beyond_max_connections_wait_for_a_free_slot() {
     assert!(first.read(&mut buf).unwrap() > 0, "first connection served");
 
     let mut second = TcpStream::connect(addr).unwrap();
-    second.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    second
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
     second.write_all(request).unwrap();
-    assert!(second.read(&mut buf).is_err(), "second connection must wait");
+    assert!(
+        second.read(&mut buf).is_err(),
+        "second connection must wait"
+    );
     assert_eq!(origin.hits(), 1);
 
     drop(first);
-    second.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    second
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
     let n = second.read(&mut buf).unwrap();
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
     assert_eq!(origin.hits(), 2);
@@ -267,5 +296,8 @@ fn plain_listener_forwards_proto_http() {
     assert_eq!(resp.status(), 200);
     let seen = &origin.requests()[0];
     assert_eq!(seen.header_values("x-forwarded-proto"), ["http"]);
-    assert_eq!(seen.header_values("x-forwarded-port"), [addr.port().to_string()]);
+    assert_eq!(
+        seen.header_values("x-forwarded-port"),
+        [addr.port().to_string()]
+    );
 }
