@@ -64,11 +64,17 @@ impl Gateway {
     /// Write `yaml` to `dir/gateway.yaml`, start the gateway on it and wait until every
     /// address in `ready` accepts connections.
     pub fn start(dir: &Path, yaml: &str, ready: &[SocketAddr]) -> Gateway {
+        Gateway::start_with(dir, yaml, &[], ready)
+    }
+
+    /// Like [`Gateway::start`], with extra command-line flags (`-u`, `-d`).
+    pub fn start_with(dir: &Path, yaml: &str, flags: &[&str], ready: &[SocketAddr]) -> Gateway {
         let config = dir.join("gateway.yaml");
         std::fs::write(&config, yaml).unwrap();
-        let log = dir.join("gateway.log");
+        let log = dir.join(format!("gateway{}.log", flags.concat()));
         let log_file = std::fs::File::create(&log).unwrap();
         let child = Command::new(binary())
+            .args(flags)
             .arg("-c")
             .arg(&config)
             .env("RUST_LOG", "info")
@@ -90,6 +96,31 @@ impl Gateway {
         gateway
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Send `signal` (e.g. `QUIT`, `TERM`) to the process.
+    pub fn signal(&self, signal: &str) {
+        signal_pid(self.pid(), signal);
+    }
+
+    /// Wait up to `limit` for the process to exit; its exit code if it did.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
+        let mut code = None;
+        crate::wait_for(limit, || {
+            code = self
+                .child
+                .try_wait()
+                .ok()
+                .flatten()
+                .map(|s| s.code().unwrap_or(-1));
+            code.is_some()
+        });
+        code
+    }
+
     /// Everything the gateway logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
@@ -101,4 +132,14 @@ impl Drop for Gateway {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Send `signal` to process `pid` with kill(1).
+pub fn signal_pid(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("kill(1)");
+    assert!(status.success(), "kill -{signal} {pid}");
 }

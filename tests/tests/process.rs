@@ -1,0 +1,92 @@
+//! Pingora's own process flags keep working: `-d` daemonizes, `-u` takes the listening
+//! sockets over from a running gateway without refusing a connection.
+
+use gateway_tests::gateway::{server_section, signal_pid, workdir, Gateway};
+use gateway_tests::origin::Origin;
+use gateway_tests::{accepting, free_addr, http_client, servers_yaml, wait_for};
+use std::time::Duration;
+
+fn plain_yaml(dir: &std::path::Path, addr: std::net::SocketAddr, origin: &Origin) -> String {
+    format!(
+        "{}listeners:\n  - name: web\n    address: \"{addr}\"\n    backend: app\nbackends:\n  app:\n    servers:\n{}",
+        server_section(dir),
+        servers_yaml(&[origin])
+    )
+}
+
+#[test]
+fn daemon_flag_detaches_and_writes_the_pid_file() {
+    let dir = workdir();
+    let origin = Origin::start("n1");
+    let addr = free_addr();
+    let mut launcher = Gateway::start_with(
+        dir.path(),
+        &plain_yaml(dir.path(), addr, &origin),
+        &["-d"],
+        &[],
+    );
+    assert_eq!(
+        launcher.wait_exit(Duration::from_secs(10)),
+        Some(0),
+        "{}",
+        launcher.log()
+    );
+    assert!(wait_for(Duration::from_secs(10), || accepting(addr)).is_some());
+    let pid_text = std::fs::read_to_string(dir.path().join("gateway.pid")).unwrap();
+    let pid: u32 = pid_text.trim().parse().unwrap();
+    assert_ne!(pid, launcher.pid(), "the daemon is a different process");
+
+    let resp = http_client().get(format!("http://{addr}/")).send().unwrap();
+    assert_eq!(resp.text().unwrap(), "n1\n");
+    signal_pid(pid, "TERM");
+    assert!(wait_for(Duration::from_secs(10), || !accepting(addr)).is_some());
+}
+
+#[test]
+fn upgrade_flag_takes_over_the_listening_socket() {
+    let dir = workdir();
+    let origin = Origin::start("n1");
+    let addr = free_addr();
+    let yaml = plain_yaml(dir.path(), addr, &origin);
+    let mut old = Gateway::start(dir.path(), &yaml, &[addr]);
+    let client = http_client();
+    assert_eq!(
+        client
+            .get(format!("http://{addr}/"))
+            .send()
+            .unwrap()
+            .status(),
+        200
+    );
+
+    let mut new = Gateway::start_with(dir.path(), &yaml, &["-u"], &[]);
+    // The new process waits on the upgrade socket until the old one hands over on SIGQUIT.
+    std::thread::sleep(Duration::from_millis(300));
+    old.signal("QUIT");
+    for i in 0..50 {
+        let resp = client.get(format!("http://{addr}/{i}")).send();
+        assert_eq!(
+            resp.map(|r| r.status().as_u16()).ok(),
+            Some(200),
+            "request {i}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        old.wait_exit(Duration::from_secs(10)).is_some(),
+        "old process did not exit"
+    );
+    assert_eq!(
+        client
+            .get(format!("http://{addr}/after"))
+            .send()
+            .unwrap()
+            .status(),
+        200
+    );
+    assert!(
+        new.wait_exit(Duration::from_millis(10)).is_none(),
+        "new process serves on"
+    );
+    assert_eq!(origin.hits(), 52);
+}
