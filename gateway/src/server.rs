@@ -8,6 +8,7 @@ use crate::proxy::{GatewayProxy, Role};
 use crate::stats::StatsApp;
 use crate::upstream::Upstream;
 use pingora::apps::http_app::HttpServer;
+use pingora::modules::http::compression::ResponseCompressionBuilder;
 use pingora::proxy::http_proxy;
 use pingora::server::configuration::Opt;
 use pingora::server::Server;
@@ -71,10 +72,9 @@ pub fn build(config: &Config, opt: Opt) -> Result<Server, String> {
     }
 
     if let Some(address) = config.stats {
-        let mut stats = Service::new(
-            "stats".to_string(),
-            HttpServer::new_app(StatsApp::new(upstreams.values().cloned().collect())),
-        );
+        let mut app = HttpServer::new_app(StatsApp::new(upstreams.values().cloned().collect()));
+        app.add_module(ResponseCompressionBuilder::enable(7));
+        let mut stats = Service::new("stats".to_string(), app);
         stats.add_tcp(&address.to_string());
         server.add_service(stats);
     }

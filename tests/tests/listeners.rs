@@ -193,6 +193,38 @@ fn tls_floor_is_1_2_by_default_and_settable_to_1_3() {
 }
 
 #[test]
+fn tls_cipher_list_limits_what_tls_1_2_clients_may_negotiate() {
+    let dir = workdir();
+    let pki = Pki::new();
+    let origin = Origin::start("n1");
+    let addr = free_addr();
+    let ciphers = ", ciphers: \"ECDHE-ECDSA-AES128-GCM-SHA256\"";
+    let _gw = tls_gateway(dir.path(), &pki, &origin, addr, ciphers);
+    let offer = |cipher: &str| {
+        let mut builder = SslConnector::builder(SslMethod::tls()).unwrap();
+        builder
+            .cert_store_mut()
+            .add_cert(openssl::x509::X509::from_pem(&pki.ca_pem()).unwrap())
+            .unwrap();
+        builder
+            .set_max_proto_version(Some(SslVersion::TLS1_2))
+            .unwrap();
+        builder.set_cipher_list(cipher).unwrap();
+        let tcp = TcpStream::connect(addr).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        builder
+            .build()
+            .connect("localhost", tcp)
+            .map(|s| s.ssl().current_cipher().unwrap().name().to_string())
+    };
+    assert_eq!(
+        offer("ECDHE-ECDSA-AES128-GCM-SHA256").unwrap(),
+        "ECDHE-ECDSA-AES128-GCM-SHA256"
+    );
+    assert!(offer("ECDHE-ECDSA-AES256-GCM-SHA384").is_err());
+}
+
+#[test]
 fn tls_sessions_resume() {
     let dir = workdir();
     let pki = Pki::new();

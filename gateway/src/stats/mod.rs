@@ -1,5 +1,6 @@
 //! The stats listener (HAProxy's `frontend stats` on :8404): `GET /metrics` answers the
-//! Prometheus text format; any other path is 404.
+//! Prometheus text format (gathered by `pingora-prometheus`, gzip when the scraper accepts
+//! it); any other path is 404.
 
 use crate::metrics::SERVER_UP;
 use crate::upstream::Upstream;
@@ -7,7 +8,7 @@ use async_trait::async_trait;
 use http::{header, Response, StatusCode};
 use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
-use prometheus::{Encoder, TextEncoder};
+use pingora_prometheus::PrometheusHttpApp;
 use std::sync::Arc;
 
 /// The stats listener's request handler.
@@ -41,18 +42,7 @@ impl ServeHttp for StatsApp {
             return plain(StatusCode::NOT_FOUND, b"404 Not Found\n".to_vec());
         }
         self.refresh();
-        let encoder = TextEncoder::new();
-        let mut body = Vec::with_capacity(4096);
-        if let Err(e) = encoder.encode(&prometheus::gather(), &mut body) {
-            log::error!("encoding metrics: {e}");
-            return plain(StatusCode::INTERNAL_SERVER_ERROR, b"500\n".to_vec());
-        }
-        Response::builder()
-            .status(StatusCode::OK)
-            .header(header::CONTENT_TYPE, encoder.format_type())
-            .header(header::CONTENT_LENGTH, body.len())
-            .body(body)
-            .expect("static response parts are valid")
+        PrometheusHttpApp.response(session).await
     }
 }
 
