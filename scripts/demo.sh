@@ -8,8 +8,9 @@ stop() {
   trap - INT TERM EXIT
   echo
   echo "Stopping demo..."
-  kill "${pids[@]}" 2>/dev/null || true
+  kill -INT "${pids[@]}" 2>/dev/null || true   # Pingora: SIGINT is the fast shutdown
   wait 2>/dev/null || true
+  exit 0
 }
 trap stop INT TERM EXIT
 "$bin/demo-origin" 127.0.0.1:9001 127.0.0.1:9002 127.0.0.1:9003 &
@@ -17,7 +18,7 @@ pids+=($!)
 "$bin/gateway" -c conf/demo.yaml &
 pids+=($!)
 for _ in $(seq 50); do
-  (exec 3<>/dev/tcp/127.0.0.1/8443) 2>/dev/null && break
+  (exec 3<>/dev/tcp/127.0.0.1/8080) 2>/dev/null && break
   sleep 0.1
 done
 cat <<'TXT'

@@ -42,6 +42,8 @@ fn main() {
     let conf = ServerConf {
         pid_file: "/tmp/gateway-demo-origin.pid".into(),
         upgrade_sock: "/tmp/gateway-demo-origin.sock".into(),
+        grace_period_seconds: Some(0),
+        graceful_shutdown_timeout_seconds: Some(1),
         ..ServerConf::default()
     };
     let mut server = Server::new_with_opt_and_conf(None, conf);
