@@ -6,6 +6,7 @@
 //! [`server::build`] turns that into Pingora services (one per listener, the stats listener
 //! and one health-check service per backend); [`cli::run`] is the whole `gateway` command.
 
+pub mod access_log;
 pub mod cli;
 pub mod config;
 pub mod listener;
@@ -14,4 +15,5 @@ pub mod proxy;
 pub mod server;
 pub mod stats;
 pub mod tls;
+pub mod transport;
 pub mod upstream;

@@ -1,147 +1,146 @@
 //! The connection layer in front of Pingora's HTTP proxy on each listener.
 //!
-//! Pingora times out each *read* of a request head separately and closes silently. HAProxy
-//! operators expect `timeout client` to bound the *whole* head and a `408` when it runs out,
-//! and `maxconn` to cap open connections. So for HTTP/1 this layer reads the head itself,
-//! under one deadline, and hands the bytes to Pingora as an already-buffered prefix (no extra
-//! copy, no re-parse); HTTP/2 connections go straight to Pingora.
+//! - `maxconn`: a connection waits for a slot of the process-wide limit before anything else.
+//! - TLS: the handshake runs here, under `timeouts.client`, so handshakes and their failures
+//!   are counted per listener and the acceptor can be swapped at run time.
+//! - Request heads: Pingora times out each *read* separately and closes silently. HAProxy
+//!   operators expect `timeout client` to bound the *whole* head and a `408` when it runs out.
+//!   So for HTTP/1 this layer reads the head itself under one deadline and hands the bytes to
+//!   Pingora as an already-buffered prefix (no copy, no re-parse). HTTP/2 goes straight on.
 
-use bytes::BytesMut;
+mod head;
+
+use crate::access_log::AccessLog;
+use crate::metrics::ListenerMetrics;
+use crate::proxy::GatewayProxy;
+use crate::transport::Transport;
+use arc_swap::ArcSwap;
+use head::{read_head, refuse, Head};
+use openssl::ssl::SslAcceptor;
 use pingora::apps::{HttpPersistentSettings, HttpServerApp, ServerApp};
 use pingora::protocols::http::ServerSession;
+use pingora::protocols::tls::server::handshake;
 use pingora::protocols::{Stream, ALPN};
 use pingora::proxy::HttpProxy;
 use pingora::server::ShutdownWatch;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Semaphore;
-use tokio::time::{timeout_at, Instant};
 
-use crate::proxy::GatewayProxy;
+pub use head::MAX_HEAD_BYTES;
 
-/// Largest request head accepted, in bytes; larger gets 431.
-pub const MAX_HEAD_BYTES: usize = 64 * 1024;
-const INITIAL_HEAD_BUFFER: usize = 4096;
-
-/// One listener: connection limit, request-head deadline, then Pingora's proxy.
+/// One listener: connection limit, TLS, request-head deadline, then Pingora's proxy.
 pub struct ListenerApp {
     proxy: Arc<HttpProxy<GatewayProxy>>,
     connections: Arc<Semaphore>,
+    tls: Option<Arc<ArcSwap<SslAcceptor>>>,
     head_timeout: Duration,
     keep_alive: Duration,
+    metrics: Arc<ListenerMetrics>,
+    null_connection_log: Option<(String, Arc<AccessLog>)>,
+}
+
+/// How a listener treats its connections (besides the proxy logic).
+pub struct ConnectionPolicy {
+    /// The process-wide connection limit, shared by every listener.
+    pub connections: Arc<Semaphore>,
+    /// TLS acceptor, swappable at run time; `None` for plain HTTP.
+    pub tls: Option<Arc<ArcSwap<SslAcceptor>>>,
+    /// Deadline for a TLS handshake and for a whole request head.
+    pub head_timeout: Duration,
+    /// Idle time allowed between requests.
+    pub keep_alive: Duration,
+    /// Log connections that close without a request to this log, under this listener name.
+    pub null_connection_log: Option<(String, Arc<AccessLog>)>,
 }
 
 impl ListenerApp {
-    /// Wrap `proxy`; `connections` is shared by every listener (the process-wide limit).
+    /// Wrap `proxy` with `policy`; `metrics` are the listener's.
     pub fn new(
         proxy: HttpProxy<GatewayProxy>,
-        connections: Arc<Semaphore>,
-        head_timeout: Duration,
-        keep_alive: Duration,
+        policy: ConnectionPolicy,
+        metrics: Arc<ListenerMetrics>,
     ) -> Self {
         ListenerApp {
             proxy: Arc::new(proxy),
-            connections,
-            head_timeout,
-            keep_alive,
+            connections: policy.connections,
+            tls: policy.tls,
+            head_timeout: policy.head_timeout,
+            keep_alive: policy.keep_alive,
+            metrics,
+            null_connection_log: policy.null_connection_log,
         }
     }
-}
 
-/// How reading a request head ended.
-enum Head {
-    /// A complete head (and possibly the start of the body).
-    Complete(BytesMut),
-    /// The client closed, idled out between requests, or the process is shutting down.
-    Closed,
-    /// Part of a head arrived, but not all of it before the deadline.
-    TimedOut,
-    /// The head grew past [`MAX_HEAD_BYTES`].
-    TooLarge,
-}
-
-/// Index just past the blank line ending an HTTP/1 head (`\r\n\r\n` or a bare `\n\n`).
-fn head_end(buf: &[u8], from: usize) -> Option<usize> {
-    let start = from.saturating_sub(3);
-    buf[start..].iter().enumerate().find_map(|(i, &b)| {
-        let at = start + i;
-        if b != b'\n' {
-            return None;
-        }
-        match buf.get(at + 1..) {
-            Some([b'\n', ..]) => Some(at + 2),
-            Some([b'\r', b'\n', ..]) => Some(at + 3),
-            _ => None,
-        }
-    })
-}
-
-impl ListenerApp {
-    /// Wait up to `keep_alive` for the first byte, then up to `head_timeout` for the rest.
-    async fn read_head(&self, stream: &mut Stream, shutdown: &ShutdownWatch) -> Head {
-        let mut buf = BytesMut::with_capacity(INITIAL_HEAD_BUFFER);
-        let mut shutdown = shutdown.clone();
-        let idle_deadline = Instant::now() + self.keep_alive;
-        let first = tokio::select! {
-            read = timeout_at(idle_deadline, stream.read_buf(&mut buf)) => read,
-            _ = shutdown.changed() => return Head::Closed,
+    async fn tls_handshake(&self, stream: Stream) -> Option<Stream> {
+        let Some(acceptor) = &self.tls else {
+            return Some(stream);
         };
-        match first {
-            Ok(Ok(n)) if n > 0 => {}
-            _ => return Head::Closed,
-        }
-        let deadline = Instant::now() + self.head_timeout;
-        let mut scanned = 0;
-        loop {
-            if let Some(_end) = head_end(&buf, scanned) {
-                return Head::Complete(buf);
+        let acceptor = acceptor.load_full();
+        let peer = stream
+            .get_socket_digest()
+            .and_then(|d| d.peer_addr().cloned());
+        let accepted =
+            tokio::time::timeout(self.head_timeout, handshake(&acceptor, Transport(stream))).await;
+        match accepted {
+            Ok(Ok(tls)) => {
+                self.metrics.handshakes.inc();
+                Some(Box::new(tls))
             }
-            if buf.len() > MAX_HEAD_BYTES {
-                return Head::TooLarge;
+            Ok(Err(e)) => {
+                self.metrics.handshake_failures.inc();
+                log::debug!("TLS handshake from {peer:?} failed: {e}");
+                None
             }
-            scanned = buf.len();
-            if buf.capacity() - buf.len() < 1024 {
-                buf.reserve(buf.capacity());
-            }
-            match timeout_at(deadline, stream.read_buf(&mut buf)).await {
-                Ok(Ok(n)) if n > 0 => {}
-                Ok(_) => return Head::Closed,
-                Err(_) => return Head::TimedOut,
+            Err(_) => {
+                self.metrics.handshake_failures.inc();
+                log::debug!("TLS handshake from {peer:?} timed out");
+                None
             }
         }
     }
-}
 
-/// A minimal complete response for errors found before Pingora sees the request.
-async fn refuse(stream: &mut Stream, status_line: &str) {
-    let response = format!(
-        "HTTP/1.1 {status_line}\r\nContent-Length: 0\r\nConnection: close\r\nCache-Control: no-cache\r\n\r\n"
-    );
-    let _ = stream.write_all(response.as_bytes()).await;
-    let _ = stream.flush().await;
-    let _ = stream.shutdown().await;
+    fn log_null_connection(&self, stream: &Stream) {
+        if let Some((listener, log)) = &self.null_connection_log {
+            let client = stream
+                .get_socket_digest()
+                .and_then(|d| d.peer_addr().map(|a| a.to_string()))
+                .unwrap_or_default();
+            log.log_null_connection(listener, client);
+        }
+    }
 }
 
 #[async_trait::async_trait]
 impl ServerApp for ListenerApp {
     async fn process_new(
         self: &Arc<Self>,
-        mut stream: Stream,
+        stream: Stream,
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
         let Ok(_permit) = self.connections.clone().acquire_owned().await else {
             return None;
         };
+        self.metrics.accepted.inc();
+        self.metrics.connections.inc();
+        let _open = scopeguard(&self.metrics);
+        let mut stream = self.tls_handshake(stream).await?;
         if matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
             return self.proxy.process_new(stream, shutdown).await;
         }
         let keep_alive_secs = Some(self.keep_alive.as_secs().max(1));
         let mut persisted: Option<HttpPersistentSettings> = None;
+        let mut served_any = false;
         loop {
-            let head = match self.read_head(&mut stream, shutdown).await {
+            let head = read_head(&mut stream, shutdown, self.keep_alive, self.head_timeout).await;
+            let head = match head {
                 Head::Complete(head) => head,
-                Head::Closed => return None,
+                Head::Closed => {
+                    if !served_any {
+                        self.log_null_connection(&stream);
+                    }
+                    return None;
+                }
                 Head::TimedOut => {
                     refuse(&mut stream, "408 Request Timeout").await;
                     return None;
@@ -151,6 +150,7 @@ impl ServerApp for ListenerApp {
                     return None;
                 }
             };
+            served_any = true;
             let mut session = ServerSession::new_http1(stream);
             match persisted.take() {
                 Some(settings) => settings.apply_to_session(&mut session),
@@ -172,19 +172,15 @@ impl ServerApp for ListenerApp {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::head_end;
+/// Decrements the open-connections gauge when the connection ends, however it ends.
+struct OpenConnection<'a>(&'a ListenerMetrics);
 
-    #[test]
-    fn finds_the_blank_line_across_reads() {
-        assert_eq!(
-            head_end(b"GET / HTTP/1.1\r\nHost: a\r\n\r\nbody", 0),
-            Some(27)
-        );
-        assert_eq!(head_end(b"GET / HTTP/1.1\nHost: a\n\n", 0), Some(24));
-        assert_eq!(head_end(b"GET / HTTP/1.1\r\nHost: a\r\n", 0), None);
-        // The terminator straddles the previous read's end.
-        assert_eq!(head_end(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", 25), Some(27));
+fn scopeguard(metrics: &ListenerMetrics) -> OpenConnection<'_> {
+    OpenConnection(metrics)
+}
+
+impl Drop for OpenConnection<'_> {
+    fn drop(&mut self) {
+        self.0.connections.dec();
     }
 }

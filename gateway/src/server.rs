@@ -1,12 +1,16 @@
-//! `model::Config -> pingora::Server`: one proxy service per listener, the stats listener, and
-//! one health-check background service per checked backend.
+//! `model::Config -> pingora::Server`: one proxy service per listener, the stats listener, one
+//! health-check background service per checked backend, and the access-log writer.
 
+use crate::access_log::AccessLog;
 use crate::config::model::{Config, ListenerRole};
-use crate::listener::ListenerApp;
+use crate::listener::{ConnectionPolicy, ListenerApp};
+use crate::metrics::ListenerMetrics;
 use crate::proxy::forwarded::Forwarded;
 use crate::proxy::{GatewayProxy, Role};
+use crate::stats::snapshot::ListenerInfo;
 use crate::stats::StatsApp;
 use crate::upstream::Upstream;
+use arc_swap::ArcSwap;
 use pingora::apps::http_app::HttpServer;
 use pingora::modules::http::compression::ResponseCompressionBuilder;
 use pingora::proxy::http_proxy;
@@ -28,7 +32,7 @@ pub fn build(config: &Config, opt: Opt) -> Result<Server, String> {
 
     let mut upstreams = BTreeMap::new();
     for (name, backend) in &config.backends {
-        let upstream = Arc::new(Upstream::new(backend));
+        let upstream = Upstream::new(backend);
         if backend.health_check.is_some() {
             server.add_service(GenBackgroundService::new(
                 format!("health check {name}"),
@@ -38,45 +42,77 @@ pub fn build(config: &Config, opt: Opt) -> Result<Server, String> {
         upstreams.insert(name.clone(), upstream);
     }
 
+    let access_log = config.access_log.as_ref().map(|settings| {
+        let (logger, writer) = AccessLog::new(settings);
+        server.add_service(GenBackgroundService::new(
+            "access log".to_string(),
+            Arc::new(writer),
+        ));
+        Arc::new(logger)
+    });
+
     let connections = Arc::new(Semaphore::new(config.server.max_connections));
+    let mut infos = Vec::new();
     for listener in &config.listeners {
-        let (role, tls) = match &listener.role {
-            ListenerRole::RedirectHttps(redirect) => (Role::Redirect(*redirect), None),
-            ListenerRole::Proxy { tls, backend } => {
-                (Role::Proxy(upstreams[backend].clone()), tls.as_ref())
-            }
+        let (role, tls, kind) = match &listener.role {
+            ListenerRole::RedirectHttps(redirect) => (Role::Redirect(*redirect), None, "redirect"),
+            ListenerRole::Proxy { tls, backend } => (
+                Role::Proxy(upstreams[backend].clone()),
+                tls.as_ref(),
+                if tls.is_some() { "https" } else { "http" },
+            ),
         };
+        let metrics = Arc::new(ListenerMetrics::new(&listener.name));
         let forwarded = Forwarded::new(
             tls.is_some(),
             listener.address.port(),
             config.trusted_proxies.clone(),
         );
-        let logic = GatewayProxy::new(&listener.name, role, forwarded, config.timeouts);
-        let app = ListenerApp::new(
-            http_proxy(&conf, logic),
-            connections.clone(),
-            config.timeouts.client,
-            config.timeouts.keep_alive,
+        let logic = GatewayProxy::new(
+            &listener.name,
+            role,
+            forwarded,
+            config.timeouts,
+            metrics.clone(),
+            access_log.clone(),
         );
-        let mut service = Service::new(format!("listener {}", listener.name), app);
-        let address = listener.address.to_string();
-        match tls {
-            None => service.add_tcp(&address),
+        let acceptor = match tls {
+            None => None,
             Some(tls) => {
-                let settings = crate::tls::build_tls_settings(tls)
+                let acceptor = crate::tls::build_acceptor(tls)
                     .map_err(|e| format!("listener {}: {e}", listener.name))?;
-                service.add_tls_with_settings(&address, None, settings);
+                Some(Arc::new(ArcSwap::from_pointee(acceptor)))
             }
-        }
+        };
+        let policy = ConnectionPolicy {
+            connections: connections.clone(),
+            tls: acceptor,
+            head_timeout: config.timeouts.client,
+            keep_alive: config.timeouts.keep_alive,
+            null_connection_log: access_log
+                .clone()
+                .filter(|_| config.log_null_connections)
+                .map(|log| (listener.name.clone(), log)),
+        };
+        let app = ListenerApp::new(http_proxy(&conf, logic), policy, metrics.clone());
+        let mut service = Service::new(format!("listener {}", listener.name), app);
+        service.add_tcp(&listener.address.to_string());
         server.add_service(service);
+        infos.push(ListenerInfo {
+            name: listener.name.clone(),
+            address: listener.address,
+            kind,
+            metrics,
+        });
     }
 
-    if let Some(address) = config.stats {
-        let mut app = HttpServer::new_app(StatsApp::new(upstreams.values().cloned().collect()));
+    if let Some(stats) = config.stats {
+        let app = StatsApp::new(infos, upstreams.values().cloned().collect(), stats.refresh);
+        let mut app = HttpServer::new_app(app);
         app.add_module(ResponseCompressionBuilder::enable(7));
-        let mut stats = Service::new("stats".to_string(), app);
-        stats.add_tcp(&address.to_string());
-        server.add_service(stats);
+        let mut service = Service::new("stats".to_string(), app);
+        service.add_tcp(&stats.address.to_string());
+        server.add_service(service);
     }
     Ok(server)
 }

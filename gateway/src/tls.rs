@@ -1,5 +1,5 @@
 //! TLS termination: loading certificates, building the OpenSSL acceptor, choosing a
-//! certificate by SNI.
+//! certificate by SNI. The handshake itself runs in [`crate::listener`].
 //!
 //! Every certificate gets its own `SslContext` configured identically (protocol floor,
 //! ciphers, ALPN, session id context); the servername callback switches the handshake to the
@@ -13,7 +13,6 @@ use openssl::ssl::{
     SslMethod, SslVersion,
 };
 use openssl::x509::X509;
-use pingora::listeners::tls::TlsSettings;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -148,9 +147,9 @@ pub fn check_cipher_settings(config: &TlsConfig) -> Result<(), String> {
     configure(&mut builder, config)
 }
 
-/// Build Pingora's TLS settings for a listener: ALPN h2 + http/1.1, SNI certificate choice,
-/// session resumption (server-side cache and tickets).
-pub fn build_tls_settings(config: &TlsConfig) -> Result<TlsSettings, String> {
+/// Build the acceptor of a listener: ALPN h2 + http/1.1, SNI certificate choice, session
+/// resumption (server-side cache and tickets).
+pub fn build_acceptor(config: &TlsConfig) -> Result<SslAcceptor, String> {
     let mut builder = new_builder()?;
     configure(&mut builder, config)?;
     install_certificate(&mut builder, &config.certificates[0])?;
@@ -175,7 +174,7 @@ pub fn build_tls_settings(config: &TlsConfig) -> Result<TlsSettings, String> {
             Ok(())
         });
     }
-    Ok(TlsSettings::from(builder))
+    Ok(builder.build())
 }
 
 #[cfg(test)]

@@ -140,11 +140,17 @@ pub fn convert(source: &Path, file: file::ConfigFile) -> Result<Config, Vec<Stri
         }
     }
 
-    let stats = file
-        .stats
-        .as_ref()
-        .and_then(|s| socket_address(&mut problems, "stats.address", &s.address));
-    if let Some(addr) = stats {
+    let stats = file.stats.as_ref().and_then(|s| {
+        let refresh = duration_or(
+            &mut problems,
+            "stats.refresh",
+            &s.refresh,
+            Duration::from_secs(10),
+        );
+        socket_address(&mut problems, "stats.address", &s.address)
+            .map(|address| Stats { address, refresh })
+    });
+    if let Some(addr) = stats.map(|s| s.address) {
         if !addresses.insert(addr) {
             problems.push(
                 "stats.address",
@@ -152,6 +158,11 @@ pub fn convert(source: &Path, file: file::ConfigFile) -> Result<Config, Vec<Stri
             );
         }
     }
+
+    let access_log = file
+        .access_log
+        .as_ref()
+        .and_then(|log| convert_access_log(&mut problems, base, log));
 
     if !problems.0.is_empty() {
         return Err(problems.0);
@@ -164,7 +175,38 @@ pub fn convert(source: &Path, file: file::ConfigFile) -> Result<Config, Vec<Stri
         backends,
         timeouts,
         trusted_proxies,
+        access_log,
+        log_null_connections: file.log_null_connections,
     })
+}
+
+fn convert_access_log(
+    problems: &mut Problems,
+    base: &Path,
+    log: &file::AccessLogSection,
+) -> Option<AccessLog> {
+    let format = match log.format.as_deref() {
+        None | Some("json") => LogFormat::Json,
+        Some("haproxy") => LogFormat::Haproxy,
+        Some(other) => {
+            problems.push(
+                "access_log.format",
+                format!("unknown format {other:?} (json or haproxy)"),
+            );
+            return None;
+        }
+    };
+    let target = if log.path == "stderr" {
+        LogTarget::Stderr
+    } else {
+        let path = resolve(base, &log.path);
+        if let Err(e) = crate::access_log::check_writable(&path) {
+            problems.push("access_log.path", e);
+            return None;
+        }
+        LogTarget::File(path)
+    };
+    Some(AccessLog { target, format })
 }
 
 fn parse_cidr(problems: &mut Problems, path: &str, text: &str) -> Option<IpNet> {

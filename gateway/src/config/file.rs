@@ -27,6 +27,22 @@ pub struct ConfigFile {
     /// CIDRs whose `X-Forwarded-For` is kept and appended to; from anyone else it is replaced.
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
+    /// One line per request (HAProxy `option httplog`); absent means no access log.
+    pub access_log: Option<AccessLogSection>,
+    /// Log connections that closed without sending a request (the opposite of HAProxy's
+    /// `option dontlognull`); default false.
+    #[serde(default)]
+    pub log_null_connections: bool,
+}
+
+/// `access_log:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessLogSection {
+    /// A file path (appended to), or `stderr`.
+    pub path: String,
+    /// `json` (default) or `haproxy` (an httplog-like line).
+    pub format: Option<String>,
 }
 
 /// `server:` — process settings.
@@ -119,6 +135,8 @@ pub struct TlsSection {
 pub struct StatsSection {
     /// `ip:port` of the stats listener.
     pub address: String,
+    /// How often the `/stats` page reloads itself; default 10s.
+    pub refresh: Option<Duration>,
 }
 
 /// One entry of `backends:`.

@@ -20,14 +20,54 @@ pub struct Config {
     pub server: ServerSettings,
     /// Client-facing listeners, in file order.
     pub listeners: Vec<Listener>,
-    /// The stats listener's address, if any.
-    pub stats: Option<SocketAddr>,
+    /// The stats listener, if any.
+    pub stats: Option<Stats>,
     /// Backends by name.
     pub backends: BTreeMap<String, Arc<Backend>>,
     /// Timeouts shared by every listener and backend.
     pub timeouts: Timeouts,
     /// Peers whose `X-Forwarded-For` is trusted.
     pub trusted_proxies: Vec<IpNet>,
+    /// Where and how requests are logged, if at all.
+    pub access_log: Option<AccessLog>,
+    /// Whether connections that never sent a request are logged.
+    pub log_null_connections: bool,
+}
+
+/// The stats listener.
+#[derive(Debug, Clone, Copy)]
+pub struct Stats {
+    /// Its address.
+    pub address: SocketAddr,
+    /// The `/stats` page's self-refresh period.
+    pub refresh: Duration,
+}
+
+/// Access log settings.
+#[derive(Debug, Clone)]
+pub struct AccessLog {
+    /// Where lines go.
+    pub target: LogTarget,
+    /// Line format.
+    pub format: LogFormat,
+}
+
+/// Where access-log lines go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogTarget {
+    /// Standard error.
+    Stderr,
+    /// A file, appended to.
+    File(PathBuf),
+}
+
+/// Access-log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One JSON object per line.
+    Json,
+    /// HAProxy httplog-like text.
+    Haproxy,
 }
 
 /// Process settings (the `server:` section).

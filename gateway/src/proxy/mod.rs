@@ -5,9 +5,12 @@
 pub mod forwarded;
 pub mod redirect;
 pub mod status;
+mod termination;
 
+use crate::access_log::line::rfc3339;
+use crate::access_log::{AccessLog, Entry};
 use crate::config::model::{Redirect, Timeouts};
-use crate::metrics::ListenerMetrics;
+use crate::metrics::{unix_now, ListenerMetrics};
 use crate::upstream::Upstream;
 use async_trait::async_trait;
 use forwarded::Forwarded;
@@ -16,8 +19,8 @@ use pingora::prelude::HttpPeer;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora_error::{Error, ErrorType, Result};
 use pingora_http::{RequestHeader, ResponseHeader};
-use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// What a listener does with a request.
 pub enum Role {
@@ -29,20 +32,38 @@ pub enum Role {
 
 /// The proxy logic of one listener.
 pub struct GatewayProxy {
+    name: String,
     role: Role,
     forwarded: Forwarded,
     timeouts: Timeouts,
-    metrics: ListenerMetrics,
+    metrics: Arc<ListenerMetrics>,
+    access_log: Option<Arc<AccessLog>>,
 }
 
 impl GatewayProxy {
     /// The proxy of the listener `name`.
-    pub fn new(name: &str, role: Role, forwarded: Forwarded, timeouts: Timeouts) -> Self {
+    pub fn new(
+        name: &str,
+        role: Role,
+        forwarded: Forwarded,
+        timeouts: Timeouts,
+        metrics: Arc<ListenerMetrics>,
+        access_log: Option<Arc<AccessLog>>,
+    ) -> Self {
         GatewayProxy {
+            name: name.to_string(),
             role,
             forwarded,
             timeouts,
-            metrics: ListenerMetrics::new(name),
+            metrics,
+            access_log,
+        }
+    }
+
+    fn upstream(&self) -> Option<&Upstream> {
+        match &self.role {
+            Role::Proxy(upstream) => Some(upstream),
+            Role::Redirect(_) => None,
         }
     }
 
@@ -65,15 +86,32 @@ impl GatewayProxy {
         session.write_response_header(Box::new(resp), true).await?;
         Ok(true)
     }
+
+    /// Release the in-flight slot of the current server, if one is held.
+    fn release_server(&self, ctx: &mut RequestCtx) {
+        if let (Some(upstream), Some(i)) = (self.upstream(), ctx.in_flight.take()) {
+            upstream.servers[i].metrics.in_flight.dec();
+        }
+    }
 }
 
 /// Per-request state.
-#[derive(Default)]
 pub struct RequestCtx {
-    /// The server chosen for the current attempt.
-    server: Option<SocketAddr>,
+    /// When the request head was handed to the proxy.
+    started: Instant,
+    /// The server (index in the backend) chosen for the current attempt.
+    server: Option<usize>,
+    /// The server whose in-flight gauge this request holds.
+    in_flight: Option<usize>,
     /// Connection attempts that failed so far.
     connect_failures: u8,
+    /// When the current server was chosen, and when it was connected.
+    upstream_started: Option<Instant>,
+    connected: Option<Instant>,
+    /// When the origin's response header arrived.
+    responded: Option<Instant>,
+    /// The origin's status, if it answered.
+    upstream_status: Option<u16>,
 }
 
 #[async_trait]
@@ -81,7 +119,16 @@ impl ProxyHttp for GatewayProxy {
     type CTX = RequestCtx;
 
     fn new_ctx(&self) -> RequestCtx {
-        RequestCtx::default()
+        RequestCtx {
+            started: Instant::now(),
+            server: None,
+            in_flight: None,
+            connect_failures: 0,
+            upstream_started: None,
+            connected: None,
+            responded: None,
+            upstream_status: None,
+        }
     }
 
     async fn request_filter(&self, session: &mut Session, _ctx: &mut RequestCtx) -> Result<bool> {
@@ -100,7 +147,7 @@ impl ProxyHttp for GatewayProxy {
         _session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<Box<HttpPeer>> {
-        let Role::Proxy(upstream) = &self.role else {
+        let Some(upstream) = self.upstream() else {
             return Error::e_explain(ErrorType::InternalError, "redirect listener has no backend");
         };
         let avoid = if ctx.connect_failures > 0 {
@@ -108,14 +155,30 @@ impl ProxyHttp for GatewayProxy {
         } else {
             None
         };
-        let Some(addr) = upstream.select(avoid) else {
+        let Some(index) = upstream.select(avoid) else {
             return Error::e_explain(
                 ErrorType::HTTPStatus(503),
                 format!("no server available in backend {}", upstream.name),
             );
         };
-        ctx.server = Some(addr);
-        Ok(Upstream::peer(addr, &self.timeouts))
+        ctx.server = Some(index);
+        ctx.upstream_started = Some(Instant::now());
+        upstream.servers[index].metrics.in_flight.inc();
+        ctx.in_flight = Some(index);
+        Ok(upstream.peer(index, &self.timeouts))
+    }
+
+    async fn connected_to_upstream(
+        &self,
+        _session: &mut Session,
+        _reused: bool,
+        _peer: &HttpPeer,
+        _fd: std::os::unix::io::RawFd,
+        _digest: Option<&pingora::protocols::Digest>,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        ctx.connected = Some(Instant::now());
+        Ok(())
     }
 
     fn fail_to_connect(
@@ -127,7 +190,16 @@ impl ProxyHttp for GatewayProxy {
     ) -> Box<Error> {
         // HAProxy `retries 1` + `option redispatch`: one more try, on another server.
         ctx.connect_failures += 1;
-        e.set_retry(ctx.connect_failures == 1);
+        let retry = ctx.connect_failures == 1;
+        if let (Some(upstream), Some(i)) = (self.upstream(), ctx.server) {
+            let metrics = &upstream.servers[i].metrics;
+            metrics.connect_errors.inc();
+            if retry {
+                metrics.retries.inc();
+            }
+        }
+        self.release_server(ctx);
+        e.set_retry(retry);
         e
     }
 
@@ -142,6 +214,28 @@ impl ProxyHttp for GatewayProxy {
             .and_then(|a| a.as_inet())
             .map(|a| a.ip());
         self.forwarded.apply(upstream_request, client);
+        Ok(())
+    }
+
+    async fn upstream_response_filter(
+        &self,
+        _session: &mut Session,
+        upstream_response: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        if upstream_response.status.is_informational() {
+            return Ok(());
+        }
+        let now = Instant::now();
+        ctx.responded = Some(now);
+        ctx.upstream_status = Some(upstream_response.status.as_u16());
+        if let (Some(upstream), Some(i), Some(start)) =
+            (self.upstream(), ctx.server, ctx.upstream_started)
+        {
+            let metrics = &upstream.servers[i].metrics;
+            metrics.record_response(upstream_response.status.as_u16());
+            metrics.response_time.observe((now - start).as_secs_f64());
+        }
         Ok(())
     }
 
@@ -163,11 +257,56 @@ impl ProxyHttp for GatewayProxy {
         }
     }
 
-    async fn logging(&self, session: &mut Session, _e: Option<&Error>, _ctx: &mut RequestCtx) {
-        let status = session
-            .response_written()
-            .map(|r| r.status)
-            .unwrap_or_default();
-        self.metrics.record_response(status);
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
+        self.release_server(ctx);
+        let status = session.response_written().map_or(0, |r| r.status.as_u16());
+        let elapsed = ctx.started.elapsed();
+        let downstream = session.as_downstream();
+        let (bytes_in, bytes_out) = (downstream.body_bytes_read(), downstream.body_bytes_sent());
+        self.metrics
+            .record(status, elapsed.as_secs_f64(), bytes_in, bytes_out);
+        let server = self.upstream().zip(ctx.server).map(|(u, i)| &u.servers[i]);
+        if let Some(server) = server.filter(|_| ctx.upstream_status.is_some()) {
+            server.metrics.bytes_out.inc_by(bytes_out as u64);
+        }
+        if let Some(access_log) = &self.access_log {
+            let millis = |from: Option<Instant>, to: Option<Instant>| match (from, to) {
+                (Some(from), Some(to)) => (to - from).as_secs_f64() * 1000.0,
+                _ => -1.0,
+            };
+            let req = session.req_header();
+            let unix_ms = (unix_now() * 1000.0) as u64 - elapsed.as_millis() as u64;
+            access_log.log(&Entry {
+                time: rfc3339(unix_ms),
+                client: session
+                    .client_addr()
+                    .map(|a| a.to_string())
+                    .unwrap_or_default(),
+                listener: &self.name,
+                backend: self.upstream().map_or("-", |u| u.name.as_str()),
+                server: server.map_or("-", |s| s.config.name.as_str()),
+                status,
+                duration_ms: elapsed.as_secs_f64() * 1000.0,
+                connect_ms: millis(ctx.upstream_started, ctx.connected),
+                response_ms: millis(ctx.connected, ctx.responded),
+                bytes_sent: bytes_out,
+                bytes_received: bytes_in,
+                method: req.method.as_str(),
+                path: req.uri.path_and_query().map_or("/", |p| p.as_str()),
+                version: version_text(req.version),
+                termination: termination::state(e, &self.role, ctx.upstream_status.is_some()),
+                retries: ctx.connect_failures.min(1),
+                unix_ms,
+            });
+        }
+    }
+}
+
+fn version_text(version: http::Version) -> &'static str {
+    match version {
+        http::Version::HTTP_10 => "HTTP/1.0",
+        http::Version::HTTP_2 => "HTTP/2.0",
+        http::Version::HTTP_3 => "HTTP/3.0",
+        _ => "HTTP/1.1",
     }
 }

@@ -1,35 +1,41 @@
-//! The stats listener (HAProxy's `frontend stats` on :8404): `GET /metrics` answers the
-//! Prometheus text format (gathered by `pingora-prometheus`, gzip when the scraper accepts
-//! it); any other path is 404.
+//! The stats listener (HAProxy's `frontend stats` on :8404):
+//! - `GET /metrics`: Prometheus text format, gathered by `pingora-prometheus` (gzip when the
+//!   scraper accepts it);
+//! - `GET /stats`: an HTML page like HAProxy's, reloading itself every `stats.refresh`;
+//!   `GET /stats?format=json` returns the same figures as JSON;
+//! - anything else: 404.
 
-use crate::metrics::SERVER_UP;
+mod html;
+pub mod snapshot;
+
 use crate::upstream::Upstream;
 use async_trait::async_trait;
 use http::{header, Response, StatusCode};
 use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
 use pingora_prometheus::PrometheusHttpApp;
+use snapshot::ListenerInfo;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The stats listener's request handler.
 pub struct StatsApp {
+    listeners: Vec<ListenerInfo>,
     upstreams: Vec<Arc<Upstream>>,
+    refresh: Duration,
 }
 
 impl StatsApp {
-    /// A handler reporting on `upstreams` besides the registered metrics.
-    pub fn new(upstreams: Vec<Arc<Upstream>>) -> Self {
-        StatsApp { upstreams }
-    }
-
-    /// Refresh the gauges read from health-check state.
-    fn refresh(&self) {
-        for upstream in &self.upstreams {
-            for server in &upstream.servers {
-                SERVER_UP
-                    .with_label_values(&[upstream.name.as_str(), server.name.as_str()])
-                    .set(i64::from(upstream.is_up(server.address)));
-            }
+    /// A handler reporting on `listeners` and `upstreams`; the page reloads every `refresh`.
+    pub fn new(
+        listeners: Vec<ListenerInfo>,
+        upstreams: Vec<Arc<Upstream>>,
+        refresh: Duration,
+    ) -> Self {
+        StatsApp {
+            listeners,
+            upstreams,
+            refresh,
         }
     }
 }
@@ -37,20 +43,37 @@ impl StatsApp {
 #[async_trait]
 impl ServeHttp for StatsApp {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
-        let path = session.req_header().uri.path();
-        if path != "/metrics" {
-            return plain(StatusCode::NOT_FOUND, b"404 Not Found\n".to_vec());
+        let uri = &session.req_header().uri;
+        match uri.path() {
+            "/metrics" => PrometheusHttpApp.response(session).await,
+            "/stats" | "/stats/" => {
+                let snapshot = snapshot::take(&self.listeners, &self.upstreams);
+                let json = uri
+                    .query()
+                    .is_some_and(|q| q.split('&').any(|p| p == "format=json"));
+                if json {
+                    let body = serde_json::to_vec_pretty(&snapshot).unwrap_or_default();
+                    respond(StatusCode::OK, "application/json", body)
+                } else {
+                    let body = html::render(&snapshot, self.refresh).into_bytes();
+                    respond(StatusCode::OK, "text/html; charset=utf-8", body)
+                }
+            }
+            _ => respond(
+                StatusCode::NOT_FOUND,
+                "text/plain",
+                b"404 Not Found\n".to_vec(),
+            ),
         }
-        self.refresh();
-        PrometheusHttpApp.response(session).await
     }
 }
 
-fn plain(status: StatusCode, body: Vec<u8>) -> Response<Vec<u8>> {
+fn respond(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response<Vec<u8>> {
     Response::builder()
         .status(status)
-        .header(header::CONTENT_TYPE, "text/plain")
+        .header(header::CONTENT_TYPE, content_type)
         .header(header::CONTENT_LENGTH, body.len())
+        .header(header::CACHE_CONTROL, "no-cache")
         .body(body)
         .expect("static response parts are valid")
 }

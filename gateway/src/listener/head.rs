@@ -1,0 +1,105 @@
+//! Reading an HTTP/1 request head under one deadline.
+
+use bytes::BytesMut;
+use pingora::protocols::Stream;
+use pingora::server::ShutdownWatch;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::time::{timeout_at, Instant};
+
+/// Largest request head accepted, in bytes; larger gets 431.
+pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+const INITIAL_HEAD_BUFFER: usize = 4096;
+
+/// How reading a request head ended.
+pub enum Head {
+    /// A complete head (and possibly the start of the body).
+    Complete(BytesMut),
+    /// The client closed, idled out between requests, or the process is shutting down.
+    Closed,
+    /// Part of a head arrived, but not all of it before the deadline.
+    TimedOut,
+    /// The head grew past [`MAX_HEAD_BYTES`].
+    TooLarge,
+}
+
+/// Index just past the blank line ending an HTTP/1 head (`\r\n\r\n` or a bare `\n\n`).
+fn head_end(buf: &[u8], from: usize) -> Option<usize> {
+    let start = from.saturating_sub(3);
+    buf[start..].iter().enumerate().find_map(|(i, &b)| {
+        let at = start + i;
+        if b != b'\n' {
+            return None;
+        }
+        match buf.get(at + 1..) {
+            Some([b'\n', ..]) => Some(at + 2),
+            Some([b'\r', b'\n', ..]) => Some(at + 3),
+            _ => None,
+        }
+    })
+}
+
+/// Wait up to `idle` for the first byte, then up to `deadline` for the rest of the head.
+pub async fn read_head(
+    stream: &mut Stream,
+    shutdown: &ShutdownWatch,
+    idle: Duration,
+    deadline: Duration,
+) -> Head {
+    let mut buf = BytesMut::with_capacity(INITIAL_HEAD_BUFFER);
+    let mut shutdown = shutdown.clone();
+    let first = tokio::select! {
+        read = timeout_at(Instant::now() + idle, stream.read_buf(&mut buf)) => read,
+        _ = shutdown.changed() => return Head::Closed,
+    };
+    match first {
+        Ok(Ok(n)) if n > 0 => {}
+        _ => return Head::Closed,
+    }
+    let deadline = Instant::now() + deadline;
+    let mut scanned = 0;
+    loop {
+        if head_end(&buf, scanned).is_some() {
+            return Head::Complete(buf);
+        }
+        if buf.len() > MAX_HEAD_BYTES {
+            return Head::TooLarge;
+        }
+        scanned = buf.len();
+        if buf.capacity() - buf.len() < 1024 {
+            buf.reserve(buf.capacity());
+        }
+        match timeout_at(deadline, stream.read_buf(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => {}
+            Ok(_) => return Head::Closed,
+            Err(_) => return Head::TimedOut,
+        }
+    }
+}
+
+/// A minimal complete response for errors found before Pingora sees the request.
+pub async fn refuse(stream: &mut Stream, status_line: &str) {
+    let response = format!(
+        "HTTP/1.1 {status_line}\r\nContent-Length: 0\r\nConnection: close\r\nCache-Control: no-cache\r\n\r\n"
+    );
+    let _ = stream.write_all(response.as_bytes()).await;
+    let _ = stream.flush().await;
+    let _ = stream.shutdown().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::head_end;
+
+    #[test]
+    fn finds_the_blank_line_across_reads() {
+        assert_eq!(
+            head_end(b"GET / HTTP/1.1\r\nHost: a\r\n\r\nbody", 0),
+            Some(27)
+        );
+        assert_eq!(head_end(b"GET / HTTP/1.1\nHost: a\n\n", 0), Some(24));
+        assert_eq!(head_end(b"GET / HTTP/1.1\r\nHost: a\r\n", 0), None);
+        // The terminator straddles the previous read's end.
+        assert_eq!(head_end(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", 25), Some(27));
+    }
+}

@@ -1,0 +1,198 @@
+//! Prometheus metrics, `gateway_` prefix, registered once in the default registry (the one the
+//! stats listener gathers). Label handles are resolved at start-up ([`ListenerMetrics`],
+//! [`ServerMetrics`]) so the request path only touches atomics, except for the status code
+//! label which is looked up per response.
+//!
+//! The mapping to HAProxy's exporter (`haproxy_frontend_*` → listener, `haproxy_backend_*` /
+//! `haproxy_server_*` → backend/server) is in the README.
+
+mod server;
+
+pub use server::ServerMetrics;
+
+use once_cell::sync::Lazy;
+use prometheus::{
+    exponential_buckets, register_histogram_vec, register_int_counter_vec, register_int_gauge,
+    register_int_gauge_vec, Histogram, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec,
+};
+
+fn counter(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    register_int_counter_vec!(name, help, labels).expect("metric registered once")
+}
+
+fn gauge(name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    register_int_gauge_vec!(name, help, labels).expect("metric registered once")
+}
+
+/// Buckets from 0.5 ms to ~33 s.
+fn latency(name: &str, help: &str, labels: &[&str]) -> HistogramVec {
+    let buckets = exponential_buckets(0.0005, 2.0, 17).expect("valid buckets");
+    register_histogram_vec!(name, help, labels, buckets).expect("metric registered once")
+}
+
+macro_rules! metric {
+    ($(#[$doc:meta])* $name:ident: $ty:ty = $make:ident($metric:literal, $help:literal, [$($label:literal),*])) => {
+        $(#[$doc])*
+        pub static $name: Lazy<$ty> = Lazy::new(|| $make($metric, $help, &[$($label),*]));
+    };
+}
+
+metric!(
+    /// Responses sent to clients (HAProxy `haproxy_frontend_http_responses_total`).
+    REQUESTS_TOTAL: IntCounterVec = counter("gateway_requests_total",
+        "Responses sent to clients, by listener and status code.", ["listener", "code"]));
+metric!(
+    /// Request in to response done, per listener.
+    REQUEST_DURATION: HistogramVec = latency("gateway_request_duration_seconds",
+        "Time from the request head received to the response done.", ["listener"]));
+metric!(
+    /// Open client connections (HAProxy `haproxy_frontend_current_sessions`).
+    CONNECTIONS_CURRENT: IntGaugeVec = gauge("gateway_connections_current",
+        "Open client connections.", ["listener"]));
+metric!(
+    /// Accepted client connections (HAProxy `haproxy_frontend_connections_total`).
+    CONNECTIONS_TOTAL: IntCounterVec = counter("gateway_connections_total",
+        "Client connections accepted.", ["listener"]));
+metric!(
+    /// Request body bytes received from clients (HAProxy `haproxy_frontend_bytes_in_total`).
+    BYTES_IN: IntCounterVec = counter("gateway_bytes_in_total",
+        "Request body bytes received from clients.", ["listener"]));
+metric!(
+    /// Response body bytes sent to clients (HAProxy `haproxy_frontend_bytes_out_total`).
+    BYTES_OUT: IntCounterVec = counter("gateway_bytes_out_total",
+        "Response body bytes sent to clients.", ["listener"]));
+metric!(
+    /// Completed TLS handshakes.
+    TLS_HANDSHAKES: IntCounterVec = counter("gateway_tls_handshakes_total",
+        "TLS handshakes completed.", ["listener"]));
+metric!(
+    /// Failed or timed-out TLS handshakes.
+    TLS_HANDSHAKE_FAILURES: IntCounterVec = counter("gateway_tls_handshake_failures_total",
+        "TLS handshakes that failed or timed out.", ["listener"]));
+metric!(
+    /// Responses received from origins (HAProxy `haproxy_server_http_responses_total`).
+    BACKEND_REQUESTS_TOTAL: IntCounterVec = counter("gateway_backend_requests_total",
+        "Responses received from origin servers, by status code.", ["backend", "server", "code"]));
+metric!(
+    /// Health state (HAProxy `haproxy_server_status`, UP=1).
+    SERVER_UP: IntGaugeVec = gauge("gateway_backend_server_up",
+        "Whether the health checks count the server as up (1) or down (0).", ["backend", "server"]));
+metric!(
+    /// Health-check results (HAProxy `haproxy_server_check_failures_total` and successes).
+    CHECKS_TOTAL: IntCounterVec = counter("gateway_backend_checks_total",
+        "Health checks run, by result (success or failure).", ["backend", "server", "result"]));
+metric!(
+    /// Health-check durations (HAProxy `haproxy_server_check_duration_seconds`).
+    CHECK_DURATION: HistogramVec = latency("gateway_backend_check_duration_seconds",
+        "Duration of health checks.", ["backend", "server"]));
+metric!(
+    /// Failed connections to origins (HAProxy `haproxy_server_connection_errors_total`).
+    CONNECT_ERRORS: IntCounterVec = counter("gateway_backend_connect_errors_total",
+        "Failed connection attempts to the server.", ["backend", "server"]));
+metric!(
+    /// Requests retried elsewhere after a failed connection (HAProxy
+    /// `haproxy_server_retry_warnings_total`).
+    RETRIES: IntCounterVec = counter("gateway_backend_retries_total",
+        "Requests retried on another server after failing to connect to this one.",
+        ["backend", "server"]));
+metric!(
+    /// Requests being served by a server (HAProxy `haproxy_server_current_sessions`).
+    IN_FLIGHT: IntGaugeVec = gauge("gateway_backend_in_flight_requests",
+        "Requests currently sent to the server and not yet answered in full.", ["backend", "server"]));
+metric!(
+    /// Server response time (HAProxy `haproxy_server_response_time_average_seconds`).
+    RESPONSE_TIME: HistogramVec = latency("gateway_backend_response_time_seconds",
+        "Time from choosing the server to its response header.", ["backend", "server"]));
+metric!(
+    /// Response body bytes received from origins.
+    SERVER_BYTES_OUT: IntCounterVec = counter("gateway_backend_bytes_out_total",
+        "Response body bytes relayed from the server to clients.", ["backend", "server"]));
+metric!(
+    /// Build information.
+    BUILD_INFO: IntGaugeVec = gauge("gateway_build_info",
+        "Gateway build information; always 1.", ["version"]));
+
+/// Process start time (HAProxy `haproxy_process_start_time_seconds`).
+pub static START_TIME: Lazy<IntGauge> = Lazy::new(|| {
+    register_int_gauge!(
+        "gateway_process_start_time_seconds",
+        "Start time of the process since the Unix epoch, in seconds."
+    )
+    .expect("metric registered once")
+});
+
+/// Seconds since the Unix epoch, now.
+pub fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or_default()
+}
+
+/// Register the process-wide metrics so they appear before the first request.
+pub fn init() {
+    BUILD_INFO
+        .with_label_values(&[env!("CARGO_PKG_VERSION")])
+        .set(1);
+    START_TIME.set(unix_now() as i64);
+}
+
+/// The metric handles of one listener.
+pub struct ListenerMetrics {
+    name: String,
+    /// Request durations.
+    pub duration: Histogram,
+    /// Open connections.
+    pub connections: IntGauge,
+    /// Accepted connections.
+    pub accepted: IntCounter,
+    /// Request body bytes received.
+    pub bytes_in: IntCounter,
+    /// Response body bytes sent.
+    pub bytes_out: IntCounter,
+    /// Completed TLS handshakes.
+    pub handshakes: IntCounter,
+    /// Failed TLS handshakes.
+    pub handshake_failures: IntCounter,
+}
+
+impl ListenerMetrics {
+    /// Handles for the listener `name`.
+    pub fn new(name: &str) -> Self {
+        let l = &[name];
+        ListenerMetrics {
+            name: name.to_string(),
+            duration: REQUEST_DURATION.with_label_values(l),
+            connections: CONNECTIONS_CURRENT.with_label_values(l),
+            accepted: CONNECTIONS_TOTAL.with_label_values(l),
+            bytes_in: BYTES_IN.with_label_values(l),
+            bytes_out: BYTES_OUT.with_label_values(l),
+            handshakes: TLS_HANDSHAKES.with_label_values(l),
+            handshake_failures: TLS_HANDSHAKE_FAILURES.with_label_values(l),
+        }
+    }
+
+    /// Record a finished request: its status (0 when none could be sent), duration and body
+    /// bytes in each direction.
+    pub fn record(&self, status: u16, seconds: f64, bytes_in: usize, bytes_out: usize) {
+        REQUESTS_TOTAL
+            .with_label_values(&[self.name.as_str(), status_label(status)])
+            .inc();
+        self.duration.observe(seconds);
+        self.bytes_in.inc_by(bytes_in as u64);
+        self.bytes_out.inc_by(bytes_out as u64);
+    }
+}
+
+/// Status code labels `100`..=`999`, made once.
+static STATUS_LABELS: Lazy<Vec<String>> =
+    Lazy::new(|| (100..1000).map(|c| c.to_string()).collect());
+
+/// The label for a status code, without allocating; `0` for none or an invalid code.
+pub fn status_label(status: u16) -> &'static str {
+    match status {
+        100..=999 => &STATUS_LABELS[usize::from(status - 100)],
+        _ => "0",
+    }
+}

@@ -1,0 +1,58 @@
+//! Per-server metric handles, resolved once per server at start-up.
+
+use super::*;
+
+/// The metric handles of one server of one backend.
+pub struct ServerMetrics {
+    backend: String,
+    server: String,
+    /// Health state gauge.
+    pub up: IntGauge,
+    /// Successful health checks.
+    pub checks_ok: IntCounter,
+    /// Failed health checks.
+    pub checks_failed: IntCounter,
+    /// Health-check durations.
+    pub check_duration: Histogram,
+    /// Failed connection attempts.
+    pub connect_errors: IntCounter,
+    /// Requests moved to another server after a failed connection.
+    pub retries: IntCounter,
+    /// Requests in flight.
+    pub in_flight: IntGauge,
+    /// Time to response header.
+    pub response_time: Histogram,
+    /// Response body bytes relayed.
+    pub bytes_out: IntCounter,
+}
+
+impl ServerMetrics {
+    /// Handles for `server` of `backend`.
+    pub fn new(backend: &str, server: &str) -> Self {
+        let l = &[backend, server];
+        ServerMetrics {
+            backend: backend.to_string(),
+            server: server.to_string(),
+            up: SERVER_UP.with_label_values(l),
+            checks_ok: CHECKS_TOTAL.with_label_values(&[backend, server, "success"]),
+            checks_failed: CHECKS_TOTAL.with_label_values(&[backend, server, "failure"]),
+            check_duration: CHECK_DURATION.with_label_values(l),
+            connect_errors: CONNECT_ERRORS.with_label_values(l),
+            retries: RETRIES.with_label_values(l),
+            in_flight: IN_FLIGHT.with_label_values(l),
+            response_time: RESPONSE_TIME.with_label_values(l),
+            bytes_out: SERVER_BYTES_OUT.with_label_values(l),
+        }
+    }
+
+    /// Count a response from this server.
+    pub fn record_response(&self, status: u16) {
+        BACKEND_REQUESTS_TOTAL
+            .with_label_values(&[
+                self.backend.as_str(),
+                self.server.as_str(),
+                status_label(status),
+            ])
+            .inc();
+    }
+}

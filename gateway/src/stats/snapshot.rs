@@ -1,0 +1,272 @@
+//! One consistent view of every listener and server, read from the metric handles and health
+//! records; rendered as HTML by [`super::html`] and as JSON for scripts.
+
+use crate::metrics::{
+    unix_now, ListenerMetrics, BACKEND_REQUESTS_TOTAL, REQUESTS_TOTAL, START_TIME,
+};
+use crate::upstream::Upstream;
+use prometheus::core::Collector;
+use prometheus::Histogram;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// A listener as the stats page knows it.
+pub struct ListenerInfo {
+    /// Its name.
+    pub name: String,
+    /// Its address.
+    pub address: SocketAddr,
+    /// `https`, `http` or `redirect`.
+    pub kind: &'static str,
+    /// Its metric handles.
+    pub metrics: Arc<ListenerMetrics>,
+}
+
+/// Responses by status class.
+#[derive(Debug, Default, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct Classes {
+    /// 1xx.
+    pub informational: u64,
+    /// 2xx.
+    pub success: u64,
+    /// 3xx.
+    pub redirection: u64,
+    /// 4xx.
+    pub client_error: u64,
+    /// 5xx.
+    pub server_error: u64,
+    /// Requests that got no response (client gone).
+    pub none: u64,
+}
+
+impl Classes {
+    fn add(&mut self, code: &str, n: u64) {
+        match code.as_bytes().first() {
+            Some(b'1') => self.informational += n,
+            Some(b'2') => self.success += n,
+            Some(b'3') => self.redirection += n,
+            Some(b'4') => self.client_error += n,
+            Some(b'5') => self.server_error += n,
+            _ => self.none += n,
+        }
+    }
+
+    /// Add `other`'s counts to these.
+    pub fn merge(&mut self, other: &Classes) {
+        self.informational += other.informational;
+        self.success += other.success;
+        self.redirection += other.redirection;
+        self.client_error += other.client_error;
+        self.server_error += other.server_error;
+        self.none += other.none;
+    }
+
+    /// All responses counted.
+    pub fn total(&self) -> u64 {
+        self.informational
+            + self.success
+            + self.redirection
+            + self.client_error
+            + self.server_error
+            + self.none
+    }
+}
+
+/// Everything on the page.
+#[derive(Debug, Serialize)]
+pub struct Snapshot {
+    /// Gateway version.
+    pub version: &'static str,
+    /// Seconds since the process started.
+    pub uptime_seconds: f64,
+    /// Listeners, in configuration order.
+    pub listeners: Vec<ListenerStats>,
+    /// Backends, by name.
+    pub backends: Vec<BackendStats>,
+}
+
+/// One listener's figures.
+#[derive(Debug, Serialize)]
+pub struct ListenerStats {
+    /// Name.
+    pub name: String,
+    /// Bound address.
+    pub address: String,
+    /// `https`, `http` or `redirect`.
+    pub kind: &'static str,
+    /// Open client connections.
+    pub connections_current: i64,
+    /// Accepted client connections.
+    pub connections_total: u64,
+    /// Responses sent.
+    pub requests_total: u64,
+    /// Responses by class.
+    pub responses: Classes,
+    /// Request body bytes in.
+    pub bytes_in: u64,
+    /// Response body bytes out.
+    pub bytes_out: u64,
+    /// Completed TLS handshakes.
+    pub tls_handshakes: u64,
+    /// Failed TLS handshakes.
+    pub tls_handshake_failures: u64,
+    /// Mean request duration.
+    pub mean_duration_ms: f64,
+}
+
+/// One backend's figures.
+#[derive(Debug, Serialize)]
+pub struct BackendStats {
+    /// Name.
+    pub name: String,
+    /// Servers up.
+    pub servers_up: usize,
+    /// Responses from all its servers.
+    pub responses: Classes,
+    /// Its servers, in configuration order.
+    pub servers: Vec<ServerStats>,
+}
+
+/// One server's figures.
+#[derive(Debug, Serialize)]
+pub struct ServerStats {
+    /// Name.
+    pub name: String,
+    /// Address.
+    pub address: String,
+    /// `UP` or `DOWN`.
+    pub status: &'static str,
+    /// Seconds in that status.
+    pub status_for_seconds: f64,
+    /// Last check's result (`L7OK`, `L4CON`, ...), empty before the first.
+    pub last_check: &'static str,
+    /// Last check's duration.
+    pub last_check_ms: f64,
+    /// Why the last check failed, if it did.
+    pub last_check_detail: String,
+    /// Weight.
+    pub weight: usize,
+    /// Requests in flight.
+    pub current_requests: i64,
+    /// Responses received.
+    pub requests_total: u64,
+    /// Responses by class.
+    pub responses: Classes,
+    /// Response body bytes relayed.
+    pub bytes_out: u64,
+    /// Failed connection attempts.
+    pub connect_errors: u64,
+    /// Requests retried elsewhere after failing to connect here.
+    pub retries: u64,
+    /// Mean time to response header.
+    pub mean_response_ms: f64,
+}
+
+fn mean_ms(h: &Histogram) -> f64 {
+    match h.get_sample_count() {
+        0 => 0.0,
+        n => h.get_sample_sum() / n as f64 * 1000.0,
+    }
+}
+
+/// Responses by class for each combination of `keys` label values of a counter vector.
+fn classes_by(collector: &dyn Collector, keys: &[&str]) -> HashMap<Vec<String>, Classes> {
+    let mut out: HashMap<Vec<String>, Classes> = HashMap::new();
+    for family in collector.collect() {
+        for metric in family.get_metric() {
+            let label = |name: &str| {
+                metric
+                    .get_label()
+                    .iter()
+                    .find(|l| l.name() == name)
+                    .map(|l| l.value().to_string())
+                    .unwrap_or_default()
+            };
+            let key = keys.iter().map(|k| label(k)).collect();
+            let value = metric.get_counter().value() as u64;
+            out.entry(key).or_default().add(&label("code"), value);
+        }
+    }
+    out
+}
+
+/// Read the current figures.
+pub fn take(listeners: &[ListenerInfo], upstreams: &[Arc<Upstream>]) -> Snapshot {
+    let by_listener = classes_by(&*REQUESTS_TOTAL, &["listener"]);
+    let by_server = classes_by(&*BACKEND_REQUESTS_TOTAL, &["backend", "server"]);
+    let now = unix_now();
+    let listeners = listeners
+        .iter()
+        .map(|l| {
+            let m = &l.metrics;
+            let responses = by_listener
+                .get(&vec![l.name.clone()])
+                .copied()
+                .unwrap_or_default();
+            ListenerStats {
+                name: l.name.clone(),
+                address: l.address.to_string(),
+                kind: l.kind,
+                connections_current: m.connections.get(),
+                connections_total: m.accepted.get(),
+                requests_total: responses.total(),
+                responses,
+                bytes_in: m.bytes_in.get(),
+                bytes_out: m.bytes_out.get(),
+                tls_handshakes: m.handshakes.get(),
+                tls_handshake_failures: m.handshake_failures.get(),
+                mean_duration_ms: mean_ms(&m.duration),
+            }
+        })
+        .collect();
+    let backends = upstreams
+        .iter()
+        .map(|u| {
+            let servers: Vec<ServerStats> = u
+                .servers
+                .iter()
+                .map(|s| {
+                    let (outcome, check_secs, detail) = s.health.last_check();
+                    let key = vec![u.name.clone(), s.config.name.clone()];
+                    let responses = by_server.get(&key).copied().unwrap_or_default();
+                    let m = &s.metrics;
+                    ServerStats {
+                        name: s.config.name.clone(),
+                        address: s.config.address.to_string(),
+                        status: if s.health.is_up() { "UP" } else { "DOWN" },
+                        status_for_seconds: (now - s.health.since()).max(0.0),
+                        last_check: outcome.code(),
+                        last_check_ms: check_secs * 1000.0,
+                        last_check_detail: detail,
+                        weight: s.config.weight,
+                        current_requests: m.in_flight.get(),
+                        requests_total: responses.total(),
+                        responses,
+                        bytes_out: m.bytes_out.get(),
+                        connect_errors: m.connect_errors.get(),
+                        retries: m.retries.get(),
+                        mean_response_ms: mean_ms(&m.response_time),
+                    }
+                })
+                .collect();
+            let mut responses = Classes::default();
+            for s in &servers {
+                responses.merge(&s.responses);
+            }
+            BackendStats {
+                name: u.name.clone(),
+                servers_up: servers.iter().filter(|s| s.status == "UP").count(),
+                responses,
+                servers,
+            }
+        })
+        .collect();
+    Snapshot {
+        version: env!("CARGO_PKG_VERSION"),
+        uptime_seconds: (now - START_TIME.get() as f64).max(0.0),
+        listeners,
+        backends,
+    }
+}
