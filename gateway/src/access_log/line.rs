@@ -56,9 +56,9 @@ impl Entry<'_> {
     pub fn to_httplog(&self) -> String {
         let ms = |v: f64| if v < 0.0 { -1 } else { v.round() as i64 };
         let mut line = String::with_capacity(160 + self.path.len());
-        let _ = write!(
+        let _ = writeln!(
             line,
-            "{} [{}] {} {}/{} 0/0/{}/{}/{} {} {} - - {} {} \"{} {} {}\"\n",
+            "{} [{}] {} {}/{} 0/0/{}/{}/{} {} {} - - {} {} \"{} {} {}\"",
             self.client,
             haproxy_date(self.unix_ms),
             self.listener,
