@@ -1,6 +1,6 @@
 # The two commands a newcomer runs: `make demo` and `make test`.
 SYSTEM_PACKAGES := cmake pkg-config libssl-dev perl make curl
-TEST_PACKAGES := prometheus
+TEST_PACKAGES := prometheus chromium
 
 .PHONY: all deps test-deps build release cert demo test lint check ci
 

@@ -72,10 +72,24 @@ impl ListenerApp {
         }
     }
 
-    async fn tls_handshake(&self, stream: Stream) -> Option<Stream> {
+    /// Run the TLS handshake (on TLS listeners). A connection that closes or stays silent
+    /// before its first byte is a null connection (a port probe), not a failed handshake.
+    async fn tls_handshake(&self, mut stream: Stream, shutdown: &ShutdownWatch) -> Option<Stream> {
         let Some(acceptor) = &self.tls else {
             return Some(stream);
         };
+        let mut first = [0u8; 1];
+        let mut shutdown = shutdown.clone();
+        let spoke = tokio::select! {
+            peeked = tokio::time::timeout(self.head_timeout, stream.try_peek(&mut first)) => {
+                matches!(peeked, Ok(Ok(true)))
+            }
+            _ = shutdown.changed() => false,
+        };
+        if !spoke {
+            self.log_null_connection(&stream);
+            return None;
+        }
         let acceptor = acceptor.load_full();
         let peer = stream
             .get_socket_digest()
@@ -124,7 +138,7 @@ impl ServerApp for ListenerApp {
         self.metrics.accepted.inc();
         self.metrics.connections.inc();
         let _open = scopeguard(&self.metrics);
-        let mut stream = self.tls_handshake(stream).await?;
+        let mut stream = self.tls_handshake(stream, shutdown).await?;
         if matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
             return self.proxy.process_new(stream, shutdown).await;
         }

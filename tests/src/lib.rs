@@ -63,3 +63,28 @@ pub fn http_client() -> reqwest::blocking::Client {
         .build()
         .unwrap()
 }
+
+/// The value of the sample `name{labels}` in Prometheus text `text` (labels in any order;
+/// the sample may carry more labels than given).
+pub fn metric_value(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit_once(' '))
+        .find(|(series, _)| {
+            let (metric, rest) = series.split_once('{').unwrap_or((series, ""));
+            metric == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| rest.contains(&format!("{k}=\"{v}\"")))
+        })
+        .and_then(|(_, value)| value.parse().ok())
+}
+
+/// Fetch `http://{stats}/metrics`.
+pub fn scrape(stats: SocketAddr) -> String {
+    http_client()
+        .get(format!("http://{stats}/metrics"))
+        .send()
+        .and_then(|r| r.text())
+        .unwrap_or_default()
+}

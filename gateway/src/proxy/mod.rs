@@ -161,6 +161,9 @@ impl ProxyHttp for GatewayProxy {
                 format!("no server available in backend {}", upstream.name),
             );
         };
+        // A retry (connect failure, or a reused connection the origin had closed) moves the
+        // in-flight slot to the new server.
+        self.release_server(ctx);
         ctx.server = Some(index);
         ctx.upstream_started = Some(Instant::now());
         upstream.servers[index].metrics.in_flight.inc();
