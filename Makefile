@@ -1,8 +1,9 @@
 # The two commands a newcomer runs: `make demo` and `make test`.
 SYSTEM_PACKAGES := cmake pkg-config libssl-dev perl make curl
 TEST_PACKAGES := prometheus chromium
+BENCH_PACKAGES := haproxy nginx wrk nghttp2-client python3
 
-.PHONY: all deps test-deps build release cert demo test lint check ci
+.PHONY: all deps test-deps bench-deps build release cert demo test lint check ci bench
 
 all: build
 
@@ -11,6 +12,9 @@ deps:
 
 test-deps: deps
 	@scripts/install-deps.sh $(TEST_PACKAGES)
+
+bench-deps: deps
+	@scripts/install-deps.sh $(BENCH_PACKAGES)
 
 build: deps
 	cargo build --workspace --bins
@@ -29,6 +33,10 @@ demo: release cert
 test: test-deps
 	cargo build -p gateway --bins
 	cargo test --workspace
+
+## The gateway, HAProxy and nginx side by side (THREADS=1 ROUNDS=3 DURATION=8); see docs/BENCHMARKS.md.
+bench: bench-deps release
+	python3 bench/bench.py
 
 lint:
 	cargo fmt --all -- --check

@@ -1,0 +1,450 @@
+#!/usr/bin/env python3
+"""`make bench`: the gateway side by side with HAProxy and nginx on this machine.
+
+Same topology behind every proxy: three nginx origins on 127.0.0.1 answering `return 200`
+(and a 64 KiB file), same certificates (RSA-2048 and ECDSA P-256), same thread count
+(THREADS, default 1), all on loopback. Each scenario runs the proxies alternately for ROUNDS
+rounds of DURATION seconds; the table shows medians and the ratio gateway / best peer.
+Results go to target/bench/results.json and target/bench/results.md.
+
+Environment: THREADS (1), ROUNDS (3), DURATION (seconds, 8), CONNECTIONS (64),
+IDLE_CONNECTIONS (10000), SCENARIOS (comma list; default all), PROXIES (comma list).
+"""
+import asyncio
+import json
+import os
+import re
+import resource
+import signal
+import ssl
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "target" / "bench"
+THREADS = int(os.environ.get("THREADS", "1"))
+ROUNDS = int(os.environ.get("ROUNDS", "3"))
+DURATION = int(os.environ.get("DURATION", "8"))
+CONNECTIONS = int(os.environ.get("CONNECTIONS", "64"))
+IDLE = int(os.environ.get("IDLE_CONNECTIONS", "10000"))
+ORIGINS = [9101, 9102, 9103]
+
+# name -> (https RSA port, https ECDSA port, redirect port)
+PORTS = {
+    "gateway": (7443, 7444, 7080),
+    "gateway-lean": (7453, 7454, 7090),
+    "haproxy-ref": (7543, 7544, 7180),
+    "haproxy-tuned": (7643, 7644, 7280),
+    "nginx": (7743, 7744, 7380),
+}
+PEERS = ["haproxy-ref", "haproxy-tuned", "nginx"]
+
+
+def sh(cmd, **kw):
+    return subprocess.run(cmd, shell=isinstance(cmd, str), check=True, text=True,
+                          capture_output=True, **kw).stdout
+
+
+def wait_port(port, timeout=15.0):
+    import socket
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listening on {port}")
+
+
+# ---------------------------------------------------------------- set-up
+
+def make_certs():
+    d = OUT / "certs"
+    d.mkdir(parents=True, exist_ok=True)
+    if not (d / "rsa.pem").exists():
+        for kind, args in [("rsa", "-newkey rsa:2048"),
+                           ("ecdsa", "-newkey ec -pkeyopt ec_paramgen_curve:P-256")]:
+            sh(f"openssl req -x509 {args} -nodes -days 30 -subj /CN=localhost "
+               f"-addext subjectAltName=DNS:localhost,IP:127.0.0.1 "
+               f"-keyout {d}/{kind}.key -out {d}/{kind}.crt 2>/dev/null")
+            (d / f"{kind}.pem").write_text((d / f"{kind}.crt").read_text() + (d / f"{kind}.key").read_text())
+    return d
+
+
+def origin_conf():
+    www = OUT / "www"
+    www.mkdir(parents=True, exist_ok=True)
+    (www / "64k").write_bytes(b"x" * 65536)
+    servers = "\n".join(f"""
+    server {{
+        listen 127.0.0.1:{p} reuseport backlog=4096;
+        keepalive_requests 1000000;
+        access_log off;
+        location = / {{ return 200 "ok\\n"; }}
+        location = /64k {{ root {www}; try_files /64k =404; }}
+    }}""" for p in ORIGINS)
+    return f"""worker_processes 1;
+pid {OUT}/origin-nginx.pid;
+error_log {OUT}/origin-nginx.err warn;
+worker_rlimit_nofile 65536;
+events {{ worker_connections 65536; }}
+http {{
+    access_log off;
+    default_type text/plain;
+    {servers}
+}}
+"""
+
+
+def gateway_conf(lean):
+    name = "gateway-lean" if lean else "gateway"
+    rsa, ec, redirect = PORTS[name]
+    certs = OUT / "certs"
+    servers = "\n".join(f'      - {{ name: o{i}, address: "127.0.0.1:{p}" }}' for i, p in enumerate(ORIGINS))
+    observability = "" if lean else f"""stats: {{ address: "127.0.0.1:{rsa + 1000}" }}
+access_log: {{ path: {OUT}/gateway-access.log, format: haproxy }}
+"""
+    return f"""server:
+  threads: {THREADS}
+  pid_file: {OUT}/{name}.pid
+  upgrade_sock: {OUT}/{name}.sock
+  max_connections: 100000
+listeners:
+  - name: http
+    address: "127.0.0.1:{redirect}"
+    redirect_https: {{ port: {rsa} }}
+  - name: https
+    address: "127.0.0.1:{rsa}"
+    tls: {{ certificate: {certs}/rsa.pem }}
+    backend: app
+  - name: https-ecdsa
+    address: "127.0.0.1:{ec}"
+    tls: {{ certificate: {certs}/ecdsa.pem }}
+    backend: app
+backends:
+  app:
+    servers:
+{servers}
+    health_check: {{ path: /, interval: 2s, timeout: 1s, rise: 2, fall: 3 }}
+timeouts: {{ connect: 5s, client: 50s, server: 50s }}
+{observability}"""
+
+
+def haproxy_conf(tuned):
+    name = "haproxy-tuned" if tuned else "haproxy-ref"
+    rsa, ec, redirect = PORTS[name]
+    certs = OUT / "certs"
+    # The reference box's settings (option http-server-close: no server keep-alive); the
+    # tuned one keeps server connections alive and reuses them.
+    mode = "option http-keep-alive\n    http-reuse always" if tuned else "option http-server-close"
+    servers = "\n    ".join(f"server node{i} 127.0.0.1:{p} check" for i, p in enumerate(ORIGINS))
+    return f"""global
+    maxconn 100000
+    nbthread {THREADS}
+    ssl-default-bind-ciphers ECDH+AESGCM:DH+AESGCM:ECDH+AES256:DH+AES256:ECDH+AES128:DH+AES:RSA+AESGCM:RSA+AES:!aNULL:!MD5:!DSS
+    ssl-default-bind-options no-sslv3 no-tlsv10 no-tlsv11
+    tune.ssl.default-dh-param 2048
+    pidfile {OUT}/{name}.pid
+defaults
+    mode http
+    option forwardfor
+    {mode}
+    timeout connect 5000
+    timeout client 50000
+    timeout server 50000
+    maxconn 100000
+frontend fe
+    bind 127.0.0.1:{redirect}
+    bind 127.0.0.1:{rsa} ssl crt {certs}/rsa.pem alpn h2,http/1.1
+    bind 127.0.0.1:{ec} ssl crt {certs}/ecdsa.pem alpn h2,http/1.1
+    http-request redirect scheme https unless {{ ssl_fc }}
+    default_backend app
+backend app
+    balance roundrobin
+    http-request set-header X-Forwarded-Port %[dst_port]
+    http-request add-header X-Forwarded-Proto https if {{ ssl_fc }}
+    option httpchk GET /
+    {servers}
+"""
+
+
+def nginx_conf():
+    rsa, ec, redirect = PORTS["nginx"]
+    certs = OUT / "certs"
+    upstream = "\n        ".join(f"server 127.0.0.1:{p};" for p in ORIGINS)
+    tls = """ssl_protocols TLSv1.2 TLSv1.3;
+        http2 on;
+        location / {
+            proxy_pass http://app;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto https;
+            proxy_set_header X-Forwarded-Port $server_port;
+        }"""
+    return f"""worker_processes {THREADS};
+pid {OUT}/nginx.pid;
+error_log {OUT}/nginx.err warn;
+worker_rlimit_nofile 200000;
+events {{ worker_connections 100000; }}
+http {{
+    access_log off;
+    keepalive_requests 1000000;
+    upstream app {{
+        {upstream}
+        keepalive 128;
+    }}
+    server {{
+        listen 127.0.0.1:{redirect};
+        return 301 https://$host:{rsa}$request_uri;
+    }}
+    server {{
+        listen 127.0.0.1:{rsa} ssl;
+        ssl_certificate {certs}/rsa.crt;
+        ssl_certificate_key {certs}/rsa.key;
+        {tls}
+    }}
+    server {{
+        listen 127.0.0.1:{ec} ssl;
+        ssl_certificate {certs}/ecdsa.crt;
+        ssl_certificate_key {certs}/ecdsa.key;
+        {tls}
+    }}
+}}
+"""
+
+
+class Proc:
+    """A started server process (group), stopped on exit."""
+
+    def __init__(self, name, argv, ports):
+        self.name = name
+        log = open(OUT / f"{name}.log", "w")
+        self.p = subprocess.Popen(argv, stdout=log, stderr=log, start_new_session=True)
+        for port in ports:
+            wait_port(port)
+
+    def pids(self):
+        out = sh(f"pgrep -g {self.p.pid} || true").split()
+        return [int(p) for p in out] or [self.p.pid]
+
+    def rss_kib(self):
+        total = 0
+        for pid in self.pids():
+            try:
+                for line in open(f"/proc/{pid}/status"):
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+            except FileNotFoundError:
+                pass
+        return total
+
+    def stop(self):
+        try:
+            os.killpg(self.p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.p.wait()
+
+
+def start_all(proxies):
+    OUT.mkdir(parents=True, exist_ok=True)
+    make_certs()
+    procs = {}
+    (OUT / "origin.conf").write_text(origin_conf())
+    procs["origin"] = Proc("origin", ["nginx", "-c", str(OUT / "origin.conf"), "-g", "daemon off;"], ORIGINS)
+    gw = str(ROOT / "target" / "release" / "gateway")
+    for name in proxies:
+        ports = PORTS[name]
+        if name.startswith("gateway"):
+            conf = OUT / f"{name}.yaml"
+            conf.write_text(gateway_conf(name == "gateway-lean"))
+            argv = [gw, "-c", str(conf)]
+        elif name.startswith("haproxy"):
+            conf = OUT / f"{name}.cfg"
+            conf.write_text(haproxy_conf(name == "haproxy-tuned"))
+            argv = ["haproxy", "-db", "-f", str(conf)]
+        else:
+            conf = OUT / "nginx.conf"
+            conf.write_text(nginx_conf())
+            argv = ["nginx", "-c", str(conf), "-g", "daemon off;"]
+        procs[name] = Proc(name, argv, ports)
+    time.sleep(1)
+    return procs
+
+
+# ---------------------------------------------------------------- load generators
+
+UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
+
+
+def parse_wrk(text):
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+    lat = {}
+    for pct, value, unit in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", text, re.M):
+        lat[pct] = float(value) * UNITS[unit]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    socket_errors = re.search(r"Socket errors: (.*)", text)
+    return {"rps": rps, "p50_ms": lat.get("50"), "p99_ms": lat.get("99"),
+            "non_2xx_3xx": int(errors.group(1)) if errors else 0,
+            "socket_errors": socket_errors.group(1).strip() if socket_errors else ""}
+
+
+def wrk(url, extra=(), connections=None):
+    out = sh(["wrk", "-t1", f"-c{connections or CONNECTIONS}", f"-d{DURATION}s", "--latency", *extra, url])
+    return parse_wrk(out)
+
+
+def h2load(url):
+    n = 2_000_000
+    out = sh(["h2load", "-c", str(CONNECTIONS), "-m", "10", "-D", str(DURATION), "-t", "1", url])
+    rps = float(re.search(r"finished in [\d.]+s, ([\d.]+) req/s", out).group(1))
+    mean = re.search(r"time for request:\s+\S+\s+\S+\s+([\d.]+)(us|ms|s)", out)
+    failed = int(re.search(r"(\d+) failed", out).group(1))
+    return {"rps": rps, "p50_ms": None, "p99_ms": None,
+            "mean_ms": float(mean.group(1)) * UNITS[mean.group(2)] if mean else None,
+            "failed": failed, "requests_cap": n}
+
+
+async def hold_idle(port, count):
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    conns, sem = [], asyncio.Semaphore(256)
+
+    async def one():
+        async with sem:
+            for _ in range(3):
+                try:
+                    r, w = await asyncio.open_connection("127.0.0.1", port, ssl=ctx)
+                    conns.append(w)
+                    return
+                except OSError:
+                    await asyncio.sleep(0.2)
+
+    await asyncio.gather(*(one() for _ in range(count)))
+    return conns
+
+
+def idle_rss(proc, port):
+    before = proc.rss_kib()
+    loop = asyncio.new_event_loop()
+    conns = loop.run_until_complete(hold_idle(port, IDLE))
+    time.sleep(2)
+    after = proc.rss_kib()
+    for w in conns:
+        w.close()
+    loop.run_until_complete(asyncio.sleep(0.5))
+    loop.close()
+    opened = len(conns)
+    return {"connections": opened, "rss_before_kib": before, "rss_after_kib": after,
+            "kib_per_connection": (after - before) / opened if opened else None}
+
+
+# ---------------------------------------------------------------- scenarios
+
+def scenarios():
+    return {
+        "tls-keepalive": lambda p: wrk(f"https://127.0.0.1:{PORTS[p][0]}/"),
+        "tls-handshake-rsa2048": lambda p: wrk(f"https://127.0.0.1:{PORTS[p][0]}/", ["-H", "Connection: close"]),
+        "tls-handshake-ecdsa-p256": lambda p: wrk(f"https://127.0.0.1:{PORTS[p][1]}/", ["-H", "Connection: close"]),
+        "redirect-80": lambda p: wrk(f"http://127.0.0.1:{PORTS[p][2]}/some/path?q=1"),
+        "http2-m10": lambda p: h2load(f"https://127.0.0.1:{PORTS[p][0]}/"),
+        "tls-64k-response": lambda p: wrk(f"https://127.0.0.1:{PORTS[p][0]}/64k"),
+    }
+
+
+def limits():
+    speed = sh("openssl speed -seconds 2 rsa2048 ecdsap256 2>/dev/null")
+    rsa = re.search(r"rsa\s+2048 bits\s+[\d.]+s\s+[\d.]+s\s+([\d.]+)", speed)
+    ec = re.search(r"256 bits ecdsa \(nistp256\)\s+[\d.]+s\s+[\d.]+s\s+([\d.]+)", speed)
+    origin = wrk(f"http://127.0.0.1:{ORIGINS[0]}/")
+    return {"rsa2048_sign_per_s": float(rsa.group(1)) if rsa else None,
+            "ecdsa_p256_sign_per_s": float(ec.group(1)) if ec else None,
+            "origin_direct_rps": origin["rps"]}
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def main():
+    resource.setrlimit(resource.RLIMIT_NOFILE, (200_000, 200_000))
+    proxies = os.environ.get("PROXIES", "gateway,gateway-lean," + ",".join(PEERS)).split(",")
+    chosen = os.environ.get("SCENARIOS")
+    table = scenarios()
+    names = chosen.split(",") if chosen else list(table) + ["idle-10k-tls"]
+    procs = start_all(proxies)
+    results = {"threads": THREADS, "rounds": ROUNDS, "duration_s": DURATION,
+               "connections": CONNECTIONS, "scenarios": {}}
+    try:
+        results["limits"] = limits()
+        print(f"limits: {results['limits']}", flush=True)
+        for scenario in names:
+            runs = {p: [] for p in proxies}
+            for rnd in range(ROUNDS if scenario != "idle-10k-tls" else 1):
+                for p in proxies:
+                    if scenario == "idle-10k-tls":
+                        r = idle_rss(procs[p], PORTS[p][0])
+                    else:
+                        r = table[scenario](p)
+                    runs[p].append(r)
+                    print(f"{scenario} round {rnd + 1} {p}: {r}", flush=True)
+            summary = {}
+            for p, rs in runs.items():
+                if scenario == "idle-10k-tls":
+                    summary[p] = rs[0]
+                else:
+                    summary[p] = {"rps": median([r["rps"] for r in rs]),
+                                  "p50_ms": median([r.get("p50_ms") for r in rs]),
+                                  "p99_ms": median([r.get("p99_ms") for r in rs]),
+                                  "runs": rs}
+            results["scenarios"][scenario] = summary
+    finally:
+        for proc in procs.values():
+            proc.stop()
+    (OUT / "results.json").write_text(json.dumps(results, indent=2))
+    md = render(results, proxies)
+    (OUT / "results.md").write_text(md)
+    print(md)
+
+
+def fmt(v, digits=0):
+    return "-" if v is None else f"{v:,.{digits}f}"
+
+
+def render(results, proxies):
+    peers = [p for p in proxies if p in PEERS]
+    lines = [f"threads={results['threads']} rounds={results['rounds']} duration={results['duration_s']}s "
+             f"connections={results['connections']}", ""]
+    lim = results.get("limits", {})
+    lines.append(f"Limits: RSA-2048 sign {fmt(lim.get('rsa2048_sign_per_s'))}/s, "
+                 f"ECDSA P-256 sign {fmt(lim.get('ecdsa_p256_sign_per_s'))}/s, "
+                 f"origin direct {fmt(lim.get('origin_direct_rps'))} req/s")
+    lines.append("")
+    header = "| scenario | " + " | ".join(proxies) + " | gateway / best peer |"
+    lines += [header, "|" + "---|" * (len(proxies) + 2)]
+    for scenario, summary in results["scenarios"].items():
+        if scenario == "idle-10k-tls":
+            cells = [f"{fmt(summary[p]['kib_per_connection'], 1)} KiB/conn ({summary[p]['connections']})" for p in proxies]
+            best = min((summary[p]["kib_per_connection"] for p in peers if summary[p]["kib_per_connection"]), default=None)
+            gw = summary.get("gateway", {}).get("kib_per_connection")
+            ratio = f"{best / gw:.2f}x (memory, higher is better)" if best and gw else "-"
+        else:
+            cells = [f"{fmt(summary[p]['rps'])} req/s, p50 {fmt(summary[p]['p50_ms'], 2)} / p99 {fmt(summary[p]['p99_ms'], 2)} ms"
+                     for p in proxies]
+            best = max((summary[p]["rps"] for p in peers if summary[p]["rps"]), default=None)
+            gw = summary.get("gateway", {}).get("rps")
+            ratio = f"{gw / best:.2f}x" if best and gw else "-"
+        lines.append(f"| {scenario} | " + " | ".join(cells) + f" | {ratio} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
