@@ -8,7 +8,7 @@ rounds of DURATION seconds; the table shows medians and the ratio gateway / best
 Results go to target/bench/results.json and target/bench/results.md.
 
 Environment: THREADS (1), ROUNDS (3), DURATION (seconds, 8), CONNECTIONS (64),
-IDLE_CONNECTIONS (10000), SCENARIOS (comma list; default all), PROXIES (comma list).
+IDLE_CONNECTIONS (8000: HAProxy reserves two descriptors per connection and the hard descriptor limit here is 20000), SCENARIOS (comma list; default all), PROXIES (comma list).
 """
 import asyncio
 import json
@@ -29,7 +29,7 @@ THREADS = int(os.environ.get("THREADS", "1"))
 ROUNDS = int(os.environ.get("ROUNDS", "3"))
 DURATION = int(os.environ.get("DURATION", "8"))
 CONNECTIONS = int(os.environ.get("CONNECTIONS", "64"))
-IDLE = int(os.environ.get("IDLE_CONNECTIONS", "10000"))
+IDLE = int(os.environ.get("IDLE_CONNECTIONS", "8000"))
 ORIGINS = [9101, 9102, 9103]
 
 # name -> (https RSA port, https ECDSA port, redirect port)
@@ -90,8 +90,8 @@ def origin_conf():
     return f"""worker_processes 1;
 pid {OUT}/origin-nginx.pid;
 error_log {OUT}/origin-nginx.err warn;
-worker_rlimit_nofile 65536;
-events {{ worker_connections 65536; }}
+worker_rlimit_nofile 20000;
+events {{ worker_connections 16000; }}
 http {{
     access_log off;
     default_type text/plain;
@@ -112,7 +112,7 @@ access_log: {{ path: {OUT}/gateway-access.log, format: haproxy }}
   threads: {THREADS}
   pid_file: {OUT}/{name}.pid
   upgrade_sock: {OUT}/{name}.sock
-  max_connections: 100000
+  max_connections: 15000
 listeners:
   - name: http
     address: "127.0.0.1:{redirect}"
@@ -143,7 +143,7 @@ def haproxy_conf(tuned):
     mode = "option http-keep-alive\n    http-reuse always" if tuned else "option http-server-close"
     servers = "\n    ".join(f"server node{i} 127.0.0.1:{p} check" for i, p in enumerate(ORIGINS))
     return f"""global
-    maxconn 100000
+    maxconn 9500
     nbthread {THREADS}
     ssl-default-bind-ciphers ECDH+AESGCM:DH+AESGCM:ECDH+AES256:DH+AES256:ECDH+AES128:DH+AES:RSA+AESGCM:RSA+AES:!aNULL:!MD5:!DSS
     ssl-default-bind-options no-sslv3 no-tlsv10 no-tlsv11
@@ -156,7 +156,7 @@ defaults
     timeout connect 5000
     timeout client 50000
     timeout server 50000
-    maxconn 100000
+    maxconn 9500
 frontend fe
     bind 127.0.0.1:{redirect}
     bind 127.0.0.1:{rsa} ssl crt {certs}/rsa.pem alpn h2,http/1.1
@@ -177,7 +177,6 @@ def nginx_conf():
     certs = OUT / "certs"
     upstream = "\n        ".join(f"server 127.0.0.1:{p};" for p in ORIGINS)
     tls = """ssl_protocols TLSv1.2 TLSv1.3;
-        http2 on;
         location / {
             proxy_pass http://app;
             proxy_http_version 1.1;
@@ -190,8 +189,8 @@ def nginx_conf():
     return f"""worker_processes {THREADS};
 pid {OUT}/nginx.pid;
 error_log {OUT}/nginx.err warn;
-worker_rlimit_nofile 200000;
-events {{ worker_connections 100000; }}
+worker_rlimit_nofile 20000;
+events {{ worker_connections 16000; }}
 http {{
     access_log off;
     keepalive_requests 1000000;
@@ -204,13 +203,13 @@ http {{
         return 301 https://$host:{rsa}$request_uri;
     }}
     server {{
-        listen 127.0.0.1:{rsa} ssl;
+        listen 127.0.0.1:{rsa} ssl http2;
         ssl_certificate {certs}/rsa.crt;
         ssl_certificate_key {certs}/rsa.key;
         {tls}
     }}
     server {{
-        listen 127.0.0.1:{ec} ssl;
+        listen 127.0.0.1:{ec} ssl http2;
         ssl_certificate {certs}/ecdsa.crt;
         ssl_certificate_key {certs}/ecdsa.key;
         {tls}
@@ -256,6 +255,17 @@ def start_all(proxies):
     OUT.mkdir(parents=True, exist_ok=True)
     make_certs()
     procs = {}
+    try:
+        start_each(procs, proxies)
+    except Exception:
+        for proc in procs.values():
+            proc.stop()
+        raise
+    time.sleep(1)
+    return procs
+
+
+def start_each(procs, proxies):
     (OUT / "origin.conf").write_text(origin_conf())
     procs["origin"] = Proc("origin", ["nginx", "-c", str(OUT / "origin.conf"), "-g", "daemon off;"], ORIGINS)
     gw = str(ROOT / "target" / "release" / "gateway")
@@ -274,8 +284,6 @@ def start_all(proxies):
             conf.write_text(nginx_conf())
             argv = ["nginx", "-c", str(conf), "-g", "daemon off;"]
         procs[name] = Proc(name, argv, ports)
-    time.sleep(1)
-    return procs
 
 
 # ---------------------------------------------------------------- load generators
@@ -375,11 +383,12 @@ def median(values):
 
 
 def main():
-    resource.setrlimit(resource.RLIMIT_NOFILE, (200_000, 200_000))
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     proxies = os.environ.get("PROXIES", "gateway,gateway-lean," + ",".join(PEERS)).split(",")
     chosen = os.environ.get("SCENARIOS")
     table = scenarios()
-    names = chosen.split(",") if chosen else list(table) + ["idle-10k-tls"]
+    names = chosen.split(",") if chosen else list(table) + ["idle-tls"]
     procs = start_all(proxies)
     results = {"threads": THREADS, "rounds": ROUNDS, "duration_s": DURATION,
                "connections": CONNECTIONS, "scenarios": {}}
@@ -388,9 +397,9 @@ def main():
         print(f"limits: {results['limits']}", flush=True)
         for scenario in names:
             runs = {p: [] for p in proxies}
-            for rnd in range(ROUNDS if scenario != "idle-10k-tls" else 1):
+            for rnd in range(ROUNDS if scenario != "idle-tls" else 1):
                 for p in proxies:
-                    if scenario == "idle-10k-tls":
+                    if scenario == "idle-tls":
                         r = idle_rss(procs[p], PORTS[p][0])
                     else:
                         r = table[scenario](p)
@@ -398,7 +407,7 @@ def main():
                     print(f"{scenario} round {rnd + 1} {p}: {r}", flush=True)
             summary = {}
             for p, rs in runs.items():
-                if scenario == "idle-10k-tls":
+                if scenario == "idle-tls":
                     summary[p] = rs[0]
                 else:
                     summary[p] = {"rps": median([r["rps"] for r in rs]),
@@ -431,7 +440,7 @@ def render(results, proxies):
     header = "| scenario | " + " | ".join(proxies) + " | gateway / best peer |"
     lines += [header, "|" + "---|" * (len(proxies) + 2)]
     for scenario, summary in results["scenarios"].items():
-        if scenario == "idle-10k-tls":
+        if scenario == "idle-tls":
             cells = [f"{fmt(summary[p]['kib_per_connection'], 1)} KiB/conn ({summary[p]['connections']})" for p in proxies]
             best = min((summary[p]["kib_per_connection"] for p in peers if summary[p]["kib_per_connection"]), default=None)
             gw = summary.get("gateway", {}).get("kib_per_connection")

@@ -2,8 +2,8 @@
 //! httplog-like line, written off the request path.
 //!
 //! Request threads format a line and `try_send` it to a bounded queue; a background service
-//! (started after Pingora daemonizes) drains the queue into a buffered writer and flushes
-//! whenever the queue runs dry. A full queue or a failing disk drops lines and counts them
+//! (started after Pingora daemonizes) wakes every [`FLUSH_EVERY`], drains the queue into a
+//! buffered writer and flushes it: no wake-up and no write per line. A full queue or a failing disk drops lines and counts them
 //! (`gateway_access_log_dropped_total`, `gateway_access_log_errors_total`); it never stalls a
 //! request.
 
@@ -19,11 +19,12 @@ use pingora::services::background::BackgroundService;
 use prometheus::{register_int_counter, IntCounter};
 use std::io::Write;
 use std::path::Path;
-use std::sync::Mutex;
-use tokio::sync::mpsc;
+use std::sync::{Arc, Mutex};
 
-/// Lines waiting to be written at most; beyond, new lines are dropped.
-const QUEUE_LINES: usize = 65_536;
+/// Bytes a thread's buffer may hold before new lines are dropped.
+pub const MAX_PENDING: usize = 8 << 20;
+/// How often the writer collects the buffers and writes them.
+pub const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
 static DROPPED: Lazy<IntCounter> = Lazy::new(|| {
     register_int_counter!(
@@ -72,34 +73,47 @@ fn nix_statvfs(path: &Path) -> Result<u64, String> {
     Ok(stat.f_bavail as u64 * stat.f_frsize as u64)
 }
 
-/// The request side of the access log: formats lines and queues them.
+type Shard = Arc<Mutex<Vec<u8>>>;
+
+/// Every thread's buffer, for the writer to collect.
+static SHARDS: Lazy<Mutex<Vec<Shard>>> = Lazy::new(|| Mutex::new(Vec::new()));
+
+thread_local! {
+    /// This thread's buffer, registered in [`SHARDS`] on first use.
+    static SHARD: Shard = {
+        let shard = Shard::default();
+        if let Ok(mut shards) = SHARDS.lock() {
+            shards.push(shard.clone());
+        }
+        shard
+    };
+}
+
+/// The request side of the access log: formats lines into the thread's buffer.
 pub struct AccessLog {
     format: LogFormat,
-    queue: mpsc::Sender<String>,
 }
 
 impl AccessLog {
     /// The logger and the background service that writes its lines.
     pub fn new(config: &model::AccessLog) -> (AccessLog, LogWriter) {
-        let (queue, lines) = mpsc::channel(QUEUE_LINES);
         Lazy::force(&DROPPED);
         Lazy::force(&ERRORS);
-        let logger = AccessLog {
-            format: config.format,
-            queue,
-        };
         let writer = LogWriter {
             target: config.target.clone(),
-            lines: Mutex::new(Some(lines)),
         };
-        (logger, writer)
+        (
+            AccessLog {
+                format: config.format,
+            },
+            writer,
+        )
     }
 
     /// Log a connection on `listener` from `client` that closed without a request.
-    pub fn log_null_connection(&self, listener: &str, client: String) {
-        let unix_ms = (crate::metrics::unix_now() * 1000.0) as u64;
+    pub fn log_null_connection(&self, listener: &str, client: &dyn std::fmt::Display) {
         self.log(&Entry {
-            time: line::rfc3339(unix_ms),
+            unix_ms: (crate::metrics::unix_now() * 1000.0) as u64,
             client,
             listener,
             backend: "-",
@@ -115,26 +129,31 @@ impl AccessLog {
             version: "-",
             termination: "CR",
             retries: 0,
-            unix_ms,
         });
     }
 
-    /// Queue the line for `entry`; drops it (and counts) when the writer is behind.
+    /// Append the line for `entry` to this thread's buffer; drops it (and counts) when the
+    /// writer is behind.
     pub fn log(&self, entry: &Entry<'_>) {
-        let line = match self.format {
-            LogFormat::Json => entry.to_json(),
-            LogFormat::Haproxy => entry.to_httplog(),
-        };
-        if self.queue.try_send(line).is_err() {
-            DROPPED.inc();
-        }
+        SHARD.with(|shard| {
+            let Ok(mut buffer) = shard.lock() else {
+                return;
+            };
+            if buffer.len() > MAX_PENDING {
+                DROPPED.inc();
+                return;
+            }
+            match self.format {
+                LogFormat::Json => entry.write_json(&mut buffer),
+                LogFormat::Haproxy => entry.write_httplog(&mut buffer),
+            }
+        });
     }
 }
 
-/// The background service writing queued lines to the log target.
+/// The background service writing the threads' buffers to the log target.
 pub struct LogWriter {
     target: LogTarget,
-    lines: Mutex<Option<mpsc::Receiver<String>>>,
 }
 
 impl LogWriter {
@@ -149,38 +168,48 @@ impl LogWriter {
             ),
         })
     }
+
+    /// Swap every thread's buffer out and write it.
+    fn collect(&self, out: &mut dyn Write, spare: &mut Vec<u8>) {
+        let shards: Vec<Shard> = SHARDS.lock().map(|s| s.clone()).unwrap_or_default();
+        for shard in shards {
+            if let Ok(mut buffer) = shard.lock() {
+                std::mem::swap(&mut *buffer, spare);
+            }
+            if !spare.is_empty() && out.write_all(spare).is_err() {
+                ERRORS.inc();
+            }
+            spare.clear();
+        }
+        if out.flush().is_err() {
+            ERRORS.inc();
+        }
+    }
 }
 
 #[async_trait]
 impl BackgroundService for LogWriter {
     async fn start(&self, mut shutdown: ShutdownWatch) {
-        let Some(mut lines) = self.lines.lock().ok().and_then(|mut l| l.take()) else {
-            return;
-        };
         let mut out = match self.open() {
-            Ok(sink) => std::io::BufWriter::with_capacity(64 * 1024, sink),
+            Ok(sink) => sink,
             Err(e) => {
                 log::error!("access log: {e}; lines will be dropped");
                 ERRORS.inc();
                 return;
             }
         };
+        let mut tick = tokio::time::interval(FLUSH_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut spare = Vec::with_capacity(64 * 1024);
         loop {
-            let line = tokio::select! {
-                line = lines.recv() => line,
-                _ = shutdown.changed() => None,
+            let stopping = tokio::select! {
+                _ = tick.tick() => false,
+                _ = shutdown.changed() => true,
             };
-            let Some(line) = line else { break };
-            if out.write_all(line.as_bytes()).is_err() {
-                ERRORS.inc();
-            }
-            if lines.is_empty() && out.flush().is_err() {
-                ERRORS.inc();
+            self.collect(&mut *out, &mut spare);
+            if stopping {
+                break;
             }
         }
-        while let Ok(line) = lines.try_recv() {
-            let _ = out.write_all(line.as_bytes());
-        }
-        let _ = out.flush();
     }
 }

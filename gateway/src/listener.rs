@@ -36,7 +36,7 @@ pub struct ListenerApp {
     tls: Option<Arc<ArcSwap<SslAcceptor>>>,
     head_timeout: Duration,
     keep_alive: Duration,
-    metrics: Arc<ListenerMetrics>,
+    metrics: Option<Arc<ListenerMetrics>>,
     null_connection_log: Option<(String, Arc<AccessLog>)>,
 }
 
@@ -55,11 +55,11 @@ pub struct ConnectionPolicy {
 }
 
 impl ListenerApp {
-    /// Wrap `proxy` with `policy`; `metrics` are the listener's.
+    /// Wrap `proxy` with `policy`; `metrics` are the listener's (`None`: not recorded).
     pub fn new(
         proxy: HttpProxy<GatewayProxy>,
         policy: ConnectionPolicy,
-        metrics: Arc<ListenerMetrics>,
+        metrics: Option<Arc<ListenerMetrics>>,
     ) -> Self {
         ListenerApp {
             proxy: Arc::new(proxy),
@@ -98,17 +98,19 @@ impl ListenerApp {
             tokio::time::timeout(self.head_timeout, handshake(&acceptor, Transport(stream))).await;
         match accepted {
             Ok(Ok(tls)) => {
-                self.metrics.handshakes.inc();
+                if let Some(m) = &self.metrics {
+                    m.handshakes.inc();
+                }
                 Some(Box::new(tls))
             }
-            Ok(Err(e)) => {
-                self.metrics.handshake_failures.inc();
-                log::debug!("TLS handshake from {peer:?} failed: {e}");
-                None
-            }
-            Err(_) => {
-                self.metrics.handshake_failures.inc();
-                log::debug!("TLS handshake from {peer:?} timed out");
+            failed => {
+                if let Some(m) = &self.metrics {
+                    m.handshake_failures.inc();
+                }
+                match failed {
+                    Ok(Err(e)) => log::debug!("TLS handshake from {peer:?} failed: {e}"),
+                    _ => log::debug!("TLS handshake from {peer:?} timed out"),
+                }
                 None
             }
         }
@@ -116,11 +118,12 @@ impl ListenerApp {
 
     fn log_null_connection(&self, stream: &Stream) {
         if let Some((listener, log)) = &self.null_connection_log {
-            let client = stream
-                .get_socket_digest()
-                .and_then(|d| d.peer_addr().map(|a| a.to_string()))
-                .unwrap_or_default();
-            log.log_null_connection(listener, client);
+            let digest = stream.get_socket_digest();
+            let peer = digest.as_ref().and_then(|d| d.peer_addr());
+            match peer {
+                Some(client) => log.log_null_connection(listener, client),
+                None => log.log_null_connection(listener, &"-"),
+            }
         }
     }
 }
@@ -135,9 +138,7 @@ impl ServerApp for ListenerApp {
         let Ok(_permit) = self.connections.clone().acquire_owned().await else {
             return None;
         };
-        self.metrics.accepted.inc();
-        self.metrics.connections.inc();
-        let _open = scopeguard(&self.metrics);
+        let _open = self.metrics.as_deref().map(OpenConnection::new);
         let mut stream = self.tls_handshake(stream, shutdown).await?;
         if matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
             return self.proxy.process_new(stream, shutdown).await;
@@ -186,11 +187,15 @@ impl ServerApp for ListenerApp {
     }
 }
 
-/// Decrements the open-connections gauge when the connection ends, however it ends.
+/// Counts a connection as open for as long as it lives, however it ends.
 struct OpenConnection<'a>(&'a ListenerMetrics);
 
-fn scopeguard(metrics: &ListenerMetrics) -> OpenConnection<'_> {
-    OpenConnection(metrics)
+impl<'a> OpenConnection<'a> {
+    fn new(metrics: &'a ListenerMetrics) -> Self {
+        metrics.accepted.inc();
+        metrics.connections.inc();
+        OpenConnection(metrics)
+    }
 }
 
 impl Drop for OpenConnection<'_> {

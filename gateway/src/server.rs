@@ -63,6 +63,8 @@ pub fn build(config: &Config, opt: Opt) -> Result<Server, String> {
             ),
         };
         let metrics = Arc::new(ListenerMetrics::new(&listener.name));
+        // Without a stats listener nobody can read the figures: do not record them.
+        let recorded = config.stats.map(|_| metrics.clone());
         let forwarded = Forwarded::new(
             tls.is_some(),
             listener.address.port(),
@@ -73,7 +75,7 @@ pub fn build(config: &Config, opt: Opt) -> Result<Server, String> {
             role,
             forwarded,
             config.timeouts,
-            metrics.clone(),
+            recorded.clone(),
             access_log.clone(),
         );
         let acceptor = match tls {
@@ -94,7 +96,7 @@ pub fn build(config: &Config, opt: Opt) -> Result<Server, String> {
                 .filter(|_| config.log_null_connections)
                 .map(|log| (listener.name.clone(), log)),
         };
-        let app = ListenerApp::new(http_proxy(&conf, logic), policy, metrics.clone());
+        let app = ListenerApp::new(http_proxy(&conf, logic), policy, recorded);
         let mut service = Service::new(format!("listener {}", listener.name), app);
         service.add_tcp(&listener.address.to_string());
         server.add_service(service);

@@ -1,15 +1,18 @@
 //! One access-log entry and its two renderings.
 
-use serde::Serialize;
-use std::fmt::Write;
+use serde::{Serialize, Serializer};
+use std::fmt::{self, Display, Write};
 
-/// What is logged about one request.
-#[derive(Debug, Serialize)]
+/// What is logged about one request. Rendering writes straight into the line: no
+/// intermediate strings.
+#[derive(Serialize)]
 pub struct Entry<'a> {
-    /// When the request head was received (RFC 3339, UTC, milliseconds).
-    pub time: String,
+    /// When the request head was received, Unix milliseconds; rendered as RFC 3339 UTC.
+    #[serde(rename = "time", serialize_with = "as_rfc3339")]
+    pub unix_ms: u64,
     /// Client `ip:port`.
-    pub client: String,
+    #[serde(serialize_with = "as_display")]
+    pub client: &'a dyn Display,
     /// Listener name.
     pub listener: &'a str,
     /// Backend name, `-` when none was involved.
@@ -38,44 +41,106 @@ pub struct Entry<'a> {
     pub termination: &'static str,
     /// Connection retries to another server.
     pub retries: u8,
-    /// Unix time in milliseconds (for rendering; not serialized).
-    #[serde(skip)]
-    pub unix_ms: u64,
+}
+
+fn as_rfc3339<S: Serializer>(unix_ms: &u64, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&Rfc3339(*unix_ms))
+}
+
+fn as_display<S: Serializer>(value: &&dyn Display, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(value)
 }
 
 impl Entry<'_> {
-    /// One JSON object and a newline.
-    pub fn to_json(&self) -> String {
-        let mut line = serde_json::to_string(self).unwrap_or_default();
-        line.push('\n');
-        line
+    /// Append one JSON object and a newline to `out`.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        let _ = serde_json::to_writer(&mut *out, self);
+        out.push(b'\n');
     }
 
     /// `client [date] listener backend/server Tq/Tw/Tc/Tr/Tt status bytes - - term
-    /// retries "request line"`, like HAProxy's httplog.
-    pub fn to_httplog(&self) -> String {
+    /// retries "request line"`, like HAProxy's httplog. Written piece by piece (integers by
+    /// `itoa`, the date from a per-second cache): this runs for every request.
+    pub fn write_httplog(&self, out: &mut Vec<u8>) {
         let ms = |v: f64| if v < 0.0 { -1 } else { v.round() as i64 };
-        let mut line = String::with_capacity(160 + self.path.len());
-        let _ = writeln!(
-            line,
-            "{} [{}] {} {}/{} 0/0/{}/{}/{} {} {} - - {} {} \"{} {} {}\"",
-            self.client,
-            haproxy_date(self.unix_ms),
-            self.listener,
-            self.backend,
-            self.server,
-            ms(self.connect_ms),
-            ms(self.response_ms),
-            ms(self.duration_ms),
-            self.status,
-            self.bytes_sent,
-            self.termination,
-            self.retries,
+        let mut n = itoa::Buffer::new();
+        let mut line = Line(out);
+        let _ = write!(line, "{}", self.client);
+        line.push_str(" [");
+        push_haproxy_date(&mut line, self.unix_ms);
+        line.push_str("] ");
+        for part in [self.listener, " ", self.backend, "/", self.server, " 0/0/"] {
+            line.push_str(part);
+        }
+        line.push_str(n.format(ms(self.connect_ms)));
+        line.push('/');
+        line.push_str(n.format(ms(self.response_ms)));
+        line.push('/');
+        line.push_str(n.format(ms(self.duration_ms)));
+        line.push(' ');
+        line.push_str(n.format(self.status));
+        line.push(' ');
+        line.push_str(n.format(self.bytes_sent));
+        line.push_str(" - - ");
+        line.push_str(self.termination);
+        line.push(' ');
+        line.push_str(n.format(self.retries));
+        for part in [
+            " \"",
             self.method,
+            " ",
             self.path,
+            " ",
             self.version,
-        );
-        line
+            "\"\n",
+        ] {
+            line.push_str(part);
+        }
+    }
+}
+
+/// A byte buffer written like a `String`.
+struct Line<'a>(&'a mut Vec<u8>);
+
+impl Line<'_> {
+    fn push_str(&mut self, s: &str) {
+        self.0.extend_from_slice(s.as_bytes());
+    }
+    fn push(&mut self, c: char) {
+        let mut utf8 = [0u8; 4];
+        self.push_str(c.encode_utf8(&mut utf8));
+    }
+}
+
+impl Write for Line<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.push_str(s);
+        Ok(())
+    }
+}
+
+thread_local! {
+    /// The last second rendered as `dd/Mon/yyyy:hh:mm:ss`, per thread.
+    static DATE_CACHE: std::cell::RefCell<(u64, String)> =
+        const { std::cell::RefCell::new((u64::MAX, String::new())) };
+}
+
+/// Append `dd/Mon/yyyy:hh:mm:ss.mmm`, formatting the seconds part once per second.
+fn push_haproxy_date(line: &mut Line<'_>, unix_ms: u64) {
+    DATE_CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        let second = unix_ms / 1000;
+        if cache.0 != second {
+            let text = HaproxyDate(second * 1000).to_string();
+            cache.1 = text[..text.len() - 4].to_string();
+            cache.0 = second;
+        }
+        line.push_str(&cache.1);
+    });
+    let millis = unix_ms % 1000;
+    line.push('.');
+    for digit in [millis / 100, millis / 10 % 10, millis % 10] {
+        line.push(char::from(b'0' + digit as u8));
     }
 }
 
@@ -117,31 +182,41 @@ fn parts(unix_ms: u64) -> Parts {
     }
 }
 
-/// `2026-11-24T20:30:00.123Z`.
-pub fn rfc3339(unix_ms: u64) -> String {
-    let p = parts(unix_ms);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        p.year, p.month, p.day, p.hour, p.minute, p.second, p.millis
-    )
+/// Renders Unix milliseconds as `2026-11-24T20:30:00.123Z`.
+pub struct Rfc3339(pub u64);
+
+impl Display for Rfc3339 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let p = parts(self.0);
+        write!(
+            f,
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+            p.year, p.month, p.day, p.hour, p.minute, p.second, p.millis
+        )
+    }
 }
 
-/// `24/Nov/2026:20:30:00.123`, HAProxy's accept date.
-fn haproxy_date(unix_ms: u64) -> String {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let p = parts(unix_ms);
-    format!(
-        "{:02}/{}/{}:{:02}:{:02}:{:02}.{:03}",
-        p.day,
-        MONTHS[(p.month - 1) as usize],
-        p.year,
-        p.hour,
-        p.minute,
-        p.second,
-        p.millis
-    )
+/// Renders Unix milliseconds as `24/Nov/2026:20:30:00.123`, HAProxy's accept date.
+pub struct HaproxyDate(pub u64);
+
+impl Display for HaproxyDate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const MONTHS: [&str; 12] = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
+        let p = parts(self.0);
+        write!(
+            f,
+            "{:02}/{}/{}:{:02}:{:02}:{:02}.{:03}",
+            p.day,
+            MONTHS[(p.month - 1) as usize],
+            p.year,
+            p.hour,
+            p.minute,
+            p.second,
+            p.millis
+        )
+    }
 }
 
 #[cfg(test)]
@@ -150,8 +225,8 @@ mod tests {
 
     fn entry() -> Entry<'static> {
         Entry {
-            time: rfc3339(1_795_552_200_123),
-            client: "192.0.2.1:5555".into(),
+            unix_ms: 1_795_552_200_123,
+            client: &"192.0.2.1:5555",
             listener: "https",
             backend: "app",
             server: "node1",
@@ -166,28 +241,37 @@ mod tests {
             version: "HTTP/1.1",
             termination: "--",
             retries: 0,
-            unix_ms: 1_795_552_200_123,
         }
     }
 
     #[test]
     fn dates_render_in_utc() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(rfc3339(1_795_552_200_123), "2026-11-24T20:30:00.123Z");
-        assert_eq!(haproxy_date(951_782_400_000), "29/Feb/2000:00:00:00.000");
+        assert_eq!(Rfc3339(0).to_string(), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            Rfc3339(1_795_552_200_123).to_string(),
+            "2026-11-24T20:30:00.123Z"
+        );
+        assert_eq!(
+            HaproxyDate(951_782_400_000).to_string(),
+            "29/Feb/2000:00:00:00.000"
+        );
     }
 
     #[test]
     fn httplog_line_has_haproxy_shape() {
+        let mut line = Vec::new();
+        entry().write_httplog(&mut line);
         assert_eq!(
-            entry().to_httplog(),
+            String::from_utf8(line).unwrap(),
             "192.0.2.1:5555 [24/Nov/2026:20:30:00.123] https app/node1 0/0/1/2/3 200 12 - - -- 0 \"GET /a?b=1 HTTP/1.1\"\n"
         );
     }
 
     #[test]
     fn json_line_has_the_documented_fields() {
-        let v: serde_json::Value = serde_json::from_str(&entry().to_json()).unwrap();
+        let mut line = Vec::new();
+        entry().write_json(&mut line);
+        let v: serde_json::Value = serde_json::from_slice(&line).unwrap();
         for key in [
             "client",
             "listener",

@@ -16,6 +16,7 @@ use prometheus::{
     register_int_gauge_vec, Histogram, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec,
 };
+use std::sync::OnceLock;
 
 fn counter(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     register_int_counter_vec!(name, help, labels).expect("metric registered once")
@@ -138,9 +139,44 @@ pub fn init() {
     START_TIME.set(unix_now() as i64);
 }
 
+/// A counter vector's counters by status code, for fixed other labels; each code's handle is
+/// looked up once, then reused without hashing or locking.
+pub struct CodeCounters {
+    vec: &'static Lazy<IntCounterVec>,
+    labels: Vec<String>,
+    cells: Box<[OnceLock<IntCounter>]>,
+}
+
+impl CodeCounters {
+    /// Counters of `vec` whose labels before `code` are `labels`.
+    pub fn new(vec: &'static Lazy<IntCounterVec>, labels: &[&str]) -> Self {
+        CodeCounters {
+            vec,
+            labels: labels.iter().map(|l| l.to_string()).collect(),
+            cells: (0..1000).map(|_| OnceLock::new()).collect(),
+        }
+    }
+
+    /// Count one response with `status` (0 when none was sent).
+    pub fn inc(&self, status: u16) {
+        let index = if status < 1000 {
+            usize::from(status)
+        } else {
+            0
+        };
+        self.cells[index]
+            .get_or_init(|| {
+                let mut values: Vec<&str> = self.labels.iter().map(String::as_str).collect();
+                values.push(status_label(status));
+                self.vec.with_label_values(&values)
+            })
+            .inc();
+    }
+}
+
 /// The metric handles of one listener.
 pub struct ListenerMetrics {
-    name: String,
+    codes: CodeCounters,
     /// Request durations.
     pub duration: Histogram,
     /// Open connections.
@@ -162,7 +198,7 @@ impl ListenerMetrics {
     pub fn new(name: &str) -> Self {
         let l = &[name];
         ListenerMetrics {
-            name: name.to_string(),
+            codes: CodeCounters::new(&REQUESTS_TOTAL, l),
             duration: REQUEST_DURATION.with_label_values(l),
             connections: CONNECTIONS_CURRENT.with_label_values(l),
             accepted: CONNECTIONS_TOTAL.with_label_values(l),
@@ -176,9 +212,7 @@ impl ListenerMetrics {
     /// Record a finished request: its status (0 when none could be sent), duration and body
     /// bytes in each direction.
     pub fn record(&self, status: u16, seconds: f64, bytes_in: usize, bytes_out: usize) {
-        REQUESTS_TOTAL
-            .with_label_values(&[self.name.as_str(), status_label(status)])
-            .inc();
+        self.codes.inc(status);
         self.duration.observe(seconds);
         self.bytes_in.inc_by(bytes_in as u64);
         self.bytes_out.inc_by(bytes_out as u64);

@@ -4,8 +4,7 @@ use super::*;
 
 /// The metric handles of one server of one backend.
 pub struct ServerMetrics {
-    backend: String,
-    server: String,
+    codes: CodeCounters,
     /// Health state gauge.
     pub up: IntGauge,
     /// Successful health checks.
@@ -31,8 +30,7 @@ impl ServerMetrics {
     pub fn new(backend: &str, server: &str) -> Self {
         let l = &[backend, server];
         ServerMetrics {
-            backend: backend.to_string(),
-            server: server.to_string(),
+            codes: CodeCounters::new(&BACKEND_REQUESTS_TOTAL, l),
             up: SERVER_UP.with_label_values(l),
             checks_ok: CHECKS_TOTAL.with_label_values(&[backend, server, "success"]),
             checks_failed: CHECKS_TOTAL.with_label_values(&[backend, server, "failure"]),
@@ -47,12 +45,6 @@ impl ServerMetrics {
 
     /// Count a response from this server.
     pub fn record_response(&self, status: u16) {
-        BACKEND_REQUESTS_TOTAL
-            .with_label_values(&[
-                self.backend.as_str(),
-                self.server.as_str(),
-                status_label(status),
-            ])
-            .inc();
+        self.codes.inc(status);
     }
 }

@@ -7,10 +7,9 @@ pub mod redirect;
 pub mod status;
 mod termination;
 
-use crate::access_log::line::rfc3339;
 use crate::access_log::{AccessLog, Entry};
 use crate::config::model::{Redirect, Timeouts};
-use crate::metrics::{unix_now, ListenerMetrics};
+use crate::metrics::{unix_now, ListenerMetrics, ServerMetrics};
 use crate::upstream::Upstream;
 use async_trait::async_trait;
 use forwarded::Forwarded;
@@ -36,7 +35,8 @@ pub struct GatewayProxy {
     role: Role,
     forwarded: Forwarded,
     timeouts: Timeouts,
-    metrics: Arc<ListenerMetrics>,
+    /// `None` when there is no stats listener: nobody could read the figures.
+    metrics: Option<Arc<ListenerMetrics>>,
     access_log: Option<Arc<AccessLog>>,
 }
 
@@ -47,7 +47,7 @@ impl GatewayProxy {
         role: Role,
         forwarded: Forwarded,
         timeouts: Timeouts,
-        metrics: Arc<ListenerMetrics>,
+        metrics: Option<Arc<ListenerMetrics>>,
         access_log: Option<Arc<AccessLog>>,
     ) -> Self {
         GatewayProxy {
@@ -87,10 +87,16 @@ impl GatewayProxy {
         Ok(true)
     }
 
+    /// The metric handles of server `index`, when metrics are recorded.
+    fn server_metrics(&self, index: Option<usize>) -> Option<&ServerMetrics> {
+        self.metrics.as_ref()?;
+        Some(&self.upstream()?.servers[index?].metrics)
+    }
+
     /// Release the in-flight slot of the current server, if one is held.
     fn release_server(&self, ctx: &mut RequestCtx) {
-        if let (Some(upstream), Some(i)) = (self.upstream(), ctx.in_flight.take()) {
-            upstream.servers[i].metrics.in_flight.dec();
+        if let Some(metrics) = self.server_metrics(ctx.in_flight.take()) {
+            metrics.in_flight.dec();
         }
     }
 }
@@ -166,8 +172,10 @@ impl ProxyHttp for GatewayProxy {
         self.release_server(ctx);
         ctx.server = Some(index);
         ctx.upstream_started = Some(Instant::now());
-        upstream.servers[index].metrics.in_flight.inc();
-        ctx.in_flight = Some(index);
+        if let Some(metrics) = self.server_metrics(Some(index)) {
+            metrics.in_flight.inc();
+            ctx.in_flight = Some(index);
+        }
         Ok(upstream.peer(index, &self.timeouts))
     }
 
@@ -194,8 +202,7 @@ impl ProxyHttp for GatewayProxy {
         // HAProxy `retries 1` + `option redispatch`: one more try, on another server.
         ctx.connect_failures += 1;
         let retry = ctx.connect_failures == 1;
-        if let (Some(upstream), Some(i)) = (self.upstream(), ctx.server) {
-            let metrics = &upstream.servers[i].metrics;
+        if let Some(metrics) = self.server_metrics(ctx.server) {
             metrics.connect_errors.inc();
             if retry {
                 metrics.retries.inc();
@@ -232,10 +239,9 @@ impl ProxyHttp for GatewayProxy {
         let now = Instant::now();
         ctx.responded = Some(now);
         ctx.upstream_status = Some(upstream_response.status.as_u16());
-        if let (Some(upstream), Some(i), Some(start)) =
-            (self.upstream(), ctx.server, ctx.upstream_started)
+        if let (Some(metrics), Some(start)) =
+            (self.server_metrics(ctx.server), ctx.upstream_started)
         {
-            let metrics = &upstream.servers[i].metrics;
             metrics.record_response(upstream_response.status.as_u16());
             metrics.response_time.observe((now - start).as_secs_f64());
         }
@@ -266,12 +272,15 @@ impl ProxyHttp for GatewayProxy {
         let elapsed = ctx.started.elapsed();
         let downstream = session.as_downstream();
         let (bytes_in, bytes_out) = (downstream.body_bytes_read(), downstream.body_bytes_sent());
-        self.metrics
-            .record(status, elapsed.as_secs_f64(), bytes_in, bytes_out);
-        let server = self.upstream().zip(ctx.server).map(|(u, i)| &u.servers[i]);
-        if let Some(server) = server.filter(|_| ctx.upstream_status.is_some()) {
-            server.metrics.bytes_out.inc_by(bytes_out as u64);
+        if let Some(metrics) = &self.metrics {
+            metrics.record(status, elapsed.as_secs_f64(), bytes_in, bytes_out);
         }
+        if let Some(metrics) = self.server_metrics(ctx.server) {
+            if ctx.upstream_status.is_some() {
+                metrics.bytes_out.inc_by(bytes_out as u64);
+            }
+        }
+        let server = self.upstream().zip(ctx.server).map(|(u, i)| &u.servers[i]);
         if let Some(access_log) = &self.access_log {
             let millis = |from: Option<Instant>, to: Option<Instant>| match (from, to) {
                 (Some(from), Some(to)) => (to - from).as_secs_f64() * 1000.0,
@@ -279,12 +288,13 @@ impl ProxyHttp for GatewayProxy {
             };
             let req = session.req_header();
             let unix_ms = (unix_now() * 1000.0) as u64 - elapsed.as_millis() as u64;
+            let client: &dyn std::fmt::Display = match session.client_addr() {
+                Some(addr) => addr,
+                None => &"-",
+            };
             access_log.log(&Entry {
-                time: rfc3339(unix_ms),
-                client: session
-                    .client_addr()
-                    .map(|a| a.to_string())
-                    .unwrap_or_default(),
+                unix_ms,
+                client,
                 listener: &self.name,
                 backend: self.upstream().map_or("-", |u| u.name.as_str()),
                 server: server.map_or("-", |s| s.config.name.as_str()),
@@ -299,7 +309,6 @@ impl ProxyHttp for GatewayProxy {
                 version: version_text(req.version),
                 termination: termination::state(e, &self.role, ctx.upstream_status.is_some()),
                 retries: ctx.connect_failures.min(1),
-                unix_ms,
             });
         }
     }
