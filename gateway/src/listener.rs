@@ -94,8 +94,8 @@ impl ListenerApp {
         let peer = stream
             .get_socket_digest()
             .and_then(|d| d.peer_addr().cloned());
-        let accepted =
-            tokio::time::timeout(self.head_timeout, handshake(&acceptor, Transport(stream))).await;
+        let handshake = Box::pin(handshake(&acceptor, Transport(stream)));
+        let accepted = tokio::time::timeout(self.head_timeout, handshake).await;
         match accepted {
             Ok(Ok(tls)) => {
                 if let Some(m) = &self.metrics {
@@ -141,7 +141,7 @@ impl ServerApp for ListenerApp {
         let _open = self.metrics.as_deref().map(OpenConnection::new);
         let mut stream = self.tls_handshake(stream, shutdown).await?;
         if matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
-            return self.proxy.process_new(stream, shutdown).await;
+            return Box::pin(self.proxy.process_new(stream, shutdown)).await;
         }
         let keep_alive_secs = Some(self.keep_alive.as_secs().max(1));
         let mut persisted: Option<HttpPersistentSettings> = None;
@@ -175,7 +175,9 @@ impl ServerApp for ListenerApp {
                 session.set_keepalive(None);
             }
             session.set_pipelined_prefix(head);
-            let reused = self.proxy.process_new_http(session, shutdown).await?;
+            // Boxed: Pingora's request future is large, and an idle keep-alive connection
+            // (waiting in `read_head`) should not carry its space.
+            let reused = Box::pin(self.proxy.process_new_http(session, shutdown)).await?;
             let (next, settings) = reused.consume();
             stream = next;
             persisted = settings;

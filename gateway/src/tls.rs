@@ -10,7 +10,7 @@ use openssl::nid::Nid;
 use openssl::pkey::PKey;
 use openssl::ssl::{
     select_next_proto, AlpnError, NameType, SniError, SslAcceptor, SslContext, SslContextBuilder,
-    SslMethod, SslVersion,
+    SslMethod, SslMode, SslVersion,
 };
 use openssl::x509::X509;
 use std::path::Path;
@@ -122,6 +122,8 @@ fn configure(builder: &mut SslContextBuilder, config: &TlsConfig) -> Result<(), 
         .set_session_id_context(b"gateway")
         .map_err(|e| e.to_string())?;
     builder.set_alpn_select_callback(|_, alpn_in| prefer_h2(alpn_in));
+    // Free the 2 x 16 KiB record buffers of idle connections, as nginx and HAProxy do.
+    builder.set_mode(SslMode::RELEASE_BUFFERS);
     Ok(())
 }
 

@@ -9,7 +9,8 @@ use tokio::time::{timeout_at, Instant};
 
 /// Largest request head accepted, in bytes; larger gets 431.
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
-const INITIAL_HEAD_BUFFER: usize = 4096;
+/// Most request heads fit; an idle keep-alive connection holds this much while it waits.
+const INITIAL_HEAD_BUFFER: usize = 1024;
 
 /// How reading a request head ended.
 pub enum Head {

@@ -124,6 +124,10 @@ pub struct RequestCtx {
 impl ProxyHttp for GatewayProxy {
     type CTX = RequestCtx;
 
+    /// No downstream modules: Pingora's default registers a (disabled) compression module,
+    /// which still costs a module context per request.
+    fn init_downstream_modules(&self, _modules: &mut pingora::modules::http::HttpModules) {}
+
     fn new_ctx(&self) -> RequestCtx {
         RequestCtx {
             started: Instant::now(),
