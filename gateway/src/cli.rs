@@ -2,6 +2,7 @@
 //! Pingora's `-d` (daemon) and `-u` (upgrade) keep their meaning.
 
 use crate::config;
+use crate::hooks::Registry;
 use clap::Parser;
 use pingora::server::configuration::Opt;
 use std::ffi::OsString;
@@ -15,8 +16,14 @@ struct Cli {
     pingora: Opt,
 }
 
-/// Run the command with `args` (the program name first); returns the exit code.
+/// Run the command with `args` (the program name first) and the built-in hooks; returns the
+/// exit code.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
+    run_with(args, Registry::with_builtins())
+}
+
+/// Run the command with `args` and the hook kinds of `registry`; returns the exit code.
+pub fn run_with(args: impl IntoIterator<Item = OsString>, registry: Registry) -> i32 {
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
@@ -30,7 +37,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
         eprintln!("gateway: no configuration file: use -c FILE");
         return 2;
     };
-    let config = match config::load(&path) {
+    let config = match config::load(&path, &registry) {
         Ok(config) => config,
         Err(problems) => {
             for problem in &problems {

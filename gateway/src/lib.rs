@@ -9,6 +9,8 @@
 pub mod access_log;
 pub mod cli;
 pub mod config;
+pub mod error_pages;
+pub mod hooks;
 pub mod listener;
 pub mod metrics;
 pub mod proxy;
@@ -17,3 +19,11 @@ pub mod stats;
 pub mod tls;
 pub mod transport;
 pub mod upstream;
+
+pub use hooks::{Flow, Hook, HookState, Registry, Reply, RequestInfo};
+
+/// Run the `gateway` command (arguments from the process) with the hook kinds of
+/// `registry`: what a custom binary's `main` calls after registering its own hooks.
+pub fn run(registry: Registry) -> i32 {
+    cli::run_with(std::env::args_os(), registry)
+}

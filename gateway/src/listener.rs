@@ -11,6 +11,7 @@
 mod head;
 
 use crate::access_log::AccessLog;
+use crate::error_pages::ErrorPages;
 use crate::metrics::ListenerMetrics;
 use crate::proxy::GatewayProxy;
 use crate::transport::Transport;
@@ -36,6 +37,7 @@ pub struct ListenerApp {
     tls: Option<Arc<ArcSwap<SslAcceptor>>>,
     head_timeout: Duration,
     keep_alive: Duration,
+    error_pages: Arc<ErrorPages>,
     metrics: Option<Arc<ListenerMetrics>>,
     null_connection_log: Option<(String, Arc<AccessLog>)>,
 }
@@ -50,6 +52,8 @@ pub struct ConnectionPolicy {
     pub head_timeout: Duration,
     /// Idle time allowed between requests.
     pub keep_alive: Duration,
+    /// Errorfiles for the 408 and 431 this layer answers.
+    pub error_pages: Arc<ErrorPages>,
     /// Log connections that close without a request to this log, under this listener name.
     pub null_connection_log: Option<(String, Arc<AccessLog>)>,
 }
@@ -67,6 +71,7 @@ impl ListenerApp {
             tls: policy.tls,
             head_timeout: policy.head_timeout,
             keep_alive: policy.keep_alive,
+            error_pages: policy.error_pages,
             metrics,
             null_connection_log: policy.null_connection_log,
         }
@@ -157,11 +162,11 @@ impl ServerApp for ListenerApp {
                     return None;
                 }
                 Head::TimedOut => {
-                    refuse(&mut stream, "408 Request Timeout").await;
+                    refuse(&mut stream, 408, &self.error_pages).await;
                     return None;
                 }
                 Head::TooLarge => {
-                    refuse(&mut stream, "431 Request Header Fields Too Large").await;
+                    refuse(&mut stream, 431, &self.error_pages).await;
                     return None;
                 }
             };

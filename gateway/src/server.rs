@@ -3,9 +3,11 @@
 
 use crate::access_log::AccessLog;
 use crate::config::model::{Config, ListenerRole};
+use crate::hooks::Chain;
 use crate::listener::{ConnectionPolicy, ListenerApp};
 use crate::metrics::ListenerMetrics;
 use crate::proxy::forwarded::Forwarded;
+use crate::proxy::routing::{Routes, Target};
 use crate::proxy::{GatewayProxy, Role};
 use crate::stats::snapshot::ListenerInfo;
 use crate::stats::StatsApp;
@@ -66,11 +68,41 @@ pub fn build(config: &Config, opt: Opt) -> Result<Server, String> {
     for listener in &config.listeners {
         let (role, tls, kind) = match &listener.role {
             ListenerRole::RedirectHttps(redirect) => (Role::Redirect(*redirect), None, "redirect"),
-            ListenerRole::Proxy { tls, backend } => (
-                Role::Proxy(upstreams[backend].clone()),
-                tls.as_ref(),
-                if tls.is_some() { "https" } else { "http" },
-            ),
+            ListenerRole::Proxy {
+                tls,
+                backend,
+                hooks,
+                routes,
+            } => {
+                let target = |host: Option<&String>,
+                              prefix: Option<&String>,
+                              backend: &str,
+                              hooks: &Chain| {
+                    Target {
+                        host: host.cloned(),
+                        path_prefix: prefix.cloned(),
+                        upstream: upstreams[backend].clone(),
+                        hooks: hooks.clone(),
+                    }
+                };
+                let routes = routes
+                    .iter()
+                    .map(|r| {
+                        target(
+                            r.host.as_ref(),
+                            r.path_prefix.as_ref(),
+                            &r.backend,
+                            &r.hooks,
+                        )
+                    })
+                    .collect();
+                let default = target(None, None, backend, &Chain::default());
+                (
+                    Role::Proxy(Routes::new(hooks.clone(), routes, default)),
+                    tls.as_ref(),
+                    if tls.is_some() { "https" } else { "http" },
+                )
+            }
         };
         let metrics = Arc::new(ListenerMetrics::new(&listener.name));
         // Without a stats listener nobody can read the figures: do not record them.
@@ -83,6 +115,7 @@ pub fn build(config: &Config, opt: Opt) -> Result<Server, String> {
         let logic = GatewayProxy::new(
             &listener.name,
             role,
+            config.error_pages.clone(),
             forwarded,
             config.timeouts,
             recorded.clone(),
@@ -101,6 +134,7 @@ pub fn build(config: &Config, opt: Opt) -> Result<Server, String> {
             tls: acceptor,
             head_timeout: config.timeouts.client,
             keep_alive: config.timeouts.keep_alive,
+            error_pages: config.error_pages.clone(),
             null_connection_log: access_log
                 .clone()
                 .filter(|_| config.log_null_connections)

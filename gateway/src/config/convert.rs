@@ -4,6 +4,7 @@
 
 use super::file;
 use super::model::*;
+use crate::hooks::{Chain, Registry};
 use crate::tls::load_certified_key;
 use ipnet::IpNet;
 use std::collections::{BTreeMap, HashSet};
@@ -87,7 +88,11 @@ fn resolve(base: &Path, path: &str) -> PathBuf {
 
 /// Convert a parsed file into the runtime model; `source` is the file's path, whose directory
 /// relative certificate paths are resolved against.
-pub fn convert(source: &Path, file: file::ConfigFile) -> Result<Config, Vec<String>> {
+pub fn convert(
+    source: &Path,
+    file: file::ConfigFile,
+    registry: &Registry,
+) -> Result<Config, Vec<String>> {
     let mut problems = Problems::default();
     let base = source.parent().unwrap_or(Path::new("."));
 
@@ -130,7 +135,14 @@ pub fn convert(source: &Path, file: file::ConfigFile) -> Result<Config, Vec<Stri
                 );
             }
         }
-        let role = convert_role(&mut problems, &path, base, section, &file.backends);
+        let role = convert_role(
+            &mut problems,
+            &path,
+            base,
+            section,
+            &file.backends,
+            registry,
+        );
         if let (Some(address), Some(role)) = (address, role) {
             listeners.push(Listener {
                 name: section.name.clone(),
@@ -163,6 +175,22 @@ pub fn convert(source: &Path, file: file::ConfigFile) -> Result<Config, Vec<Stri
         .access_log
         .as_ref()
         .and_then(|log| convert_access_log(&mut problems, base, log));
+    let mut pages = std::collections::HashMap::new();
+    for (status, path) in &file.error_pages {
+        if !(400..600).contains(status) {
+            problems.push(
+                format!("error_pages.{status}"),
+                "not an error status (400-599)",
+            );
+            continue;
+        }
+        match crate::error_pages::load(&resolve(base, path)) {
+            Ok(page) => {
+                pages.insert(*status, page);
+            }
+            Err(e) => problems.push(format!("error_pages.{status}"), e),
+        }
+    }
 
     if !problems.0.is_empty() {
         return Err(problems.0);
@@ -177,6 +205,7 @@ pub fn convert(source: &Path, file: file::ConfigFile) -> Result<Config, Vec<Stri
         trusted_proxies,
         access_log,
         log_null_connections: file.log_null_connections,
+        error_pages: Arc::new(crate::error_pages::ErrorPages::new(pages)),
     })
 }
 
@@ -284,18 +313,40 @@ fn convert_timeouts(problems: &mut Problems, t: &file::TimeoutsSection) -> Timeo
     }
 }
 
+/// Build the hooks of `entries` (at `path`), reporting each problem with its index.
+fn build_hooks(
+    problems: &mut Problems,
+    path: &str,
+    entries: &[serde_yaml::Value],
+    registry: &Registry,
+) -> Chain {
+    let mut hooks = Vec::new();
+    for (i, entry) in entries.iter().enumerate() {
+        match registry.build(entry) {
+            Ok(hook) => hooks.push(hook),
+            Err(e) => problems.push(format!("{path}[{i}]"), e),
+        }
+    }
+    Chain::new(hooks)
+}
+
 fn convert_role(
     problems: &mut Problems,
     path: &str,
     base: &Path,
     section: &file::ListenerSection,
     backends: &BTreeMap<String, file::BackendSection>,
+    registry: &Registry,
 ) -> Option<ListenerRole> {
     if let Some(redirect) = &section.redirect_https {
-        if section.backend.is_some() || section.tls.is_some() {
+        if section.backend.is_some()
+            || section.tls.is_some()
+            || !section.routes.is_empty()
+            || !section.hooks.is_empty()
+        {
             problems.push(
                 format!("{path}.redirect_https"),
-                "a redirect listener takes neither `backend` nor `tls`",
+                "a redirect listener takes no `backend`, `tls`, `routes` or `hooks`",
             );
         }
         let status = redirect.status.unwrap_or(301);
@@ -323,6 +374,26 @@ fn convert_role(
             format!("unknown backend {backend:?}"),
         );
     }
+    let hooks = build_hooks(problems, &format!("{path}.hooks"), &section.hooks, registry);
+    let mut routes = Vec::new();
+    for (i, route) in section.routes.iter().enumerate() {
+        let rpath = format!("{path}.routes[{i}]");
+        if !backends.contains_key(&route.backend) {
+            problems.push(
+                format!("{rpath}.backend"),
+                format!("unknown backend {:?}", route.backend),
+            );
+        }
+        if route.host.is_none() && route.path_prefix.is_none() {
+            problems.push(&rpath, "set `host`, `path_prefix` or both");
+        }
+        routes.push(Route {
+            host: route.host.as_ref().map(|h| h.to_ascii_lowercase()),
+            path_prefix: route.path_prefix.clone(),
+            backend: route.backend.clone(),
+            hooks: build_hooks(problems, &format!("{rpath}.hooks"), &route.hooks, registry),
+        });
+    }
     let tls = match &section.tls {
         None => None,
         Some(tls) => Some(convert_tls(problems, &format!("{path}.tls"), base, tls)?),
@@ -330,6 +401,8 @@ fn convert_role(
     Some(ListenerRole::Proxy {
         tls,
         backend: backend.clone(),
+        hooks,
+        routes,
     })
 }
 

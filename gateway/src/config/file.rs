@@ -33,6 +33,24 @@ pub struct ConfigFile {
     /// `option dontlognull`); default false.
     #[serde(default)]
     pub log_null_connections: bool,
+    /// HAProxy errorfiles by status: complete raw HTTP responses, served as they are.
+    #[serde(default)]
+    pub error_pages: BTreeMap<u16, String>,
+}
+
+/// One entry of a listener's `routes:` (HAProxy `use_backend`); first match wins.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteSection {
+    /// Match this Host (port ignored, case-insensitive).
+    pub host: Option<String>,
+    /// Match paths starting with this.
+    pub path_prefix: Option<String>,
+    /// Where matching requests go.
+    pub backend: String,
+    /// Hooks for matching requests, run after the listener's.
+    #[serde(default)]
+    pub hooks: Vec<serde_yaml::Value>,
 }
 
 /// `access_log:`.
@@ -94,8 +112,14 @@ pub struct ListenerSection {
     pub redirect_https: Option<RedirectSection>,
     /// Terminate TLS on this listener.
     pub tls: Option<TlsSection>,
-    /// The backend requests are proxied to.
+    /// The backend requests are proxied to when no route matches.
     pub backend: Option<String>,
+    /// Routes to other backends, first match wins.
+    #[serde(default)]
+    pub routes: Vec<RouteSection>,
+    /// Hooks run for every request on the listener, in order (each `{ kind: ..., settings }`).
+    #[serde(default)]
+    pub hooks: Vec<serde_yaml::Value>,
 }
 
 /// `redirect_https:` on a listener.

@@ -1,6 +1,8 @@
 //! The validated runtime configuration: parsed addresses, durations, CIDRs and loaded
 //! certificates. Nothing here is serde; [`super::convert`] builds it from [`super::file`].
 
+use crate::error_pages::ErrorPages;
+use crate::hooks::Chain;
 use ipnet::IpNet;
 use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;
@@ -32,6 +34,8 @@ pub struct Config {
     pub access_log: Option<AccessLog>,
     /// Whether connections that never sent a request are logged.
     pub log_null_connections: bool,
+    /// Errorfiles by status.
+    pub error_pages: Arc<ErrorPages>,
 }
 
 /// The stats listener.
@@ -147,9 +151,26 @@ pub enum ListenerRole {
     Proxy {
         /// TLS termination settings; `None` for plain HTTP.
         tls: Option<TlsConfig>,
-        /// Name of the backend (checked to exist).
+        /// Name of the default backend (checked to exist).
         backend: String,
+        /// Hooks for every request, built.
+        hooks: Chain,
+        /// Routes, first match wins.
+        routes: Vec<Route>,
     },
+}
+
+/// A route (HAProxy `use_backend ... if`): every condition given must match.
+#[derive(Debug)]
+pub struct Route {
+    /// Host, lower case, without port.
+    pub host: Option<String>,
+    /// Path prefix.
+    pub path_prefix: Option<String>,
+    /// Backend name (checked to exist).
+    pub backend: String,
+    /// Hooks for matching requests.
+    pub hooks: Chain,
 }
 
 /// Settings of a redirect listener.

@@ -1,5 +1,6 @@
 //! Reading an HTTP/1 request head under one deadline.
 
+use crate::error_pages::ErrorPages;
 use bytes::BytesMut;
 use pingora::protocols::Stream;
 use pingora::server::ShutdownWatch;
@@ -78,12 +79,23 @@ pub async fn read_head(
     }
 }
 
-/// A minimal complete response for errors found before Pingora sees the request.
-pub async fn refuse(stream: &mut Stream, status_line: &str) {
-    let response = format!(
-        "HTTP/1.1 {status_line}\r\nContent-Length: 0\r\nConnection: close\r\nCache-Control: no-cache\r\n\r\n"
-    );
-    let _ = stream.write_all(response.as_bytes()).await;
+/// Answer `status` (408 or 431) before Pingora sees the request, then close: the errorfile
+/// as written if one is configured, else a minimal response.
+pub async fn refuse(stream: &mut Stream, status: u16, pages: &ErrorPages) {
+    let response = match pages.get(status) {
+        Some(page) => page.raw.to_vec(),
+        None => {
+            let reason = http::StatusCode::from_u16(status)
+                .ok()
+                .and_then(|s| s.canonical_reason())
+                .unwrap_or("Error");
+            format!(
+                "HTTP/1.1 {status} {reason}\r\nContent-Length: 0\r\nConnection: close\r\nCache-Control: no-cache\r\n\r\n"
+            )
+            .into_bytes()
+        }
+    };
+    let _ = stream.write_all(&response).await;
     let _ = stream.flush().await;
     let _ = stream.shutdown().await;
 }

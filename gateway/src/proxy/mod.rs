@@ -1,14 +1,19 @@
 //! The `ProxyHttp` implementation: one [`GatewayProxy`] per listener. Each phase only
-//! delegates: redirecting ([`redirect`]), choosing a server ([`crate::upstream`]), forwarded
-//! headers ([`forwarded`]) and mapping failures to statuses ([`status`]).
+//! delegates: redirecting ([`redirect`]), hooks ([`crate::hooks`]), routing ([`routing`]),
+//! choosing a server ([`crate::upstream`]), forwarded headers ([`forwarded`]), the gateway's
+//! own responses ([`respond`]) and mapping failures to statuses ([`status`]).
 
 pub mod forwarded;
 pub mod redirect;
+mod respond;
+pub mod routing;
 pub mod status;
 mod termination;
 
 use crate::access_log::{AccessLog, Entry};
 use crate::config::model::{Redirect, Timeouts};
+use crate::error_pages::ErrorPages;
+use crate::hooks::{Chain, Flow, HookState, RequestInfo};
 use crate::metrics::{unix_now, ListenerMetrics, ServerMetrics};
 use crate::upstream::Upstream;
 use async_trait::async_trait;
@@ -18,6 +23,7 @@ use pingora::prelude::HttpPeer;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora_error::{Error, ErrorType, Result};
 use pingora_http::{RequestHeader, ResponseHeader};
+use routing::{Routes, Target};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -25,14 +31,15 @@ use std::time::Instant;
 pub enum Role {
     /// Redirect to https.
     Redirect(Redirect),
-    /// Proxy to a backend.
-    Proxy(Arc<Upstream>),
+    /// Run hooks and proxy to the routed backend.
+    Proxy(Routes),
 }
 
 /// The proxy logic of one listener.
 pub struct GatewayProxy {
     name: String,
     role: Role,
+    error_pages: Arc<ErrorPages>,
     forwarded: Forwarded,
     timeouts: Timeouts,
     /// `None` when there is no stats listener: nobody could read the figures.
@@ -45,6 +52,7 @@ impl GatewayProxy {
     pub fn new(
         name: &str,
         role: Role,
+        error_pages: Arc<ErrorPages>,
         forwarded: Forwarded,
         timeouts: Timeouts,
         metrics: Option<Arc<ListenerMetrics>>,
@@ -53,6 +61,7 @@ impl GatewayProxy {
         GatewayProxy {
             name: name.to_string(),
             role,
+            error_pages,
             forwarded,
             timeouts,
             metrics,
@@ -60,24 +69,33 @@ impl GatewayProxy {
         }
     }
 
-    fn upstream(&self) -> Option<&Upstream> {
+    /// The routing target the request was sent to, if any.
+    fn target(&self, ctx: &RequestCtx) -> Option<&Target> {
         match &self.role {
-            Role::Proxy(upstream) => Some(upstream),
+            Role::Proxy(routes) => Some(routes.target(ctx.route?)),
             Role::Redirect(_) => None,
+        }
+    }
+
+    fn upstream(&self, ctx: &RequestCtx) -> Option<&Upstream> {
+        self.target(ctx).map(|t| &*t.upstream)
+    }
+
+    /// The listener's hooks and the route's, for phases that run both.
+    fn chains(&self, ctx: &RequestCtx) -> [Option<&Chain>; 2] {
+        match &self.role {
+            Role::Proxy(routes) => [Some(&routes.hooks), self.target(ctx).map(|t| &t.hooks)],
+            Role::Redirect(_) => [None, None],
         }
     }
 
     async fn redirect(&self, session: &mut Session, redirect: &Redirect) -> Result<bool> {
         let req = session.req_header();
-        let host = req
-            .uri
-            .authority()
-            .map(|a| a.as_str())
-            .or_else(|| req.headers.get(header::HOST)?.to_str().ok());
         let path = req.uri.path_and_query().map_or("/", |p| p.as_str());
-        let location = host.and_then(|h| redirect::https_location(h, path, redirect.port));
+        let location = routing::request_host(req)
+            .and_then(|h| redirect::https_location(h, path, redirect.port));
         let Some(location) = location else {
-            session.respond_error(400).await?;
+            respond::write_error(session, 400, &self.error_pages).await?;
             return Ok(true);
         };
         let mut resp = ResponseHeader::build(redirect.status, Some(3))?;
@@ -87,15 +105,44 @@ impl GatewayProxy {
         Ok(true)
     }
 
-    /// The metric handles of server `index`, when metrics are recorded.
-    fn server_metrics(&self, index: Option<usize>) -> Option<&ServerMetrics> {
+    /// Run the request hooks (listener's, then the route's); `true` when one answered.
+    async fn run_request_hooks(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        let Role::Proxy(routes) = &self.role else {
+            return Ok(false);
+        };
+        let client = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip());
+        let route = routes.select(session.req_header());
+        ctx.route = Some(route);
+        for chain in [&routes.hooks, &routes.target(route).hooks] {
+            if chain.is_empty() {
+                continue;
+            }
+            let info = RequestInfo {
+                header: session.req_header(),
+                client,
+            };
+            if let Flow::Respond(reply) = chain.on_request(&info, &mut ctx.hooks).await {
+                respond::write_reply(session, reply, &self.error_pages).await?;
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// The metric handles of server `index` of the request's backend, when metrics are
+    /// recorded.
+    fn server_metrics(&self, ctx: &RequestCtx, index: Option<usize>) -> Option<&ServerMetrics> {
         self.metrics.as_ref()?;
-        Some(&self.upstream()?.servers[index?].metrics)
+        Some(&self.upstream(ctx)?.servers[index?].metrics)
     }
 
     /// Release the in-flight slot of the current server, if one is held.
     fn release_server(&self, ctx: &mut RequestCtx) {
-        if let Some(metrics) = self.server_metrics(ctx.in_flight.take()) {
+        let held = ctx.in_flight.take();
+        if let Some(metrics) = self.server_metrics(ctx, held) {
             metrics.in_flight.dec();
         }
     }
@@ -105,6 +152,10 @@ impl GatewayProxy {
 pub struct RequestCtx {
     /// When the request head was handed to the proxy.
     started: Instant,
+    /// The routing target chosen (index in the listener's routes).
+    route: Option<usize>,
+    /// State the hooks keep for this request.
+    hooks: HookState,
     /// The server (index in the backend) chosen for the current attempt.
     server: Option<usize>,
     /// The server whose in-flight gauge this request holds.
@@ -131,6 +182,8 @@ impl ProxyHttp for GatewayProxy {
     fn new_ctx(&self) -> RequestCtx {
         RequestCtx {
             started: Instant::now(),
+            route: None,
+            hooks: HookState::default(),
             server: None,
             in_flight: None,
             connect_failures: 0,
@@ -141,15 +194,40 @@ impl ProxyHttp for GatewayProxy {
         }
     }
 
-    async fn request_filter(&self, session: &mut Session, _ctx: &mut RequestCtx) -> Result<bool> {
+    async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         match &self.role {
             Role::Redirect(redirect) => self.redirect(session, redirect).await,
             Role::Proxy(_) => {
                 // A client that stalls while sending its body gets 408 after `timeouts.client`.
                 session.set_read_timeout(Some(self.timeouts.client));
-                Ok(false)
+                self.run_request_hooks(session, ctx).await
             }
         }
+    }
+
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<bytes::Bytes>,
+        end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        for chain in self.chains(ctx).into_iter().flatten() {
+            if chain.is_empty() {
+                continue;
+            }
+            let flow = chain
+                .on_request_body(body.as_ref(), end_of_stream, &mut ctx.hooks)
+                .await;
+            if let Flow::Respond(reply) = flow {
+                // Stop before this chunk is forwarded; fail_to_proxy answers the status.
+                return Error::e_explain(
+                    ErrorType::HTTPStatus(reply.status),
+                    "refused by a request body hook",
+                );
+            }
+        }
+        Ok(())
     }
 
     async fn upstream_peer(
@@ -157,7 +235,7 @@ impl ProxyHttp for GatewayProxy {
         _session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<Box<HttpPeer>> {
-        let Some(upstream) = self.upstream() else {
+        let Some(upstream) = self.upstream(ctx) else {
             return Error::e_explain(ErrorType::InternalError, "redirect listener has no backend");
         };
         let avoid = if ctx.connect_failures > 0 {
@@ -176,7 +254,7 @@ impl ProxyHttp for GatewayProxy {
         self.release_server(ctx);
         ctx.server = Some(index);
         ctx.upstream_started = Some(Instant::now());
-        if let Some(metrics) = self.server_metrics(Some(index)) {
+        if let Some(metrics) = self.server_metrics(ctx, Some(index)) {
             metrics.in_flight.inc();
             ctx.in_flight = Some(index);
         }
@@ -206,7 +284,7 @@ impl ProxyHttp for GatewayProxy {
         // HAProxy `retries 1` + `option redispatch`: one more try, on another server.
         ctx.connect_failures += 1;
         let retry = ctx.connect_failures == 1;
-        if let Some(metrics) = self.server_metrics(ctx.server) {
+        if let Some(metrics) = self.server_metrics(ctx, ctx.server) {
             metrics.connect_errors.inc();
             if retry {
                 metrics.retries.inc();
@@ -244,7 +322,7 @@ impl ProxyHttp for GatewayProxy {
         ctx.responded = Some(now);
         ctx.upstream_status = Some(upstream_response.status.as_u16());
         if let (Some(metrics), Some(start)) =
-            (self.server_metrics(ctx.server), ctx.upstream_started)
+            (self.server_metrics(ctx, ctx.server), ctx.upstream_started)
         {
             metrics.record_response(upstream_response.status.as_u16());
             metrics.response_time.observe((now - start).as_secs_f64());
@@ -260,7 +338,7 @@ impl ProxyHttp for GatewayProxy {
     ) -> FailToProxy {
         let code = status::for_error(e);
         if code > 0 && session.response_written().is_none() {
-            if let Err(write_error) = session.respond_error(code).await {
+            if let Err(write_error) = respond::write_error(session, code, &self.error_pages).await {
                 log::debug!("could not send {code} to the client: {write_error}");
             }
         }
@@ -279,12 +357,21 @@ impl ProxyHttp for GatewayProxy {
         if let Some(metrics) = &self.metrics {
             metrics.record(status, elapsed.as_secs_f64(), bytes_in, bytes_out);
         }
-        if let Some(metrics) = self.server_metrics(ctx.server) {
+        if let Some(metrics) = self.server_metrics(ctx, ctx.server) {
             if ctx.upstream_status.is_some() {
                 metrics.bytes_out.inc_by(bytes_out as u64);
             }
         }
-        let server = self.upstream().zip(ctx.server).map(|(u, i)| &u.servers[i]);
+        let [listener, route] = self.chains(ctx);
+        for chain in [listener, route].into_iter().flatten() {
+            chain
+                .on_log(session.req_header(), status, &mut ctx.hooks)
+                .await;
+        }
+        let server = self
+            .upstream(ctx)
+            .zip(ctx.server)
+            .map(|(u, i)| &u.servers[i]);
         if let Some(access_log) = &self.access_log {
             let millis = |from: Option<Instant>, to: Option<Instant>| match (from, to) {
                 (Some(from), Some(to)) => (to - from).as_secs_f64() * 1000.0,
@@ -300,7 +387,7 @@ impl ProxyHttp for GatewayProxy {
                 unix_ms,
                 client,
                 listener: &self.name,
-                backend: self.upstream().map_or("-", |u| u.name.as_str()),
+                backend: self.upstream(ctx).map_or("-", |u| u.name.as_str()),
                 server: server.map_or("-", |s| s.config.name.as_str()),
                 status,
                 duration_ms: elapsed.as_secs_f64() * 1000.0,

@@ -27,7 +27,7 @@ pub fn https_location(host_with_port: &str, path_and_query: &str, port: u16) -> 
 }
 
 /// The host part of a `Host` value: `[v6]` keeps its brackets; a port must be all digits.
-fn strip_port(value: &str) -> Option<&str> {
+pub(crate) fn strip_port(value: &str) -> Option<&str> {
     let (host, port) = if value.starts_with('[') {
         let end = value.find(']')?;
         let rest = &value[end + 1..];

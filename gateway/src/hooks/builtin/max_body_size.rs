@@ -1,0 +1,91 @@
+//! `max_body_size`: a request whose declared (`Content-Length`) or streamed body exceeds
+//! `bytes` gets 413; the chunk that crosses the limit is never forwarded.
+
+use crate::hooks::{Flow, Hook, HookState, Reply, RequestInfo};
+use async_trait::async_trait;
+use bytes::Bytes;
+use http::header;
+use serde::Deserialize;
+
+/// Settings of `max_body_size`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Largest body accepted, in bytes.
+    pub bytes: u64,
+}
+
+/// The `max_body_size` hook.
+pub struct MaxBodySize {
+    bytes: u64,
+}
+
+/// Body bytes seen so far for this request.
+#[derive(Clone, Copy, Default)]
+struct BodySeen(u64);
+
+impl MaxBodySize {
+    /// Build from settings.
+    pub fn new(settings: Settings) -> Result<MaxBodySize, String> {
+        Ok(MaxBodySize {
+            bytes: settings.bytes,
+        })
+    }
+}
+
+#[async_trait]
+impl Hook for MaxBodySize {
+    async fn on_request(&self, req: &RequestInfo<'_>, _state: &mut HookState) -> Flow {
+        let declared = req
+            .header
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
+        match declared {
+            Some(length) if length > self.bytes => Flow::Respond(Reply::status(413)),
+            _ => Flow::Continue,
+        }
+    }
+
+    async fn on_request_body(
+        &self,
+        chunk: Option<&Bytes>,
+        _end: bool,
+        state: &mut HookState,
+    ) -> Flow {
+        let seen = state.values.get::<BodySeen>().copied().unwrap_or_default();
+        let total = seen.0 + chunk.map_or(0, |c| c.len() as u64);
+        state.values.insert(BodySeen(total));
+        if total > self.bytes {
+            Flow::Respond(Reply::status(413))
+        } else {
+            Flow::Continue
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hooks::builtin::testing::{request, status_of};
+
+    #[test]
+    fn declared_and_streamed_sizes() {
+        let hook = MaxBodySize::new(Settings { bytes: 10 }).unwrap();
+        let big = request("POST", "/", &[("Content-Length", "11")]);
+        let small = request("POST", "/", &[("Content-Length", "10")]);
+        assert_eq!(status_of(&hook, &big, "::1"), Some(413));
+        assert_eq!(status_of(&hook, &small, "::1"), None);
+
+        let mut state = HookState::default();
+        let chunk = Bytes::from_static(b"123456");
+        let run = |state: &mut HookState| {
+            futures::executor::block_on(hook.on_request_body(Some(&chunk), false, state))
+        };
+        assert!(matches!(run(&mut state), Flow::Continue));
+        assert!(matches!(
+            run(&mut state),
+            Flow::Respond(Reply { status: 413, .. })
+        ));
+    }
+}

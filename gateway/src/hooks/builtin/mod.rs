@@ -1,0 +1,49 @@
+//! The built-in hook kinds, one file each: settings (unknown keys rejected), constructor,
+//! `impl Hook`, tests.
+
+pub mod deny;
+pub mod headers;
+pub mod ip_filter;
+pub mod max_body_size;
+pub mod rate_limit;
+pub mod redirect;
+
+use super::Registry;
+
+/// Register every built-in kind.
+pub fn register_all(registry: &mut Registry) {
+    registry.register("ip_filter", ip_filter::IpFilter::new);
+    registry.register("deny", deny::Deny::new);
+    registry.register("headers", headers::Headers::new);
+    registry.register("rate_limit", rate_limit::RateLimit::new);
+    registry.register("max_body_size", max_body_size::MaxBodySize::new);
+    registry.register("redirect", redirect::Redirect::new);
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use crate::hooks::{Flow, Hook, HookState, RequestInfo};
+    use pingora_http::RequestHeader;
+
+    /// A request head for tests.
+    pub fn request(method: &str, path: &str, headers: &[(&str, &str)]) -> RequestHeader {
+        let mut req = RequestHeader::build(method, path.as_bytes(), None).unwrap();
+        for (name, value) in headers {
+            req.append_header(name.to_string(), *value).unwrap();
+        }
+        req
+    }
+
+    /// Run `hook.on_request` and return the status it answers, or `None` to continue.
+    pub fn status_of(hook: &dyn Hook, req: &RequestHeader, client: &str) -> Option<u16> {
+        let info = RequestInfo {
+            header: req,
+            client: client.parse().ok(),
+        };
+        let flow = futures::executor::block_on(hook.on_request(&info, &mut HookState::default()));
+        match flow {
+            Flow::Continue => None,
+            Flow::Respond(reply) => Some(reply.status),
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! `rate_limit`: at most `requests_per_second` (+ `burst`) per key in each one-second window;
+//! over → 429 with `Retry-After: 1`. Keys are the client IP or a header's value (the client
+//! IP when the header is absent). Counting uses Pingora's `pingora-limits` estimator (a
+//! count-min sketch), so memory stays fixed however many distinct keys arrive.
+
+use crate::hooks::{Flow, Hook, HookState, Reply, RequestInfo};
+use async_trait::async_trait;
+use http::{header, HeaderName, HeaderValue};
+use pingora_limits::rate::Rate;
+use serde::Deserialize;
+use std::time::Duration;
+
+/// Settings of `rate_limit`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Sustained requests per second allowed per key.
+    pub requests_per_second: u32,
+    /// Extra requests allowed within one second; default 0.
+    pub burst: Option<u32>,
+    /// `client_ip` (default) or `header:<name>`.
+    pub key: Option<String>,
+}
+
+enum Key {
+    ClientIp,
+    Header(HeaderName),
+}
+
+/// The `rate_limit` hook.
+pub struct RateLimit {
+    rate: Rate,
+    limit: isize,
+    key: Key,
+}
+
+impl RateLimit {
+    /// Build from settings.
+    pub fn new(settings: Settings) -> Result<RateLimit, String> {
+        if settings.requests_per_second == 0 {
+            return Err("requests_per_second: must be at least 1".into());
+        }
+        let key = match settings.key.as_deref() {
+            None | Some("client_ip") => Key::ClientIp,
+            Some(k) => match k.strip_prefix("header:") {
+                Some(name) => Key::Header(
+                    HeaderName::try_from(name)
+                        .map_err(|_| format!("key: invalid header name {name:?}"))?,
+                ),
+                None => return Err(format!("key: {k:?} is not client_ip or header:<name>")),
+            },
+        };
+        Ok(RateLimit {
+            rate: Rate::new(Duration::from_secs(1)),
+            limit: (settings.requests_per_second + settings.burst.unwrap_or(0)) as isize,
+            key,
+        })
+    }
+}
+
+#[async_trait]
+impl Hook for RateLimit {
+    async fn on_request(&self, req: &RequestInfo<'_>, _state: &mut HookState) -> Flow {
+        let header = match &self.key {
+            Key::Header(name) => req.header.headers.get(name).map(|v| v.as_bytes()),
+            Key::ClientIp => None,
+        };
+        let seen = match (header, req.client) {
+            (Some(value), _) => self.rate.observe(&value, 1),
+            (None, Some(ip)) => self.rate.observe(&ip, 1),
+            (None, None) => return Flow::Continue,
+        };
+        if seen > self.limit {
+            Flow::Respond(
+                Reply::status(429).with_header(header::RETRY_AFTER, HeaderValue::from_static("1")),
+            )
+        } else {
+            Flow::Continue
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hooks::builtin::testing::{request, status_of};
+
+    #[test]
+    fn over_the_limit_is_429_per_key() {
+        let hook = RateLimit::new(Settings {
+            requests_per_second: 3,
+            burst: Some(2),
+            key: None,
+        })
+        .unwrap();
+        let req = request("GET", "/", &[]);
+        let answers: Vec<_> = (0..7)
+            .map(|_| status_of(&hook, &req, "192.0.2.1"))
+            .collect();
+        assert_eq!(answers.iter().filter(|a| a.is_none()).count(), 5);
+        assert_eq!(answers[6], Some(429));
+        assert_eq!(
+            status_of(&hook, &req, "192.0.2.2"),
+            None,
+            "another client is not limited"
+        );
+    }
+
+    #[test]
+    fn header_keys() {
+        let hook = RateLimit::new(Settings {
+            requests_per_second: 1,
+            burst: None,
+            key: Some("header:x-api-key".into()),
+        })
+        .unwrap();
+        let a = request("GET", "/", &[("X-Api-Key", "a")]);
+        let b = request("GET", "/", &[("X-Api-Key", "b")]);
+        assert_eq!(status_of(&hook, &a, "::1"), None);
+        assert_eq!(status_of(&hook, &a, "::1"), Some(429));
+        assert_eq!(status_of(&hook, &b, "::1"), None);
+        assert!(RateLimit::new(Settings {
+            requests_per_second: 1,
+            burst: None,
+            key: Some("cookie".into())
+        })
+        .is_err());
+    }
+}

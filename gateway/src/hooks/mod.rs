@@ -1,0 +1,176 @@
+//! Hooks: per-request decisions written in Rust, where HAProxy users write Lua,
+//! `http-request deny` or ACLs.
+//!
+//! A [`Hook`] has one async method per phase, each defaulting to "continue". A request hook
+//! returns a [`Flow`]: continue, or respond now with a [`Reply`]; the [`Chain`] runner writes
+//! that reply, so hooks never touch the socket and test without a network. Hooks are built
+//! once from their YAML settings by the [`Registry`] and shared (`Arc`); per-request state goes
+//! in [`HookState`].
+//!
+//! ```yaml
+//! listeners:
+//!   - name: https
+//!     hooks: [ { kind: ip_filter, allow: ["10.0.0.0/8"] } ]   # every request, in order
+//!     routes:                                                    # first match wins
+//!       - { path_prefix: /static, backend: static, hooks: [ { kind: headers, response: { set: { Cache-Control: "max-age=600" } } } ] }
+//! ```
+
+pub mod builtin;
+mod registry;
+
+pub use registry::{Constructor, Registry};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue};
+use pingora_http::{RequestHeader, ResponseHeader};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// What a request hook decided.
+#[derive(Debug)]
+pub enum Flow {
+    /// Go on with the next hook, then proxy.
+    Continue,
+    /// Answer the client with this reply; nothing reaches an origin.
+    Respond(Reply),
+}
+
+/// A response made by a hook instead of proxying.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// Status code.
+    pub status: u16,
+    /// Extra headers (`Content-Length` is added by the runner).
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// Body; empty means the configured error page for `status`, if any.
+    pub body: Bytes,
+}
+
+impl Reply {
+    /// A reply with `status`, no headers and no body (so the error page applies).
+    pub fn status(status: u16) -> Reply {
+        Reply {
+            status,
+            headers: Vec::new(),
+            body: Bytes::new(),
+        }
+    }
+
+    /// Add a header.
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Reply {
+        self.headers.push((name, value));
+        self
+    }
+}
+
+/// What a request hook sees.
+pub struct RequestInfo<'a> {
+    /// The request head as received.
+    pub header: &'a RequestHeader,
+    /// The client's address (the TCP peer).
+    pub client: Option<IpAddr>,
+}
+
+/// Per-request state shared by the hooks of one request (typed slots).
+#[derive(Default)]
+pub struct HookState {
+    /// Anything a hook wants to keep between phases, by type.
+    pub values: http::Extensions,
+}
+
+/// Per-request logic, one method per phase; every default continues and changes nothing.
+#[async_trait]
+pub trait Hook: Send + Sync {
+    /// The client's request head arrived: continue, or answer now.
+    async fn on_request(&self, _req: &RequestInfo<'_>, _state: &mut HookState) -> Flow {
+        Flow::Continue
+    }
+
+    /// A piece of the request body arrived (`end` on the last); may stop the request.
+    async fn on_request_body(
+        &self,
+        _chunk: Option<&Bytes>,
+        _end: bool,
+        _state: &mut HookState,
+    ) -> Flow {
+        Flow::Continue
+    }
+
+    /// The request is about to go to the origin; its headers may change.
+    async fn on_upstream_request(&self, _req: &mut RequestHeader, _state: &mut HookState) {}
+
+    /// The response head is about to go to the client; its headers may change.
+    async fn on_response(&self, _resp: &mut ResponseHeader, _state: &mut HookState) {}
+
+    /// The request is finished; `status` is what the client got (0 if nothing).
+    async fn on_log(&self, _req: &RequestHeader, _status: u16, _state: &mut HookState) {}
+}
+
+/// Hooks run in order; a request chain stops at the first [`Flow::Respond`].
+#[derive(Clone, Default)]
+pub struct Chain(Vec<Arc<dyn Hook>>);
+
+impl std::fmt::Debug for Chain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Chain({} hooks)", self.0.len())
+    }
+}
+
+impl Chain {
+    /// A chain of `hooks`, run in this order.
+    pub fn new(hooks: Vec<Arc<dyn Hook>>) -> Chain {
+        Chain(hooks)
+    }
+
+    /// Whether the chain has no hooks.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Run every `on_request` until one responds.
+    pub async fn on_request(&self, req: &RequestInfo<'_>, state: &mut HookState) -> Flow {
+        for hook in &self.0 {
+            if let Flow::Respond(reply) = hook.on_request(req, state).await {
+                return Flow::Respond(reply);
+            }
+        }
+        Flow::Continue
+    }
+
+    /// Run every `on_request_body` until one responds.
+    pub async fn on_request_body(
+        &self,
+        chunk: Option<&Bytes>,
+        end: bool,
+        state: &mut HookState,
+    ) -> Flow {
+        for hook in &self.0 {
+            if let Flow::Respond(reply) = hook.on_request_body(chunk, end, state).await {
+                return Flow::Respond(reply);
+            }
+        }
+        Flow::Continue
+    }
+
+    /// Run every `on_upstream_request`.
+    pub async fn on_upstream_request(&self, req: &mut RequestHeader, state: &mut HookState) {
+        for hook in &self.0 {
+            hook.on_upstream_request(req, state).await;
+        }
+    }
+
+    /// Run every `on_response`.
+    pub async fn on_response(&self, resp: &mut ResponseHeader, state: &mut HookState) {
+        for hook in &self.0 {
+            hook.on_response(resp, state).await;
+        }
+    }
+
+    /// Run every `on_log`.
+    pub async fn on_log(&self, req: &RequestHeader, status: u16, state: &mut HookState) {
+        for hook in &self.0 {
+            hook.on_log(req, status, state).await;
+        }
+    }
+}
