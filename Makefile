@@ -31,7 +31,7 @@ demo: release cert
 
 ## Every test: unit tests and integration tests against the real binary.
 test: test-deps
-	cargo build -p gateway --bins
+	cargo build -p gateway --bins --examples
 	cargo test --workspace
 
 ## The gateway, HAProxy and nginx side by side (THREADS=1 ROUNDS=3 DURATION=8); see docs/BENCHMARKS.md.

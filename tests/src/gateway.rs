@@ -20,6 +20,17 @@ pub fn binary() -> PathBuf {
     path
 }
 
+/// Path of the `custom_hook` example binary (`make test` builds it).
+pub fn example_binary(name: &str) -> PathBuf {
+    let path = binary().with_file_name("examples").join(name);
+    assert!(
+        path.exists(),
+        "{} not found: run `cargo build -p gateway --examples`",
+        path.display()
+    );
+    path
+}
+
 /// A directory for one test's configuration, certificates and logs.
 pub fn workdir() -> TempDir {
     tempfile::Builder::new()
@@ -69,11 +80,22 @@ impl Gateway {
 
     /// Like [`Gateway::start`], with extra command-line flags (`-u`, `-d`).
     pub fn start_with(dir: &Path, yaml: &str, flags: &[&str], ready: &[SocketAddr]) -> Gateway {
+        Gateway::start_program(&binary(), dir, yaml, flags, ready)
+    }
+
+    /// Like [`Gateway::start_with`], running `program` (e.g. a custom-hook build).
+    pub fn start_program(
+        program: &Path,
+        dir: &Path,
+        yaml: &str,
+        flags: &[&str],
+        ready: &[SocketAddr],
+    ) -> Gateway {
         let config = dir.join("gateway.yaml");
         std::fs::write(&config, yaml).unwrap();
         let log = dir.join(format!("gateway{}.log", flags.concat()));
         let log_file = std::fs::File::create(&log).unwrap();
-        let child = Command::new(binary())
+        let child = Command::new(program)
             .args(flags)
             .arg("-c")
             .arg(&config)

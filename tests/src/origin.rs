@@ -41,6 +41,7 @@ struct Seen {
     requests: Vec<SeenRequest>,
     health_checks: usize,
     sick: bool,
+    bytes_received: usize,
 }
 
 /// A running origin; stops (closing every connection) when stopped or dropped.
@@ -105,6 +106,11 @@ impl Origin {
         self.seen.lock().unwrap().requests.len()
     }
 
+    /// Every byte received on every connection, framing included.
+    pub fn bytes_received(&self) -> usize {
+        self.seen.lock().unwrap().bytes_received
+    }
+
     /// Number of health-check requests received.
     pub fn health_checks(&self) -> usize {
         self.seen.lock().unwrap().health_checks
@@ -142,7 +148,10 @@ async fn serve(mut stream: TcpStream, peer: SocketAddr, name: Arc<str>, seen: Ar
             let mut chunk = [0u8; 4096];
             match stream.read(&mut chunk).await {
                 Ok(0) | Err(_) => return,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                Ok(n) => {
+                    seen.lock().unwrap().bytes_received += n;
+                    buf.extend_from_slice(&chunk[..n]);
+                }
             }
         };
         let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
@@ -166,10 +175,19 @@ async fn serve(mut stream: TcpStream, peer: SocketAddr, name: Arc<str>, seen: Ar
             let mut chunk = [0u8; 4096];
             match stream.read(&mut chunk).await {
                 Ok(0) | Err(_) => return,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                Ok(n) => {
+                    seen.lock().unwrap().bytes_received += n;
+                    buf.extend_from_slice(&chunk[..n]);
+                }
             }
         }
         buf.drain(..head_end + body_len);
+        let chunked = index
+            .get("transfer-encoding")
+            .is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
+        if chunked && !read_chunked_body(&mut stream, &mut buf, &seen).await {
+            return;
+        }
         let close = index
             .get("connection")
             .is_some_and(|v| v.eq_ignore_ascii_case("close"));
@@ -201,6 +219,47 @@ async fn serve(mut stream: TcpStream, peer: SocketAddr, name: Arc<str>, seen: Ar
         );
         if stream.write_all(response.as_bytes()).await.is_err() || close {
             return;
+        }
+    }
+}
+
+/// Read more bytes into `buf`; false when the connection is gone.
+async fn fill(stream: &mut TcpStream, buf: &mut Vec<u8>, seen: &Mutex<Seen>) -> bool {
+    let mut chunk = [0u8; 4096];
+    match stream.read(&mut chunk).await {
+        Ok(0) | Err(_) => false,
+        Ok(n) => {
+            seen.lock().unwrap().bytes_received += n;
+            buf.extend_from_slice(&chunk[..n]);
+            true
+        }
+    }
+}
+
+/// Consume a chunked body from `buf` (reading more as needed); false when the connection
+/// closed before its end.
+async fn read_chunked_body(stream: &mut TcpStream, buf: &mut Vec<u8>, seen: &Mutex<Seen>) -> bool {
+    loop {
+        let line_end = loop {
+            if let Some(i) = buf.windows(2).position(|w| w == b"\r\n") {
+                break i;
+            }
+            if !fill(stream, buf, seen).await {
+                return false;
+            }
+        };
+        let size_text = String::from_utf8_lossy(&buf[..line_end]).into_owned();
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
+            .unwrap_or(0);
+        let needed = line_end + 2 + size + 2;
+        while buf.len() < needed {
+            if !fill(stream, buf, seen).await {
+                return false;
+            }
+        }
+        buf.drain(..needed);
+        if size == 0 {
+            return true;
         }
     }
 }

@@ -299,13 +299,32 @@ impl ProxyHttp for GatewayProxy {
         &self,
         session: &mut Session,
         upstream_request: &mut RequestHeader,
-        _ctx: &mut RequestCtx,
+        ctx: &mut RequestCtx,
     ) -> Result<()> {
         let client = session
             .client_addr()
             .and_then(|a| a.as_inet())
             .map(|a| a.ip());
         self.forwarded.apply(upstream_request, client);
+        let [listener, route] = self.chains(ctx);
+        for chain in [listener, route].into_iter().flatten() {
+            chain
+                .on_upstream_request(upstream_request, &mut ctx.hooks)
+                .await;
+        }
+        Ok(())
+    }
+
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        upstream_response: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        let [listener, route] = self.chains(ctx);
+        for chain in [listener, route].into_iter().flatten() {
+            chain.on_response(upstream_response, &mut ctx.hooks).await;
+        }
         Ok(())
     }
 
