@@ -36,6 +36,7 @@ ORIGINS = [9101, 9102, 9103]
 PORTS = {
     "gateway": (7443, 7444, 7080),
     "gateway-lean": (7453, 7454, 7090),
+    "gateway-hooks": (7463, 7464, 7095),
     "haproxy-ref": (7543, 7544, 7180),
     "haproxy-tuned": (7643, 7644, 7280),
     "nginx": (7743, 7744, 7380),
@@ -100,8 +101,17 @@ http {{
 """
 
 
-def gateway_conf(lean):
-    name = "gateway-lean" if lean else "gateway"
+FIVE_HOOKS = """    hooks:
+      - { kind: ip_filter, allow: ["127.0.0.0/8"] }
+      - { kind: deny, path_prefix: /admin }
+      - { kind: rate_limit, requests_per_second: 10000000 }
+      - { kind: max_body_size, bytes: 1048576 }
+      - { kind: headers, response: { set: { X-Served-By: gateway } } }
+"""
+
+
+def gateway_conf(name):
+    lean = name != "gateway"
     rsa, ec, redirect = PORTS[name]
     certs = OUT / "certs"
     servers = "\n".join(f'      - {{ name: o{i}, address: "127.0.0.1:{p}" }}' for i, p in enumerate(ORIGINS))
@@ -121,7 +131,7 @@ listeners:
     address: "127.0.0.1:{rsa}"
     tls: {{ certificate: {certs}/rsa.pem }}
     backend: app
-  - name: https-ecdsa
+{FIVE_HOOKS if name == "gateway-hooks" else ""}  - name: https-ecdsa
     address: "127.0.0.1:{ec}"
     tls: {{ certificate: {certs}/ecdsa.pem }}
     backend: app
@@ -273,7 +283,7 @@ def start_each(procs, proxies):
         ports = PORTS[name]
         if name.startswith("gateway"):
             conf = OUT / f"{name}.yaml"
-            conf.write_text(gateway_conf(name == "gateway-lean"))
+            conf.write_text(gateway_conf(name))
             argv = [gw, "-c", str(conf)]
         elif name.startswith("haproxy"):
             conf = OUT / f"{name}.cfg"
@@ -385,7 +395,7 @@ def median(values):
 def main():
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    proxies = os.environ.get("PROXIES", "gateway,gateway-lean," + ",".join(PEERS)).split(",")
+    proxies = os.environ.get("PROXIES", "gateway,gateway-lean,gateway-hooks," + ",".join(PEERS)).split(",")
     chosen = os.environ.get("SCENARIOS")
     table = scenarios()
     names = chosen.split(",") if chosen else list(table) + ["idle-tls"]

@@ -20,7 +20,7 @@ pub mod tls;
 pub mod transport;
 pub mod upstream;
 
-pub use hooks::{Flow, Hook, HookState, Registry, Reply, RequestInfo};
+pub use hooks::{Flow, Hook, HookState, Phases, Registry, Reply, RequestInfo};
 
 /// Run the `gateway` command (arguments from the process) with the hook kinds of
 /// `registry`: what a custom binary's `main` calls after registering its own hooks.

@@ -79,9 +79,49 @@ pub struct HookState {
     pub values: http::Extensions,
 }
 
+/// The phases a hook acts in. The chain runner calls a hook only in these, so a hook that
+/// declares fewer phases costs nothing in the others (each call is a boxed future).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Phases {
+    /// [`Hook::on_request`].
+    pub request: bool,
+    /// [`Hook::on_request_body`].
+    pub request_body: bool,
+    /// [`Hook::on_upstream_request`].
+    pub upstream_request: bool,
+    /// [`Hook::on_response`].
+    pub response: bool,
+    /// [`Hook::on_log`].
+    pub log: bool,
+}
+
+impl Phases {
+    /// Every phase (the default, always correct).
+    pub const ALL: Phases = Phases {
+        request: true,
+        request_body: true,
+        upstream_request: true,
+        response: true,
+        log: true,
+    };
+    /// No phase; combine with struct update syntax: `Phases { request: true, ..Phases::NONE }`.
+    pub const NONE: Phases = Phases {
+        request: false,
+        request_body: false,
+        upstream_request: false,
+        response: false,
+        log: false,
+    };
+}
+
 /// Per-request logic, one method per phase; every default continues and changes nothing.
 #[async_trait]
 pub trait Hook: Send + Sync {
+    /// The phases this hook implements; default all. Declaring fewer is an optimisation.
+    fn phases(&self) -> Phases {
+        Phases::ALL
+    }
+
     /// The client's request head arrived: continue, or answer now.
     async fn on_request(&self, _req: &RequestInfo<'_>, _state: &mut HookState) -> Flow {
         Flow::Continue
@@ -107,30 +147,52 @@ pub trait Hook: Send + Sync {
     async fn on_log(&self, _req: &RequestHeader, _status: u16, _state: &mut HookState) {}
 }
 
-/// Hooks run in order; a request chain stops at the first [`Flow::Respond`].
+/// Hooks run in order; a request chain stops at the first [`Flow::Respond`]. Each phase
+/// keeps only the hooks that act in it.
 #[derive(Clone, Default)]
-pub struct Chain(Vec<Arc<dyn Hook>>);
+pub struct Chain {
+    request: Vec<Arc<dyn Hook>>,
+    request_body: Vec<Arc<dyn Hook>>,
+    upstream_request: Vec<Arc<dyn Hook>>,
+    response: Vec<Arc<dyn Hook>>,
+    log: Vec<Arc<dyn Hook>>,
+}
 
 impl std::fmt::Debug for Chain {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Chain({} hooks)", self.0.len())
+        write!(f, "Chain({} request hooks)", self.request.len())
     }
 }
 
 impl Chain {
     /// A chain of `hooks`, run in this order.
     pub fn new(hooks: Vec<Arc<dyn Hook>>) -> Chain {
-        Chain(hooks)
+        let mut chain = Chain::default();
+        for hook in hooks {
+            let phases = hook.phases();
+            for (wanted, list) in [
+                (phases.request, &mut chain.request),
+                (phases.request_body, &mut chain.request_body),
+                (phases.upstream_request, &mut chain.upstream_request),
+                (phases.response, &mut chain.response),
+                (phases.log, &mut chain.log),
+            ] {
+                if wanted {
+                    list.push(hook.clone());
+                }
+            }
+        }
+        chain
     }
 
-    /// Whether the chain has no hooks.
+    /// Whether the chain does nothing in the request phase.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.request.is_empty()
     }
 
     /// Run every `on_request` until one responds.
     pub async fn on_request(&self, req: &RequestInfo<'_>, state: &mut HookState) -> Flow {
-        for hook in &self.0 {
+        for hook in &self.request {
             if let Flow::Respond(reply) = hook.on_request(req, state).await {
                 return Flow::Respond(reply);
             }
@@ -145,7 +207,7 @@ impl Chain {
         end: bool,
         state: &mut HookState,
     ) -> Flow {
-        for hook in &self.0 {
+        for hook in &self.request_body {
             if let Flow::Respond(reply) = hook.on_request_body(chunk, end, state).await {
                 return Flow::Respond(reply);
             }
@@ -155,21 +217,21 @@ impl Chain {
 
     /// Run every `on_upstream_request`.
     pub async fn on_upstream_request(&self, req: &mut RequestHeader, state: &mut HookState) {
-        for hook in &self.0 {
+        for hook in &self.upstream_request {
             hook.on_upstream_request(req, state).await;
         }
     }
 
     /// Run every `on_response`.
     pub async fn on_response(&self, resp: &mut ResponseHeader, state: &mut HookState) {
-        for hook in &self.0 {
+        for hook in &self.response {
             hook.on_response(resp, state).await;
         }
     }
 
     /// Run every `on_log`.
     pub async fn on_log(&self, req: &RequestHeader, status: u16, state: &mut HookState) {
-        for hook in &self.0 {
+        for hook in &self.log {
             hook.on_log(req, status, state).await;
         }
     }

@@ -213,9 +213,6 @@ impl ProxyHttp for GatewayProxy {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         for chain in self.chains(ctx).into_iter().flatten() {
-            if chain.is_empty() {
-                continue;
-            }
             let flow = chain
                 .on_request_body(body.as_ref(), end_of_stream, &mut ctx.hooks)
                 .await;

@@ -1,7 +1,7 @@
 //! `deny`: HAProxy's `http-request deny`. Every condition given must match: `path_prefix`,
 //! `path_regex`, `methods`, `header` (a name, and optionally a regex its value must match).
 
-use crate::hooks::{Flow, Hook, HookState, Reply, RequestInfo};
+use crate::hooks::{Flow, Hook, HookState, Phases, Reply, RequestInfo};
 use async_trait::async_trait;
 use http::HeaderName;
 use regex::Regex;
@@ -109,6 +109,13 @@ impl Deny {
 
 #[async_trait]
 impl Hook for Deny {
+    fn phases(&self) -> Phases {
+        Phases {
+            request: true,
+            ..Phases::NONE
+        }
+    }
+
     async fn on_request(&self, req: &RequestInfo<'_>, _state: &mut HookState) -> Flow {
         if self.matches(req.header) {
             Flow::Respond(Reply::status(self.status))

@@ -2,7 +2,7 @@
 //! `remove`. Request changes apply to what the origin receives; response changes to what the
 //! client receives.
 
-use crate::hooks::{Hook, HookState};
+use crate::hooks::{Hook, HookState, Phases};
 use async_trait::async_trait;
 use http::{HeaderName, HeaderValue};
 use pingora_http::{RequestHeader, ResponseHeader};
@@ -104,6 +104,15 @@ macro_rules! apply {
 
 #[async_trait]
 impl Hook for Headers {
+    fn phases(&self) -> Phases {
+        let edits = |p: &Plan| !(p.set.is_empty() && p.add.is_empty() && p.remove.is_empty());
+        Phases {
+            upstream_request: edits(&self.request),
+            response: edits(&self.response),
+            ..Phases::NONE
+        }
+    }
+
     async fn on_upstream_request(&self, req: &mut RequestHeader, _state: &mut HookState) {
         apply!(self.request, req);
     }

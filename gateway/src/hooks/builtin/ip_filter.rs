@@ -2,7 +2,7 @@
 //! A denied address is refused; with a non-empty `allow`, so is every address not in it.
 
 use crate::config::model::contains;
-use crate::hooks::{Flow, Hook, HookState, Reply, RequestInfo};
+use crate::hooks::{Flow, Hook, HookState, Phases, Reply, RequestInfo};
 use async_trait::async_trait;
 use ipnet::IpNet;
 use serde::Deserialize;
@@ -55,6 +55,13 @@ impl IpFilter {
 
 #[async_trait]
 impl Hook for IpFilter {
+    fn phases(&self) -> Phases {
+        Phases {
+            request: true,
+            ..Phases::NONE
+        }
+    }
+
     async fn on_request(&self, req: &RequestInfo<'_>, _state: &mut HookState) -> Flow {
         let allowed = req.client.is_some_and(|ip| {
             !contains(&self.deny, ip) && (self.allow.is_empty() || contains(&self.allow, ip))

@@ -1,7 +1,7 @@
 //! `max_body_size`: a request whose declared (`Content-Length`) or streamed body exceeds
 //! `bytes` gets 413; the chunk that crosses the limit is never forwarded.
 
-use crate::hooks::{Flow, Hook, HookState, Reply, RequestInfo};
+use crate::hooks::{Flow, Hook, HookState, Phases, Reply, RequestInfo};
 use async_trait::async_trait;
 use bytes::Bytes;
 use http::header;
@@ -35,6 +35,14 @@ impl MaxBodySize {
 
 #[async_trait]
 impl Hook for MaxBodySize {
+    fn phases(&self) -> Phases {
+        Phases {
+            request: true,
+            request_body: true,
+            ..Phases::NONE
+        }
+    }
+
     async fn on_request(&self, req: &RequestInfo<'_>, _state: &mut HookState) -> Flow {
         let declared = req
             .header

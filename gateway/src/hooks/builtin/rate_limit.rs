@@ -3,7 +3,7 @@
 //! IP when the header is absent). Counting uses Pingora's `pingora-limits` estimator (a
 //! count-min sketch), so memory stays fixed however many distinct keys arrive.
 
-use crate::hooks::{Flow, Hook, HookState, Reply, RequestInfo};
+use crate::hooks::{Flow, Hook, HookState, Phases, Reply, RequestInfo};
 use async_trait::async_trait;
 use http::{header, HeaderName, HeaderValue};
 use pingora_limits::rate::Rate;
@@ -60,6 +60,13 @@ impl RateLimit {
 
 #[async_trait]
 impl Hook for RateLimit {
+    fn phases(&self) -> Phases {
+        Phases {
+            request: true,
+            ..Phases::NONE
+        }
+    }
+
     async fn on_request(&self, req: &RequestInfo<'_>, _state: &mut HookState) -> Flow {
         let header = match &self.key {
             Key::Header(name) => req.header.headers.get(name).map(|v| v.as_bytes()),

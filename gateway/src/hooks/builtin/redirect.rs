@@ -2,7 +2,7 @@
 //! With `path_prefix`, the prefix is replaced by `to` and the rest of the path and the query
 //! kept; with `path_regex` (matched against path and query), `to` may use `$1`, `${name}`.
 
-use crate::hooks::{Flow, Hook, HookState, Reply, RequestInfo};
+use crate::hooks::{Flow, Hook, HookState, Phases, Reply, RequestInfo};
 use async_trait::async_trait;
 use http::{header, HeaderValue};
 use regex::Regex;
@@ -88,6 +88,13 @@ impl Redirect {
 
 #[async_trait]
 impl Hook for Redirect {
+    fn phases(&self) -> Phases {
+        Phases {
+            request: true,
+            ..Phases::NONE
+        }
+    }
+
     async fn on_request(&self, req: &RequestInfo<'_>, _state: &mut HookState) -> Flow {
         let uri = &req.header.uri;
         let path_and_query = uri.path_and_query().map_or("/", |p| p.as_str());
