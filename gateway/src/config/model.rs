@@ -143,6 +143,8 @@ pub struct Listener {
 }
 
 /// What a listener does with the requests it receives.
+// Built once per listener at start-up: the size difference between variants is irrelevant.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum ListenerRole {
     /// Answer every request with a redirect to https.
