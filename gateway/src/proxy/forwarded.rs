@@ -8,11 +8,11 @@ use pingora_http::RequestHeader;
 use std::net::IpAddr;
 
 /// `X-Forwarded-For`.
-pub const X_FORWARDED_FOR: &str = "x-forwarded-for";
+pub const X_FORWARDED_FOR: &str = "X-Forwarded-For";
 /// `X-Forwarded-Proto`.
-pub const X_FORWARDED_PROTO: &str = "x-forwarded-proto";
+pub const X_FORWARDED_PROTO: &str = "X-Forwarded-Proto";
 /// `X-Forwarded-Port`.
-pub const X_FORWARDED_PORT: &str = "x-forwarded-port";
+pub const X_FORWARDED_PORT: &str = "X-Forwarded-Port";
 
 /// A listener's forwarded-header values, computed once at start-up.
 #[derive(Debug, Clone)]

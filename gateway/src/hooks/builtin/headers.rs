@@ -4,6 +4,7 @@
 
 use crate::hooks::{Hook, HookState, Phases};
 use async_trait::async_trait;
+use bytes::Bytes;
 use http::{HeaderName, HeaderValue};
 use pingora_http::{RequestHeader, ResponseHeader};
 use serde::Deserialize;
@@ -36,11 +37,12 @@ pub struct Settings {
     pub response: Changes,
 }
 
-/// Parsed, validated changes.
+/// Parsed, validated changes. Names to write are kept as the operator spelled them (`Bytes`:
+/// a cheap clone per request, and the case is preserved on HTTP/1).
 #[derive(Default)]
 struct Plan {
-    set: Vec<(HeaderName, HeaderValue)>,
-    add: Vec<(HeaderName, HeaderValue)>,
+    set: Vec<(Bytes, HeaderValue)>,
+    add: Vec<(Bytes, HeaderValue)>,
     remove: Vec<HeaderName>,
 }
 
@@ -48,10 +50,11 @@ fn plan(changes: Changes, side: &str) -> Result<Plan, String> {
     let name = |n: &str, key: &str| {
         HeaderName::try_from(n).map_err(|_| format!("{side}.{key}: invalid header name {n:?}"))
     };
-    let pair = |(n, v): (String, String), key: &str| -> Result<(HeaderName, HeaderValue), String> {
+    let pair = |(n, v): (String, String), key: &str| -> Result<(Bytes, HeaderValue), String> {
         let value = HeaderValue::try_from(v.as_str())
             .map_err(|_| format!("{side}.{key}.{n}: invalid header value"))?;
-        Ok((name(&n, key)?, value))
+        name(&n, key)?;
+        Ok((Bytes::from(n), value))
     };
     Ok(Plan {
         set: changes
