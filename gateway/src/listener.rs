@@ -171,6 +171,10 @@ impl ServerApp for ListenerApp {
                 }
             };
             served_any = true;
+            if let Err(status) = head::check(&head) {
+                refuse(&mut stream, status, &self.error_pages).await;
+                return None;
+            }
             let mut session = ServerSession::new_http1(stream);
             match persisted.take() {
                 Some(settings) => settings.apply_to_session(&mut session),

@@ -315,3 +315,44 @@ fn custom_hook_example_runs_its_own_api_key_hook() {
     assert_ne!(code, 0);
     assert!(out.contains("unknown hook kind \"api_key\""), "{out}");
 }
+
+#[test]
+fn errorfiles_cover_malformed_heads_and_slow_clients_and_nothing_reaches_the_origin() {
+    let dir = workdir();
+    let errors = dir.path().join("errors");
+    std::fs::create_dir(&errors).unwrap();
+    for (status, reason) in [
+        (400, "Bad request"),
+        (408, "Request Time-out"),
+        (431, "Too many headers"),
+    ] {
+        let page = format!("HTTP/1.0 {status} {reason}\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-Type: text/html\r\n\r\n<html><body><h1>{status} {reason}</h1></body></html>\n");
+        std::fs::write(errors.join(format!("{status}.http")), page).unwrap();
+    }
+    let origin = Origin::start("app");
+    let addr = free_addr();
+    let extra = "timeouts: { client: 300ms }\nerror_pages: { 400: errors/400.http, 408: errors/408.http, 431: errors/431.http }\n";
+    let _gw = gateway(dir.path(), addr, "", &[&origin], extra);
+    let exchange = |request: &[u8]| {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(3)))
+            .unwrap();
+        stream.write_all(request).unwrap();
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        String::from_utf8_lossy(&answer).into_owned()
+    };
+    let bad = exchange(b"GET / HTTP/1.1\r\nHost: a\r\nNo colon in this line\r\n\r\n");
+    assert!(bad.starts_with("HTTP/1.0 400 Bad request"), "{bad}");
+    assert!(bad.contains("<h1>400 Bad request</h1>"));
+    let many = format!(
+        "GET / HTTP/1.1\r\nHost: a\r\n{}\r\n",
+        "X-A: b\r\n".repeat(300)
+    );
+    let many = exchange(many.as_bytes());
+    assert!(many.contains("<h1>431 Too many headers</h1>"), "{many}");
+    let slow = exchange(b"GET / HTTP/1.1\r\nHost: a\r\n");
+    assert!(slow.contains("<h1>408 Request Time-out</h1>"), "{slow}");
+    assert_eq!(origin.bytes_received(), 0, "the origin saw none of them");
+}

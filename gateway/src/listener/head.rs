@@ -79,7 +79,22 @@ pub async fn read_head(
     }
 }
 
-/// Answer `status` (408 or 431) before Pingora sees the request, then close: the errorfile
+/// Headers a request may carry (Pingora's own limit).
+const MAX_HEADERS: usize = 256;
+
+/// Parse `head` exactly as Pingora will; the status to refuse it with if that fails (431 for
+/// too many headers, 400 otherwise). Refusing here, rather than letting Pingora answer its
+/// own plain 400, sends the configured errorfile.
+pub fn check(head: &[u8]) -> Result<(), u16> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    match httparse::Request::new(&mut headers).parse(head) {
+        Ok(_) => Ok(()),
+        Err(httparse::Error::TooManyHeaders) => Err(431),
+        Err(_) => Err(400),
+    }
+}
+
+/// Answer `status` (400, 408 or 431) before Pingora sees the request, then close: the errorfile
 /// as written if one is configured, else a minimal response.
 pub async fn refuse(stream: &mut Stream, status: u16, pages: &ErrorPages) {
     let response = match pages.get(status) {
@@ -103,6 +118,16 @@ pub async fn refuse(stream: &mut Stream, status: u16, pages: &ErrorPages) {
 #[cfg(test)]
 mod tests {
     use super::head_end;
+
+    #[test]
+    fn malformed_heads_are_refused_with_the_right_status() {
+        use super::check;
+        assert_eq!(check(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"), Ok(()));
+        assert_eq!(check(b"GET / HTTP/1.1\r\nNo colon here\r\n\r\n"), Err(400));
+        assert_eq!(check(b"GET / HTTP/1.1\r\nBad Name: x\r\n\r\n"), Err(400));
+        let many = format!("GET / HTTP/1.1\r\n{}\r\n", "X: y\r\n".repeat(300));
+        assert_eq!(check(many.as_bytes()), Err(431));
+    }
 
     #[test]
     fn finds_the_blank_line_across_reads() {
