@@ -111,7 +111,7 @@ impl AccessLog {
     }
 
     /// Log a connection on `listener` from `client` that closed without a request.
-    pub fn log_null_connection(&self, listener: &str, client: &dyn std::fmt::Display) {
+    pub fn log_null_connection(&self, listener: &str, client: Option<std::net::SocketAddr>) {
         self.log(&Entry {
             unix_ms: (crate::metrics::unix_now() * 1000.0) as u64,
             client,

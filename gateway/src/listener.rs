@@ -124,11 +124,10 @@ impl ListenerApp {
     fn log_null_connection(&self, stream: &Stream) {
         if let Some((listener, log)) = &self.null_connection_log {
             let digest = stream.get_socket_digest();
-            let peer = digest.as_ref().and_then(|d| d.peer_addr());
-            match peer {
-                Some(client) => log.log_null_connection(listener, client),
-                None => log.log_null_connection(listener, &"-"),
-            }
+            let peer = digest
+                .as_ref()
+                .and_then(|d| d.peer_addr()?.as_inet().copied());
+            log.log_null_connection(listener, peer);
         }
     }
 }

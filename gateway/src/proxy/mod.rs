@@ -395,13 +395,9 @@ impl ProxyHttp for GatewayProxy {
             };
             let req = session.req_header();
             let unix_ms = (unix_now() * 1000.0) as u64 - elapsed.as_millis() as u64;
-            let client: &dyn std::fmt::Display = match session.client_addr() {
-                Some(addr) => addr,
-                None => &"-",
-            };
             access_log.log(&Entry {
                 unix_ms,
-                client,
+                client: session.client_addr().and_then(|a| a.as_inet()).copied(),
                 listener: &self.name,
                 backend: self.upstream(ctx).map_or("-", |u| u.name.as_str()),
                 server: server.map_or("-", |s| s.config.name.as_str()),
