@@ -145,13 +145,8 @@ async fn serve(mut stream: TcpStream, peer: SocketAddr, name: Arc<str>, seen: Ar
             if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
                 break i + 4;
             }
-            let mut chunk = [0u8; 4096];
-            match stream.read(&mut chunk).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => {
-                    seen.lock().unwrap().bytes_received += n;
-                    buf.extend_from_slice(&chunk[..n]);
-                }
+            if !fill(&mut stream, &mut buf, &seen).await {
+                return;
             }
         };
         let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
@@ -172,13 +167,8 @@ async fn serve(mut stream: TcpStream, peer: SocketAddr, name: Arc<str>, seen: Ar
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
         while buf.len() < head_end + body_len {
-            let mut chunk = [0u8; 4096];
-            match stream.read(&mut chunk).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => {
-                    seen.lock().unwrap().bytes_received += n;
-                    buf.extend_from_slice(&chunk[..n]);
-                }
+            if !fill(&mut stream, &mut buf, &seen).await {
+                return;
             }
         }
         buf.drain(..head_end + body_len);

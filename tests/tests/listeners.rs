@@ -116,26 +116,7 @@ fn metrics_endpoint_counts_responses_and_passes_promtool() {
         404
     );
 
-    let mut promtool = std::process::Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("promtool (Debian package prometheus; `make deps` installs it)");
-    promtool
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(body.as_bytes())
-        .unwrap();
-    let out = promtool.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "promtool: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    gateway_tests::promtool_check(&body);
 }
 
 fn tls_gateway(dir: &Path, pki: &Pki, origin: &Origin, addr: SocketAddr, extra: &str) -> Gateway {

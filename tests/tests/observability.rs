@@ -5,7 +5,8 @@ use gateway_tests::gateway::{check, server_section, workdir, Gateway};
 use gateway_tests::origin::Origin;
 use gateway_tests::pki::Pki;
 use gateway_tests::{
-    accepting, free_addr, http_client, https_client, metric_value, scrape, servers_yaml, wait_for,
+    accepting, free_addr, http_client, https_client, metric_value, promtool_check, scrape,
+    servers_yaml, wait_for,
 };
 use openssl::ssl::{SslConnector, SslMethod};
 use std::io::{Read, Write};
@@ -222,29 +223,6 @@ fn connect_errors_and_retries_are_counted_per_server() {
             &[("server", "live"), ("code", "200")]
         ),
         10.0
-    );
-}
-
-fn promtool_check(text: &str) {
-    let mut promtool = std::process::Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("promtool (Debian package prometheus; `make test` installs it)");
-    promtool
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = promtool.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "promtool: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
     );
 }
 
