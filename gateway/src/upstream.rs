@@ -90,13 +90,6 @@ impl Upstream {
         self.servers.iter().position(|s| s.config.address == addr)
     }
 
-    /// Whether the health check currently counts server `index` as up.
-    pub fn is_up(&self, index: usize) -> bool {
-        self.balancer
-            .backends()
-            .ready(&pingora_backend(&self.servers[index].config))
-    }
-
     /// A peer for server `index` with the configured timeouts.
     pub fn peer(&self, index: usize, timeouts: &model::Timeouts) -> Box<HttpPeer> {
         let mut peer = HttpPeer::new(self.servers[index].config.address, false, String::new());

@@ -47,6 +47,9 @@ impl Routes {
 
     /// Index of the target for `req`.
     pub fn select(&self, req: &RequestHeader) -> usize {
+        if self.targets.len() == 1 {
+            return 0; // no routes: nothing to look at
+        }
         let host = request_host(req).and_then(super::redirect::strip_port);
         let path = req.uri.path();
         self.targets
