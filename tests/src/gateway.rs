@@ -47,6 +47,23 @@ pub fn server_section(dir: &Path) -> String {
     )
 }
 
+/// A configuration with one plain listener `web` on `addr` in front of backend `app`
+/// (`origins`); `listener_extra` goes inside the listener (hooks, routes), `extra` after the
+/// backend (more backends, top-level sections).
+pub fn plain_config(
+    dir: &Path,
+    addr: SocketAddr,
+    origins: &[&crate::origin::Origin],
+    listener_extra: &str,
+    extra: &str,
+) -> String {
+    format!(
+        "{}listeners:\n  - name: web\n    address: \"{addr}\"\n    backend: app\n{listener_extra}backends:\n  app:\n    servers:\n{}{extra}",
+        server_section(dir),
+        crate::servers_yaml(origins)
+    )
+}
+
 /// Run `gateway -t -c` on `yaml`; returns the exit code and everything it printed.
 pub fn check(dir: &Path, yaml: &str) -> (i32, String) {
     let path = dir.join("check.yaml");

@@ -1,7 +1,9 @@
 //! Hooks, routes and errorfiles through the real binary (and the custom-hook example's own
 //! binary): what the client got and what the origins saw.
 
-use gateway_tests::gateway::{check, example_binary, server_section, workdir, Gateway};
+use gateway_tests::gateway::{
+    check, example_binary, plain_config, server_section, workdir, Gateway,
+};
 use gateway_tests::origin::Origin;
 use gateway_tests::{free_addr, http_client, servers_yaml};
 use std::io::{Read, Write};
@@ -9,8 +11,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::time::Duration;
 
-/// A plain listener with `listener_extra` YAML (hooks, routes) in front of backend `app`
-/// (`origins`), more backends and top-level YAML in `extra`.
+/// [`plain_config`] started.
 fn gateway(
     dir: &Path,
     addr: SocketAddr,
@@ -18,11 +19,7 @@ fn gateway(
     origins: &[&Origin],
     extra: &str,
 ) -> Gateway {
-    let yaml = format!(
-        "{}listeners:\n  - name: web\n    address: \"{addr}\"\n    backend: app\n{listener_extra}backends:\n  app:\n    servers:\n{}{extra}",
-        server_section(dir),
-        servers_yaml(origins)
-    );
+    let yaml = plain_config(dir, addr, origins, listener_extra, extra);
     Gateway::start(dir, &yaml, &[addr])
 }
 
@@ -284,11 +281,8 @@ fn custom_hook_example_runs_its_own_api_key_hook() {
     let dir = workdir();
     let origin = Origin::start("app");
     let addr = free_addr();
-    let yaml = format!(
-        "{}listeners:\n  - name: api\n    address: \"{addr}\"\n    backend: app\n    hooks: [ {{ kind: api_key, header: X-Api-Key, keys: [s3cret] }} ]\nbackends:\n  app:\n    servers:\n{}",
-        server_section(dir.path()),
-        servers_yaml(&[&origin])
-    );
+    let hooks = "    hooks: [ { kind: api_key, header: X-Api-Key, keys: [s3cret] } ]\n";
+    let yaml = plain_config(dir.path(), addr, &[&origin], hooks, "");
     let program = example_binary("custom_hook");
     let _gw = Gateway::start_program(&program, dir.path(), &yaml, &[], &[addr]);
     let client = http_client();

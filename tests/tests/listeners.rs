@@ -299,11 +299,7 @@ fn plain_listener_forwards_proto_http() {
     let dir = workdir();
     let origin = Origin::start("n1");
     let addr = free_addr();
-    let yaml = format!(
-        "{}listeners:\n  - name: web\n    address: \"{addr}\"\n    backend: app\nbackends:\n  app:\n    servers:\n{}",
-        server_section(dir.path()),
-        servers_yaml(&[&origin])
-    );
+    let yaml = gateway_tests::gateway::plain_config(dir.path(), addr, &[&origin], "", "");
     let _gw = Gateway::start(dir.path(), &yaml, &[addr]);
     let resp = http_client().get(format!("http://{addr}/")).send().unwrap();
     assert_eq!(resp.status(), 200);

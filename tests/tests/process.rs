@@ -1,18 +1,10 @@
 //! Pingora's own process flags keep working: `-d` daemonizes, `-u` takes the listening
 //! sockets over from a running gateway without refusing a connection.
 
-use gateway_tests::gateway::{server_section, signal_pid, workdir, Gateway};
+use gateway_tests::gateway::{plain_config, signal_pid, workdir, Gateway};
 use gateway_tests::origin::Origin;
-use gateway_tests::{accepting, free_addr, http_client, servers_yaml, wait_for};
+use gateway_tests::{accepting, free_addr, http_client, wait_for};
 use std::time::Duration;
-
-fn plain_yaml(dir: &std::path::Path, addr: std::net::SocketAddr, origin: &Origin) -> String {
-    format!(
-        "{}listeners:\n  - name: web\n    address: \"{addr}\"\n    backend: app\nbackends:\n  app:\n    servers:\n{}",
-        server_section(dir),
-        servers_yaml(&[origin])
-    )
-}
 
 #[test]
 fn daemon_flag_detaches_and_writes_the_pid_file() {
@@ -21,7 +13,7 @@ fn daemon_flag_detaches_and_writes_the_pid_file() {
     let addr = free_addr();
     let mut launcher = Gateway::start_with(
         dir.path(),
-        &plain_yaml(dir.path(), addr, &origin),
+        &plain_config(dir.path(), addr, &[&origin], "", ""),
         &["-d"],
         &[],
     );
@@ -47,7 +39,7 @@ fn upgrade_flag_takes_over_the_listening_socket() {
     let dir = workdir();
     let origin = Origin::start("n1");
     let addr = free_addr();
-    let yaml = plain_yaml(dir.path(), addr, &origin);
+    let yaml = plain_config(dir.path(), addr, &[&origin], "", "");
     let mut old = Gateway::start(dir.path(), &yaml, &[addr]);
     let client = http_client();
     assert_eq!(
