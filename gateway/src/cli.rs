@@ -1,12 +1,20 @@
 //! The `gateway` command line: `gateway -c FILE` runs, `gateway -t -c FILE` validates;
-//! Pingora's `-d` (daemon) and `-u` (upgrade) keep their meaning.
+//! Pingora's `-d` (daemon) and `-u` (upgrade: take the sockets of the running process, which
+//! is then sent SIGQUIT) keep their meaning.
 
 use crate::config;
+use crate::control::Signals;
 use crate::hooks::Registry;
+use crate::state_file;
 use clap::Parser;
 use pingora::server::configuration::Opt;
+use pingora::server::RunArgs;
 use std::ffi::OsString;
 use std::path::PathBuf;
+use std::time::Duration;
+
+/// A state file older than this at an upgrade is not the old process's hand-over.
+const HAND_OVER_FRESHNESS: f64 = 60.0;
 
 /// An HTTPS gateway on Pingora, configured by one YAML file.
 #[derive(Parser, Debug)]
@@ -55,13 +63,33 @@ pub fn run_with(args: impl IntoIterator<Item = OsString>, registry: Registry) ->
         println!("gateway: {}: configuration is valid", path.display());
         return 0;
     }
-    let mut server = match crate::server::build(&config, opt) {
-        Ok(server) => server,
+    crate::control::ignore_hangup_until_ready();
+    let upgrade = opt.upgrade;
+    let built = match crate::server::build(&config, opt, registry) {
+        Ok(built) => built,
         Err(e) => {
             eprintln!("gateway: {e}");
             return 1;
         }
     };
+    let (mut server, live, control) = built;
+    // With -u this waits for the old process's sockets; it writes its state just before.
     server.bootstrap();
-    server.run_forever()
+    if upgrade {
+        let fresh = state_file::read(&live.state_file)
+            .filter(|s| crate::metrics::unix_now() - s.written < HAND_OVER_FRESHNESS);
+        if let Some(state) = fresh {
+            state_file::restore(&live, &state);
+            let settings = &config.server;
+            let old_lifetime = settings.grace_period
+                + settings.graceful_shutdown_timeout
+                + Duration::from_secs(15);
+            control.follow(state, old_lifetime);
+        }
+    }
+    server.run(RunArgs {
+        shutdown_signal: Box::new(Signals::new(live.clone())),
+    });
+    state_file::save(&live, true);
+    0
 }

@@ -7,14 +7,19 @@
 //! and one health-check service per backend); [`cli::run`] is the whole `gateway` command.
 
 pub mod access_log;
+pub mod admin;
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod error_pages;
 pub mod hooks;
 pub mod listener;
+pub mod live;
 pub mod metrics;
+pub mod privileges;
 pub mod proxy;
 pub mod server;
+pub mod state_file;
 pub mod stats;
 pub mod tls;
 pub mod transport;

@@ -2,7 +2,7 @@
 //!
 //! - `maxconn`: a connection waits for a slot of the process-wide limit before anything else.
 //! - TLS: the handshake runs here, under `timeouts.client`, so handshakes and their failures
-//!   are counted per listener and the acceptor can be swapped at run time.
+//!   are counted per listener and a reload's new certificates serve the next handshake.
 //! - Request heads: Pingora times out each *read* separately and closes silently. HAProxy
 //!   operators expect `timeout client` to bound the *whole* head and a `408` when it runs out.
 //!   So for HTTP/1 this layer reads the head itself under one deadline and hands the bytes to
@@ -11,13 +11,11 @@
 mod head;
 
 use crate::access_log::AccessLog;
-use crate::error_pages::ErrorPages;
+use crate::live::{ListenerSlot, ListenerState};
 use crate::metrics::ListenerMetrics;
 use crate::proxy::GatewayProxy;
 use crate::transport::Transport;
-use arc_swap::ArcSwap;
 use head::{read_head, refuse, Head};
-use openssl::ssl::SslAcceptor;
 use pingora::apps::{HttpPersistentSettings, HttpServerApp, ServerApp};
 use pingora::protocols::http::ServerSession;
 use pingora::protocols::tls::server::handshake;
@@ -25,7 +23,6 @@ use pingora::protocols::{Stream, ALPN};
 use pingora::proxy::HttpProxy;
 use pingora::server::ShutdownWatch;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::Semaphore;
 
 pub use head::MAX_HEAD_BYTES;
@@ -34,59 +31,47 @@ pub use head::MAX_HEAD_BYTES;
 pub struct ListenerApp {
     proxy: Arc<HttpProxy<GatewayProxy>>,
     connections: Arc<Semaphore>,
-    tls: Option<Arc<ArcSwap<SslAcceptor>>>,
-    head_timeout: Duration,
-    keep_alive: Duration,
-    error_pages: Arc<ErrorPages>,
+    listener: Arc<ListenerSlot>,
     metrics: Option<Arc<ListenerMetrics>>,
-    null_connection_log: Option<(String, Arc<AccessLog>)>,
-}
-
-/// How a listener treats its connections (besides the proxy logic).
-pub struct ConnectionPolicy {
-    /// The process-wide connection limit, shared by every listener.
-    pub connections: Arc<Semaphore>,
-    /// TLS acceptor, swappable at run time; `None` for plain HTTP.
-    pub tls: Option<Arc<ArcSwap<SslAcceptor>>>,
-    /// Deadline for a TLS handshake and for a whole request head.
-    pub head_timeout: Duration,
-    /// Idle time allowed between requests.
-    pub keep_alive: Duration,
-    /// Errorfiles for the 408 and 431 this layer answers.
-    pub error_pages: Arc<ErrorPages>,
-    /// Log connections that close without a request to this log, under this listener name.
-    pub null_connection_log: Option<(String, Arc<AccessLog>)>,
+    null_connection_log: Option<Arc<AccessLog>>,
 }
 
 impl ListenerApp {
-    /// Wrap `proxy` with `policy`; `metrics` are the listener's (`None`: not recorded).
+    /// Wrap `proxy` for `listener`: `connections` is the process-wide limit, `metrics` the
+    /// listener's handles (`None`: not recorded), `null_connection_log` where connections
+    /// that close without a request are logged.
     pub fn new(
         proxy: HttpProxy<GatewayProxy>,
-        policy: ConnectionPolicy,
+        listener: Arc<ListenerSlot>,
+        connections: Arc<Semaphore>,
         metrics: Option<Arc<ListenerMetrics>>,
+        null_connection_log: Option<Arc<AccessLog>>,
     ) -> Self {
         ListenerApp {
             proxy: Arc::new(proxy),
-            connections: policy.connections,
-            tls: policy.tls,
-            head_timeout: policy.head_timeout,
-            keep_alive: policy.keep_alive,
-            error_pages: policy.error_pages,
+            connections,
+            listener,
             metrics,
-            null_connection_log: policy.null_connection_log,
+            null_connection_log,
         }
     }
 
     /// Run the TLS handshake (on TLS listeners). A connection that closes or stays silent
     /// before its first byte is a null connection (a port probe), not a failed handshake.
-    async fn tls_handshake(&self, mut stream: Stream, shutdown: &ShutdownWatch) -> Option<Stream> {
-        let Some(acceptor) = &self.tls else {
+    async fn tls_handshake(
+        &self,
+        mut stream: Stream,
+        state: &ListenerState,
+        shutdown: &ShutdownWatch,
+    ) -> Option<Stream> {
+        let Some(acceptor) = &state.tls else {
             return Some(stream);
         };
+        let head_timeout = state.timeouts.client;
         let mut first = [0u8; 1];
         let mut shutdown = shutdown.clone();
         let spoke = tokio::select! {
-            peeked = tokio::time::timeout(self.head_timeout, stream.try_peek(&mut first)) => {
+            peeked = tokio::time::timeout(head_timeout, stream.try_peek(&mut first)) => {
                 matches!(peeked, Ok(Ok(true)))
             }
             _ = shutdown.changed() => false,
@@ -95,12 +80,11 @@ impl ListenerApp {
             self.log_null_connection(&stream);
             return None;
         }
-        let acceptor = acceptor.load_full();
         let peer = stream
             .get_socket_digest()
             .and_then(|d| d.peer_addr().cloned());
-        let handshake = Box::pin(handshake(&acceptor, Transport(stream)));
-        let accepted = tokio::time::timeout(self.head_timeout, handshake).await;
+        let handshake = Box::pin(handshake(acceptor, Transport(stream)));
+        let accepted = tokio::time::timeout(head_timeout, handshake).await;
         match accepted {
             Ok(Ok(tls)) => {
                 if let Some(m) = &self.metrics {
@@ -122,12 +106,12 @@ impl ListenerApp {
     }
 
     fn log_null_connection(&self, stream: &Stream) {
-        if let Some((listener, log)) = &self.null_connection_log {
+        if let Some(log) = &self.null_connection_log {
             let digest = stream.get_socket_digest();
             let peer = digest
                 .as_ref()
                 .and_then(|d| d.peer_addr()?.as_inet().copied());
-            log.log_null_connection(listener, peer);
+            log.log_null_connection(&self.listener.name, peer);
         }
     }
 }
@@ -143,15 +127,19 @@ impl ServerApp for ListenerApp {
             return None;
         };
         let _open = self.metrics.as_deref().map(OpenConnection::new);
-        let mut stream = self.tls_handshake(stream, shutdown).await?;
+        // The state as of the connection's start serves the whole connection.
+        let state = self.listener.state.load_full();
+        let mut stream = self.tls_handshake(stream, &state, shutdown).await?;
         if matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
             return Box::pin(self.proxy.process_new(stream, shutdown)).await;
         }
-        let keep_alive_secs = Some(self.keep_alive.as_secs().max(1));
+        let (keep_alive, head_timeout) = (state.timeouts.keep_alive, state.timeouts.client);
+        let error_pages = &state.error_pages;
+        let keep_alive_secs = Some(keep_alive.as_secs().max(1));
         let mut persisted: Option<HttpPersistentSettings> = None;
         let mut served_any = false;
         loop {
-            let head = read_head(&mut stream, shutdown, self.keep_alive, self.head_timeout).await;
+            let head = read_head(&mut stream, shutdown, keep_alive, head_timeout).await;
             let head = match head {
                 Head::Complete(head) => head,
                 Head::Closed => {
@@ -161,17 +149,17 @@ impl ServerApp for ListenerApp {
                     return None;
                 }
                 Head::TimedOut => {
-                    refuse(&mut stream, 408, &self.error_pages).await;
+                    refuse(&mut stream, 408, error_pages).await;
                     return None;
                 }
                 Head::TooLarge => {
-                    refuse(&mut stream, 431, &self.error_pages).await;
+                    refuse(&mut stream, 431, error_pages).await;
                     return None;
                 }
             };
             served_any = true;
             if let Err(status) = head::check(&head) {
-                refuse(&mut stream, status, &self.error_pages).await;
+                refuse(&mut stream, status, error_pages).await;
                 return None;
             }
             let mut session = ServerSession::new_http1(stream);

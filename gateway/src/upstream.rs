@@ -1,24 +1,84 @@
-//! Backends at run time: one Pingora `LoadBalancer<RoundRobin>` (weighted) per backend, its
-//! active HTTP health check (observed, for metrics and the stats page), and the lookups the
-//! proxy needs per request.
+//! Backends at run time: one Pingora `LoadBalancer<RoundRobin>` (weighted) per backend, each
+//! server's health (Pingora's `HttpHealthCheck`, counted against `rise`/`fall` here so the
+//! state can be carried over a reload or an upgrade) and its administrative state (the
+//! admin socket's `ready` / `drain` / `maint` and runtime weight).
 
 mod health;
 
-pub use health::{CheckOutcome, ServerHealth};
+pub use health::{run_checks, CheckOutcome, ServerHealth};
 
 use crate::config::model;
 use crate::metrics::ServerMetrics;
+use arc_swap::ArcSwap;
 use futures::FutureExt;
+use pingora::lb::health_check::HttpHealthCheck;
 use pingora::lb::selection::RoundRobin;
 use pingora::lb::{discovery, Backend, Backends, LoadBalancer};
 use pingora::prelude::HttpPeer;
 use pingora::protocols::l4::socket::SocketAddr as PingoraAddr;
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// One origin server at run time: its settings, metric handles and health record.
+/// A server's administrative state (HAProxy `set server ... state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminState {
+    /// Takes requests when healthy.
+    Ready,
+    /// No new requests; health checks go on; requests in flight finish.
+    Drain,
+    /// Maintenance: no new requests; requests in flight finish.
+    Maint,
+}
+
+impl AdminState {
+    /// The operator's word for the state (`ready`, `drain`, `maint`).
+    pub fn parse(word: &str) -> Option<AdminState> {
+        match word {
+            "ready" => Some(AdminState::Ready),
+            "drain" => Some(AdminState::Drain),
+            "maint" => Some(AdminState::Maint),
+            _ => None,
+        }
+    }
+
+    /// The word [`Self::parse`] reads.
+    pub fn word(self) -> &'static str {
+        match self {
+            AdminState::Ready => "ready",
+            AdminState::Drain => "drain",
+            AdminState::Maint => "maint",
+        }
+    }
+
+    /// HAProxy's `srv_admin_state` bits: 0x01 forced maintenance, 0x08 forced drain.
+    pub fn haproxy_bits(self) -> u8 {
+        match self {
+            AdminState::Ready => 0,
+            AdminState::Maint => 0x01,
+            AdminState::Drain => 0x08,
+        }
+    }
+
+    fn from_u8(v: u8) -> AdminState {
+        match v {
+            1 => AdminState::Drain,
+            2 => AdminState::Maint,
+            _ => AdminState::Ready,
+        }
+    }
+
+    fn as_u8(self) -> u8 {
+        match self {
+            AdminState::Ready => 0,
+            AdminState::Drain => 1,
+            AdminState::Maint => 2,
+        }
+    }
+}
+
+/// One origin server at run time: its settings, metric handles, health and admin state.
 pub struct ServerState {
     /// Settings from the configuration.
     pub config: model::Server,
@@ -26,6 +86,41 @@ pub struct ServerState {
     pub metrics: ServerMetrics,
     /// Health state and the last check's result.
     pub health: ServerHealth,
+    admin: AtomicU8,
+    weight: AtomicUsize,
+}
+
+impl ServerState {
+    /// The administrative state.
+    pub fn admin(&self) -> AdminState {
+        AdminState::from_u8(self.admin.load(Relaxed))
+    }
+
+    /// The weight in effect (the configured one unless set at run time).
+    pub fn weight(&self) -> usize {
+        self.weight.load(Relaxed)
+    }
+
+    /// Whether new requests may go to this server.
+    pub fn takes_requests(&self) -> bool {
+        self.health.is_up() && self.admin() == AdminState::Ready && self.weight() > 0
+    }
+
+    /// HAProxy's status word: `MAINT`, `DRAIN`, `UP` or `DOWN`.
+    pub fn status(&self) -> &'static str {
+        match (self.admin(), self.health.is_up()) {
+            (AdminState::Maint, _) => "MAINT",
+            (AdminState::Drain, _) => "DRAIN",
+            (AdminState::Ready, true) => "UP",
+            (AdminState::Ready, false) => "DOWN",
+        }
+    }
+}
+
+/// The Pingora check and its thresholds for a checked backend.
+pub struct Checker {
+    http: HttpHealthCheck,
+    settings: model::HealthCheck,
 }
 
 /// A backend's servers behind a weighted round-robin balancer.
@@ -34,60 +129,78 @@ pub struct Upstream {
     pub name: String,
     /// Its servers, in file order.
     pub servers: Vec<ServerState>,
-    /// The balancer, shared with its health-check background service.
-    pub balancer: Arc<LoadBalancer<RoundRobin>>,
+    /// Rebuilt when a weight changes at run time.
+    balancer: ArcSwap<LoadBalancer<RoundRobin>>,
+    checker: Option<Checker>,
 }
 
+/// Index of a server in [`Upstream::servers`], kept in its Pingora `Backend`.
+#[derive(Clone, Copy)]
+struct ServerIndex(usize);
+
 impl Upstream {
-    /// Build the balancer (and health check, if configured) for a backend.
-    pub fn new(backend: &model::Backend) -> Arc<Upstream> {
-        Arc::new_cyclic(|weak| {
-            let set: BTreeSet<Backend> = backend.servers.iter().map(pingora_backend).collect();
-            let mut balancer =
-                LoadBalancer::from_backends(Backends::new(discovery::Static::new(set)));
-            if let Some(check) = &backend.health_check {
-                balancer.set_health_check(health::observed_check(check, weak.clone()));
-                balancer.health_check_frequency = Some(check.interval);
-                balancer.parallel_health_check = true;
-            }
-            balancer
-                .update()
-                .now_or_never()
-                .expect("static discovery does not block")
-                .expect("static discovery does not fail");
-            let servers = backend
-                .servers
-                .iter()
-                .map(|s| ServerState {
+    /// Build the balancer and health check of `backend`. Servers that `previous` (the
+    /// backend of the same name before a reload) also had, at the same address, keep their
+    /// health and admin state.
+    pub fn new(backend: &model::Backend, previous: Option<&Upstream>) -> Arc<Upstream> {
+        let servers: Vec<ServerState> = backend
+            .servers
+            .iter()
+            .map(|s| {
+                let before = previous.and_then(|p| {
+                    p.servers
+                        .iter()
+                        .find(|o| o.config.name == s.name && o.config.address == s.address)
+                });
+                let state = ServerState {
                     config: s.clone(),
                     metrics: ServerMetrics::new(&backend.name, &s.name),
-                    health: ServerHealth::new(),
-                })
-                .collect::<Vec<_>>();
-            for server in &servers {
-                server.metrics.up.set(1);
-            }
-            Upstream {
-                name: backend.name.clone(),
-                servers,
-                balancer: Arc::new(balancer),
-            }
+                    health: before.map_or_else(ServerHealth::new, |b| b.health.clone()),
+                    admin: AtomicU8::new(before.map_or(0, |b| b.admin().as_u8())),
+                    weight: AtomicUsize::new(s.weight),
+                };
+                state.metrics.up.set(i64::from(state.health.is_up()));
+                state
+            })
+            .collect();
+        let checker = backend.health_check.as_ref().map(|settings| Checker {
+            http: health::http_check(settings),
+            settings: settings.clone(),
+        });
+        Arc::new(Upstream {
+            name: backend.name.clone(),
+            balancer: ArcSwap::from_pointee(balancer(&servers)),
+            servers,
+            checker,
         })
     }
 
-    /// The next healthy server in weighted round-robin order, skipping `avoid` (a server that
-    /// just failed to connect); its index in [`Self::servers`].
+    /// The next server taking requests, in weighted round-robin order, skipping `avoid` (a
+    /// server that just failed to connect); its index in [`Self::servers`].
     pub fn select(&self, avoid: Option<usize>) -> Option<usize> {
-        let avoid = avoid.map(|i| self.servers[i].config.address);
-        let chosen = self.balancer.select_with(b"", 256, |b, healthy| {
-            healthy && avoid.is_none_or(|a| inet(b) != Some(a))
+        let chosen = self.balancer.load().select_with(b"", 256, |b, _| {
+            let Some(&ServerIndex(i)) = b.ext.get::<ServerIndex>() else {
+                return false;
+            };
+            avoid != Some(i) && self.servers[i].takes_requests()
         })?;
-        self.server_index(inet(&chosen)?)
+        chosen.ext.get::<ServerIndex>().map(|i| i.0)
     }
 
-    /// Index in [`Self::servers`] of the server at `addr`.
-    pub fn server_index(&self, addr: SocketAddr) -> Option<usize> {
-        self.servers.iter().position(|s| s.config.address == addr)
+    /// Index of the server called `name`.
+    pub fn server_named(&self, name: &str) -> Option<usize> {
+        self.servers.iter().position(|s| s.config.name == name)
+    }
+
+    /// Put server `index` in `state`: drained and maintenance servers get no new requests.
+    pub fn set_admin(&self, index: usize, state: AdminState) {
+        self.servers[index].admin.store(state.as_u8(), Relaxed);
+    }
+
+    /// Set server `index`'s weight (0: no new requests) and rebalance.
+    pub fn set_weight(&self, index: usize, weight: usize) {
+        self.servers[index].weight.store(weight, Relaxed);
+        self.balancer.store(Arc::new(balancer(&self.servers)));
     }
 
     /// A peer for server `index` with the configured timeouts.
@@ -99,19 +212,34 @@ impl Upstream {
         peer.options.idle_timeout = Some(Duration::from_secs(60));
         Box::new(peer)
     }
-}
 
-fn pingora_backend(server: &model::Server) -> Backend {
-    Backend {
-        addr: PingoraAddr::Inet(server.address),
-        weight: server.weight,
-        ext: Default::default(),
+    /// The health check, if the backend has one.
+    pub fn checker(&self) -> Option<&Checker> {
+        self.checker.as_ref()
     }
 }
 
-fn inet(b: &Backend) -> Option<SocketAddr> {
-    match b.addr {
-        PingoraAddr::Inet(addr) => Some(addr),
-        _ => None,
-    }
+/// A weighted round-robin balancer over `servers` at their current weights. A server of
+/// weight 0 stays in (with weight 1) and is skipped at selection.
+fn balancer(servers: &[ServerState]) -> LoadBalancer<RoundRobin> {
+    let set: BTreeSet<Backend> = servers
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let mut backend = Backend {
+                addr: PingoraAddr::Inet(s.config.address),
+                weight: s.weight().max(1),
+                ext: Default::default(),
+            };
+            backend.ext.insert(ServerIndex(i));
+            backend
+        })
+        .collect();
+    let balancer = LoadBalancer::from_backends(Backends::new(discovery::Static::new(set)));
+    balancer
+        .update()
+        .now_or_never()
+        .expect("static discovery does not block")
+        .expect("static discovery does not fail");
+    balancer
 }

@@ -192,6 +192,15 @@ pub fn convert(
         }
     }
 
+    if server.user.is_some() || server.group.is_some() {
+        if let Err((key, reason)) =
+            crate::privileges::Identity::lookup(server.user.as_deref(), server.group.as_deref())
+        {
+            problems.push(format!("server.{key}"), reason);
+        }
+    }
+    let admin_socket = file.admin.as_ref().map(|a| resolve(base, &a.socket));
+
     if !problems.0.is_empty() {
         return Err(problems.0);
     }
@@ -206,6 +215,7 @@ pub fn convert(
         access_log,
         log_null_connections: file.log_null_connections,
         error_pages: Arc::new(crate::error_pages::ErrorPages::new(pages)),
+        admin_socket,
     })
 }
 
@@ -285,6 +295,11 @@ fn convert_server(problems: &mut Problems, s: &file::ServerSection) -> ServerSet
         user: s.user.clone(),
         group: s.group.clone(),
         upstream_keepalive_pool_size: s.upstream_keepalive_pool_size.unwrap_or(128),
+        state_file: s
+            .state_file
+            .as_deref()
+            .unwrap_or("/tmp/gateway.state")
+            .into(),
     }
 }
 

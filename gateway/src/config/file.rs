@@ -36,6 +36,8 @@ pub struct ConfigFile {
     /// HAProxy errorfiles by status: complete raw HTTP responses, served as they are.
     #[serde(default)]
     pub error_pages: BTreeMap<u16, String>,
+    /// The admin socket; absent means none.
+    pub admin: Option<AdminSection>,
 }
 
 /// One entry of a listener's `routes:` (HAProxy `use_backend`); first match wins.
@@ -81,12 +83,23 @@ pub struct ServerSection {
     pub max_connections: Option<usize>,
     /// Error log file when daemonized.
     pub error_log: Option<String>,
-    /// Unprivileged user to switch to after binding (daemon mode).
+    /// Unprivileged user to switch to once the listeners are bound (when started as root).
     pub user: Option<String>,
-    /// Unprivileged group to switch to after binding (daemon mode).
+    /// Group to switch to with `user`; default the user's own group.
     pub group: Option<String>,
     /// Idle upstream connections kept for reuse; default 128.
     pub upstream_keepalive_pool_size: Option<usize>,
+    /// HAProxy `server-state-file`: servers' health and admin state and the counters, written
+    /// when the process hands over to a new one (and at exit), read by the new one.
+    pub state_file: Option<String>,
+}
+
+/// `admin:` — HAProxy's runtime API (`stats socket`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSection {
+    /// Unix socket path; created with mode 0660.
+    pub socket: String,
 }
 
 /// A duration as written: `"500ms"`, `"2s"`, `"1m"`, `"1h"`, or a bare number of milliseconds

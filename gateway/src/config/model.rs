@@ -36,6 +36,8 @@ pub struct Config {
     pub log_null_connections: bool,
     /// Errorfiles by status.
     pub error_pages: Arc<ErrorPages>,
+    /// The admin socket's path, if any.
+    pub admin_socket: Option<PathBuf>,
 }
 
 /// The stats listener.
@@ -97,6 +99,8 @@ pub struct ServerSettings {
     pub group: Option<String>,
     /// Idle upstream connections kept.
     pub upstream_keepalive_pool_size: usize,
+    /// Where server state and counters are handed to the next process.
+    pub state_file: PathBuf,
 }
 
 impl ServerSettings {
@@ -110,8 +114,10 @@ impl ServerSettings {
             grace_period_seconds: Some(seconds(self.grace_period)),
             graceful_shutdown_timeout_seconds: Some(seconds(self.graceful_shutdown_timeout)),
             error_log: self.error_log.clone(),
-            user: self.user.clone(),
-            group: self.group.clone(),
+            // Privileges are dropped by `crate::privileges` once the listeners are bound:
+            // Pingora would drop them before binding, when daemonizing.
+            user: None,
+            group: None,
             upstream_keepalive_pool_size: self.upstream_keepalive_pool_size,
             ..ServerConf::default()
         }

@@ -230,3 +230,99 @@ pub fn status_label(status: u16) -> &'static str {
         _ => "0",
     }
 }
+
+/// One counter's value, as handed to the next process over an upgrade.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CounterValue {
+    /// Metric name.
+    pub name: String,
+    /// Label names and values.
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// The count.
+    pub value: u64,
+}
+
+/// The counters that continue across an upgrade (gauges describe the process itself, and
+/// histograms restart).
+fn carried_counters() -> [&'static Lazy<IntCounterVec>; 11] {
+    [
+        &REQUESTS_TOTAL,
+        &CONNECTIONS_TOTAL,
+        &BYTES_IN,
+        &BYTES_OUT,
+        &TLS_HANDSHAKES,
+        &TLS_HANDSHAKE_FAILURES,
+        &BACKEND_REQUESTS_TOTAL,
+        &CHECKS_TOTAL,
+        &CONNECT_ERRORS,
+        &RETRIES,
+        &SERVER_BYTES_OUT,
+    ]
+}
+
+/// Every non-zero carried counter, now.
+pub fn counter_values() -> Vec<CounterValue> {
+    use prometheus::core::Collector;
+    let mut values = Vec::new();
+    for vec in carried_counters() {
+        for family in vec.collect() {
+            for metric in family.get_metric() {
+                let value = metric.get_counter().value() as u64;
+                if value == 0 {
+                    continue;
+                }
+                values.push(CounterValue {
+                    name: family.name().to_string(),
+                    labels: metric
+                        .get_label()
+                        .iter()
+                        .map(|l| (l.name().to_string(), l.value().to_string()))
+                        .collect(),
+                    value,
+                });
+            }
+        }
+    }
+    values
+}
+
+/// Add `values` (an earlier process's counts) to this process's counters.
+pub fn add_counter_values(values: &[CounterValue]) {
+    use prometheus::core::Collector;
+    for value in values {
+        let vec = carried_counters()
+            .into_iter()
+            .find(|vec| vec.desc().first().is_some_and(|d| d.fq_name == value.name));
+        let labels: std::collections::HashMap<&str, &str> = value
+            .labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        match vec.map(|vec| vec.get_metric_with(&labels)) {
+            Some(Ok(counter)) => counter.inc_by(value.value),
+            _ => log::warn!(
+                "counter {} {:?} from the state file is unknown",
+                value.name,
+                value.labels
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_are_carried_by_name_and_labels() {
+        TLS_HANDSHAKES.with_label_values(&["carried"]).inc_by(5);
+        let carried: Vec<CounterValue> = counter_values()
+            .into_iter()
+            .filter(|v| v.labels.get("listener").map(String::as_str) == Some("carried"))
+            .collect();
+        assert_eq!(carried.len(), 1);
+        assert_eq!(carried[0].name, "gateway_tls_handshakes_total");
+        add_counter_values(&carried);
+        assert_eq!(TLS_HANDSHAKES.with_label_values(&["carried"]).get(), 10);
+    }
+}

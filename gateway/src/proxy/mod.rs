@@ -11,13 +11,13 @@ pub mod status;
 mod termination;
 
 use crate::access_log::{AccessLog, Entry};
-use crate::config::model::{Redirect, Timeouts};
+use crate::config::model::Redirect;
 use crate::error_pages::ErrorPages;
 use crate::hooks::{Chain, Flow, HookState, RequestInfo};
+use crate::live::{ListenerSlot, ListenerState};
 use crate::metrics::{unix_now, ListenerMetrics, ServerMetrics};
 use crate::upstream::Upstream;
 use async_trait::async_trait;
-use forwarded::Forwarded;
 use http::header;
 use pingora::prelude::HttpPeer;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
@@ -37,65 +37,58 @@ pub enum Role {
 
 /// The proxy logic of one listener.
 pub struct GatewayProxy {
-    name: String,
-    role: Role,
-    error_pages: Arc<ErrorPages>,
-    forwarded: Forwarded,
-    timeouts: Timeouts,
+    listener: Arc<ListenerSlot>,
     /// `None` when there is no stats listener: nobody could read the figures.
     metrics: Option<Arc<ListenerMetrics>>,
     access_log: Option<Arc<AccessLog>>,
 }
 
+/// The routing target a request was sent to (`route`), if any.
+fn target(state: &ListenerState, route: Option<usize>) -> Option<&Target> {
+    match &state.role {
+        Role::Proxy(routes) => Some(routes.target(route?)),
+        Role::Redirect(_) => None,
+    }
+}
+
+fn upstream(state: &ListenerState, route: Option<usize>) -> Option<&Upstream> {
+    target(state, route).map(|t| &*t.upstream)
+}
+
+/// The listener's hooks and the route's, for phases that run both.
+fn chains(state: &ListenerState, route: Option<usize>) -> [Option<&Chain>; 2] {
+    match &state.role {
+        Role::Proxy(routes) => [Some(&routes.hooks), target(state, route).map(|t| &t.hooks)],
+        Role::Redirect(_) => [None, None],
+    }
+}
+
 impl GatewayProxy {
-    /// The proxy of the listener `name`.
+    /// The proxy of `listener`; `metrics` are its handles when recorded.
     pub fn new(
-        name: &str,
-        role: Role,
-        error_pages: Arc<ErrorPages>,
-        forwarded: Forwarded,
-        timeouts: Timeouts,
+        listener: Arc<ListenerSlot>,
         metrics: Option<Arc<ListenerMetrics>>,
         access_log: Option<Arc<AccessLog>>,
     ) -> Self {
         GatewayProxy {
-            name: name.to_string(),
-            role,
-            error_pages,
-            forwarded,
-            timeouts,
+            listener,
             metrics,
             access_log,
         }
     }
 
-    /// The routing target the request was sent to, if any.
-    fn target(&self, ctx: &RequestCtx) -> Option<&Target> {
-        match &self.role {
-            Role::Proxy(routes) => Some(routes.target(ctx.route?)),
-            Role::Redirect(_) => None,
-        }
-    }
-
-    fn upstream(&self, ctx: &RequestCtx) -> Option<&Upstream> {
-        self.target(ctx).map(|t| &*t.upstream)
-    }
-
-    /// The listener's hooks and the route's, for phases that run both.
-    fn chains(&self, ctx: &RequestCtx) -> [Option<&Chain>; 2] {
-        match &self.role {
-            Role::Proxy(routes) => [Some(&routes.hooks), self.target(ctx).map(|t| &t.hooks)],
-            Role::Redirect(_) => [None, None],
-        }
-    }
-
-    async fn redirect(&self, session: &mut Session, redirect: &Redirect) -> Result<bool> {
+    async fn redirect(
+        &self,
+        session: &mut Session,
+        redirect: &Redirect,
+        error_pages: &ErrorPages,
+    ) -> Result<bool> {
         let req = session.req_header();
         let path = req.uri.path_and_query().map_or("/", |p| p.as_str());
         let location = routing::request_host(req)
             .and_then(|h| redirect::https_location(h, path, redirect.port));
         let Some(location) = location else {
-            respond::write_error(session, 400, &self.error_pages).await?;
+            respond::write_error(session, 400, error_pages).await?;
             return Ok(true);
         };
         let mut resp = ResponseHeader::build(redirect.status, Some(3))?;
@@ -107,7 +100,7 @@ impl GatewayProxy {
 
     /// Run the request hooks (listener's, then the route's); `true` when one answered.
     async fn run_request_hooks(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
-        let Role::Proxy(routes) = &self.role else {
+        let Role::Proxy(routes) = &ctx.state.role else {
             return Ok(false);
         };
         let client = session
@@ -125,7 +118,7 @@ impl GatewayProxy {
                 client,
             };
             if let Flow::Respond(reply) = chain.on_request(&info, &mut ctx.hooks).await {
-                respond::write_reply(session, reply, &self.error_pages).await?;
+                respond::write_reply(session, reply, &ctx.state.error_pages).await?;
                 return Ok(true);
             }
         }
@@ -134,15 +127,20 @@ impl GatewayProxy {
 
     /// The metric handles of server `index` of the request's backend, when metrics are
     /// recorded.
-    fn server_metrics(&self, ctx: &RequestCtx, index: Option<usize>) -> Option<&ServerMetrics> {
+    fn server_metrics<'a>(
+        &self,
+        state: &'a ListenerState,
+        route: Option<usize>,
+        index: Option<usize>,
+    ) -> Option<&'a ServerMetrics> {
         self.metrics.as_ref()?;
-        Some(&self.upstream(ctx)?.servers[index?].metrics)
+        Some(&upstream(state, route)?.servers[index?].metrics)
     }
 
     /// Release the in-flight slot of the current server, if one is held.
     fn release_server(&self, ctx: &mut RequestCtx) {
         let held = ctx.in_flight.take();
-        if let Some(metrics) = self.server_metrics(ctx, held) {
+        if let Some(metrics) = self.server_metrics(&ctx.state, ctx.route, held) {
             metrics.in_flight.dec();
         }
     }
@@ -150,6 +148,9 @@ impl GatewayProxy {
 
 /// Per-request state.
 pub struct RequestCtx {
+    /// The listener's state when the request started: a reload does not change a request
+    /// half-way.
+    state: Arc<ListenerState>,
     /// When the request head was handed to the proxy.
     started: Instant,
     /// The routing target chosen (index in the listener's routes).
@@ -181,6 +182,7 @@ impl ProxyHttp for GatewayProxy {
 
     fn new_ctx(&self) -> RequestCtx {
         RequestCtx {
+            state: self.listener.state.load_full(),
             started: Instant::now(),
             route: None,
             hooks: HookState::default(),
@@ -195,11 +197,14 @@ impl ProxyHttp for GatewayProxy {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
-        match &self.role {
-            Role::Redirect(redirect) => self.redirect(session, redirect).await,
+        match &ctx.state.role {
+            Role::Redirect(redirect) => {
+                self.redirect(session, redirect, &ctx.state.error_pages)
+                    .await
+            }
             Role::Proxy(_) => {
                 // A client that stalls while sending its body gets 408 after `timeouts.client`.
-                session.set_read_timeout(Some(self.timeouts.client));
+                session.set_read_timeout(Some(ctx.state.timeouts.client));
                 self.run_request_hooks(session, ctx).await
             }
         }
@@ -212,7 +217,7 @@ impl ProxyHttp for GatewayProxy {
         end_of_stream: bool,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        for chain in self.chains(ctx).into_iter().flatten() {
+        for chain in chains(&ctx.state, ctx.route).into_iter().flatten() {
             let flow = chain
                 .on_request_body(body.as_ref(), end_of_stream, &mut ctx.hooks)
                 .await;
@@ -232,7 +237,8 @@ impl ProxyHttp for GatewayProxy {
         _session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<Box<HttpPeer>> {
-        let Some(upstream) = self.upstream(ctx) else {
+        let state = ctx.state.clone();
+        let Some(upstream) = upstream(&state, ctx.route) else {
             return Error::e_explain(ErrorType::InternalError, "redirect listener has no backend");
         };
         let avoid = if ctx.connect_failures > 0 {
@@ -251,11 +257,11 @@ impl ProxyHttp for GatewayProxy {
         self.release_server(ctx);
         ctx.server = Some(index);
         ctx.upstream_started = Some(Instant::now());
-        if let Some(metrics) = self.server_metrics(ctx, Some(index)) {
+        if let Some(metrics) = self.server_metrics(&state, ctx.route, Some(index)) {
             metrics.in_flight.inc();
             ctx.in_flight = Some(index);
         }
-        Ok(upstream.peer(index, &self.timeouts))
+        Ok(upstream.peer(index, &state.timeouts))
     }
 
     async fn connected_to_upstream(
@@ -281,7 +287,7 @@ impl ProxyHttp for GatewayProxy {
         // HAProxy `retries 1` + `option redispatch`: one more try, on another server.
         ctx.connect_failures += 1;
         let retry = ctx.connect_failures == 1;
-        if let Some(metrics) = self.server_metrics(ctx, ctx.server) {
+        if let Some(metrics) = self.server_metrics(&ctx.state, ctx.route, ctx.server) {
             metrics.connect_errors.inc();
             if retry {
                 metrics.retries.inc();
@@ -302,8 +308,8 @@ impl ProxyHttp for GatewayProxy {
             .client_addr()
             .and_then(|a| a.as_inet())
             .map(|a| a.ip());
-        self.forwarded.apply(upstream_request, client);
-        let [listener, route] = self.chains(ctx);
+        ctx.state.forwarded.apply(upstream_request, client);
+        let [listener, route] = chains(&ctx.state, ctx.route);
         for chain in [listener, route].into_iter().flatten() {
             chain
                 .on_upstream_request(upstream_request, &mut ctx.hooks)
@@ -318,7 +324,7 @@ impl ProxyHttp for GatewayProxy {
         upstream_response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        let [listener, route] = self.chains(ctx);
+        let [listener, route] = chains(&ctx.state, ctx.route);
         for chain in [listener, route].into_iter().flatten() {
             chain.on_response(upstream_response, &mut ctx.hooks).await;
         }
@@ -337,9 +343,10 @@ impl ProxyHttp for GatewayProxy {
         let now = Instant::now();
         ctx.responded = Some(now);
         ctx.upstream_status = Some(upstream_response.status.as_u16());
-        if let (Some(metrics), Some(start)) =
-            (self.server_metrics(ctx, ctx.server), ctx.upstream_started)
-        {
+        if let (Some(metrics), Some(start)) = (
+            self.server_metrics(&ctx.state, ctx.route, ctx.server),
+            ctx.upstream_started,
+        ) {
             metrics.record_response(upstream_response.status.as_u16());
             metrics.response_time.observe((now - start).as_secs_f64());
         }
@@ -350,11 +357,12 @@ impl ProxyHttp for GatewayProxy {
         &self,
         session: &mut Session,
         e: &Error,
-        _ctx: &mut RequestCtx,
+        ctx: &mut RequestCtx,
     ) -> FailToProxy {
         let code = status::for_error(e);
         if code > 0 && session.response_written().is_none() {
-            if let Err(write_error) = respond::write_error(session, code, &self.error_pages).await {
+            let pages = &ctx.state.error_pages;
+            if let Err(write_error) = respond::write_error(session, code, pages).await {
                 log::debug!("could not send {code} to the client: {write_error}");
             }
         }
@@ -373,21 +381,19 @@ impl ProxyHttp for GatewayProxy {
         if let Some(metrics) = &self.metrics {
             metrics.record(status, elapsed.as_secs_f64(), bytes_in, bytes_out);
         }
-        if let Some(metrics) = self.server_metrics(ctx, ctx.server) {
+        if let Some(metrics) = self.server_metrics(&ctx.state, ctx.route, ctx.server) {
             if ctx.upstream_status.is_some() {
                 metrics.bytes_out.inc_by(bytes_out as u64);
             }
         }
-        let [listener, route] = self.chains(ctx);
+        let [listener, route] = chains(&ctx.state, ctx.route);
         for chain in [listener, route].into_iter().flatten() {
             chain
                 .on_log(session.req_header(), status, &mut ctx.hooks)
                 .await;
         }
-        let server = self
-            .upstream(ctx)
-            .zip(ctx.server)
-            .map(|(u, i)| &u.servers[i]);
+        let upstream = upstream(&ctx.state, ctx.route);
+        let server = upstream.zip(ctx.server).map(|(u, i)| &u.servers[i]);
         if let Some(access_log) = &self.access_log {
             let millis = |from: Option<Instant>, to: Option<Instant>| match (from, to) {
                 (Some(from), Some(to)) => (to - from).as_secs_f64() * 1000.0,
@@ -398,8 +404,8 @@ impl ProxyHttp for GatewayProxy {
             access_log.log(&Entry {
                 unix_ms,
                 client: session.client_addr().and_then(|a| a.as_inet()).copied(),
-                listener: &self.name,
-                backend: self.upstream(ctx).map_or("-", |u| u.name.as_str()),
+                listener: &self.listener.name,
+                backend: upstream.map_or("-", |u| u.name.as_str()),
                 server: server.map_or("-", |s| s.config.name.as_str()),
                 status,
                 duration_ms: elapsed.as_secs_f64() * 1000.0,
@@ -410,7 +416,7 @@ impl ProxyHttp for GatewayProxy {
                 method: req.method.as_str(),
                 path: req.uri.path_and_query().map_or("/", |p| p.as_str()),
                 version: version_text(req.version),
-                termination: termination::state(e, &self.role, ctx.upstream_status.is_some()),
+                termination: termination::state(e, &ctx.state.role, ctx.upstream_status.is_some()),
                 retries: ctx.connect_failures.min(1),
             });
         }

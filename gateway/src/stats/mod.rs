@@ -8,35 +8,26 @@
 mod html;
 pub mod snapshot;
 
-use crate::upstream::Upstream;
+use crate::live::Live;
 use async_trait::async_trait;
 use http::{header, Response, StatusCode};
 use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
 use pingora_prometheus::PrometheusHttpApp;
-use snapshot::ListenerInfo;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// The stats listener's request handler.
 pub struct StatsApp {
-    listeners: Vec<ListenerInfo>,
-    upstreams: Vec<Arc<Upstream>>,
+    live: Arc<Live>,
     refresh: Duration,
 }
 
 impl StatsApp {
-    /// A handler reporting on `listeners` and `upstreams`; the page reloads every `refresh`.
-    pub fn new(
-        listeners: Vec<ListenerInfo>,
-        upstreams: Vec<Arc<Upstream>>,
-        refresh: Duration,
-    ) -> Self {
-        StatsApp {
-            listeners,
-            upstreams,
-            refresh,
-        }
+    /// A handler reporting on the running listeners and backends; the page reloads every
+    /// `refresh`.
+    pub fn new(live: Arc<Live>, refresh: Duration) -> Self {
+        StatsApp { live, refresh }
     }
 }
 
@@ -47,7 +38,7 @@ impl ServeHttp for StatsApp {
         match uri.path() {
             "/metrics" => PrometheusHttpApp.response(session).await,
             "/stats" | "/stats/" => {
-                let snapshot = snapshot::take(&self.listeners, &self.upstreams);
+                let snapshot = snapshot::take(&self.live);
                 let json = uri
                     .query()
                     .is_some_and(|q| q.split('&').any(|p| p == "format=json"));

@@ -1,28 +1,12 @@
 //! One consistent view of every listener and server, read from the metric handles and health
 //! records; rendered as HTML by [`super::html`] and as JSON for scripts.
 
-use crate::metrics::{
-    unix_now, ListenerMetrics, BACKEND_REQUESTS_TOTAL, REQUESTS_TOTAL, START_TIME,
-};
-use crate::upstream::Upstream;
+use crate::live::Live;
+use crate::metrics::{unix_now, BACKEND_REQUESTS_TOTAL, REQUESTS_TOTAL, START_TIME};
 use prometheus::core::Collector;
 use prometheus::Histogram;
 use serde::Serialize;
 use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::sync::Arc;
-
-/// A listener as the stats page knows it.
-pub struct ListenerInfo {
-    /// Its name.
-    pub name: String,
-    /// Its address.
-    pub address: SocketAddr,
-    /// `https`, `http` or `redirect`.
-    pub kind: &'static str,
-    /// Its metric handles.
-    pub metrics: Arc<ListenerMetrics>,
-}
 
 /// Responses by status class.
 #[derive(Debug, Default, Clone, Copy, Serialize, PartialEq, Eq)]
@@ -136,7 +120,7 @@ pub struct ServerStats {
     pub name: String,
     /// Address.
     pub address: String,
-    /// `UP` or `DOWN`.
+    /// `UP`, `DOWN`, `DRAIN` or `MAINT`.
     pub status: &'static str,
     /// Seconds in that status.
     pub status_for_seconds: f64,
@@ -193,11 +177,12 @@ fn classes_by(collector: &dyn Collector, keys: &[&str]) -> HashMap<Vec<String>, 
 }
 
 /// Read the current figures.
-pub fn take(listeners: &[ListenerInfo], upstreams: &[Arc<Upstream>]) -> Snapshot {
+pub fn take(live: &Live) -> Snapshot {
     let by_listener = classes_by(&*REQUESTS_TOTAL, &["listener"]);
     let by_server = classes_by(&*BACKEND_REQUESTS_TOTAL, &["backend", "server"]);
     let now = unix_now();
-    let listeners = listeners
+    let listeners = live
+        .listeners
         .iter()
         .map(|l| {
             let m = &l.metrics;
@@ -208,7 +193,7 @@ pub fn take(listeners: &[ListenerInfo], upstreams: &[Arc<Upstream>]) -> Snapshot
             ListenerStats {
                 name: l.name.clone(),
                 address: l.address.to_string(),
-                kind: l.kind,
+                kind: l.state.load().kind,
                 connections_current: m.connections.get(),
                 connections_total: m.accepted.get(),
                 requests_total: responses.total(),
@@ -221,7 +206,8 @@ pub fn take(listeners: &[ListenerInfo], upstreams: &[Arc<Upstream>]) -> Snapshot
             }
         })
         .collect();
-    let backends = upstreams
+    let backends = live
+        .upstreams()
         .iter()
         .map(|u| {
             let servers: Vec<ServerStats> = u
@@ -235,12 +221,12 @@ pub fn take(listeners: &[ListenerInfo], upstreams: &[Arc<Upstream>]) -> Snapshot
                     ServerStats {
                         name: s.config.name.clone(),
                         address: s.config.address.to_string(),
-                        status: if s.health.is_up() { "UP" } else { "DOWN" },
+                        status: s.status(),
                         status_for_seconds: (now - s.health.since()).max(0.0),
                         last_check: outcome.code(),
                         last_check_ms: check_secs * 1000.0,
                         last_check_detail: detail,
-                        weight: s.config.weight,
+                        weight: s.weight(),
                         current_requests: m.in_flight.get(),
                         requests_total: responses.total(),
                         responses,

@@ -1,17 +1,17 @@
-//! HAProxy's `option httpchk`, observed: Pingora's `HttpHealthCheck` does the checking; this
-//! wrapper times each check, counts results, classifies failures the way HAProxy's stats page
-//! does (`L4CON`, `L4TOUT`, `L7STS`, ...) and records when a server went up or down.
+//! HAProxy's `option httpchk`: Pingora's `HttpHealthCheck` asks; this module times each
+//! check, counts results, classifies failures the way HAProxy's stats page does (`L4CON`,
+//! `L4TOUT`, `L7STS`, ...) and applies `rise` / `fall` itself, so a server's state is plain
+//! data that survives a reload or an upgrade.
 
-use super::Upstream;
+use super::{ServerState, Upstream};
 use crate::config::model;
 use crate::metrics::unix_now;
-use async_trait::async_trait;
 use pingora::lb::health_check::{HealthCheck, HttpHealthCheck};
 use pingora::lb::Backend;
 use pingora::protocols::l4::socket::SocketAddr as PingoraAddr;
 use pingora_error::{Error, ErrorType, Result};
 use pingora_http::ResponseHeader;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Mutex, Weak};
 use std::time::Instant;
 
@@ -74,10 +74,13 @@ impl CheckOutcome {
     }
 }
 
-/// A server's health as the stats page shows it.
+/// A server's health as the checks see it.
 pub struct ServerHealth {
     up: AtomicBool,
     since_unix_ms: AtomicU64,
+    /// Consecutive results against the current state (failures while up, successes while
+    /// down).
+    streak: AtomicUsize,
     last_outcome: AtomicU8,
     last_duration_us: AtomicU64,
     last_detail: Mutex<String>,
@@ -86,9 +89,15 @@ pub struct ServerHealth {
 impl ServerHealth {
     /// Up since now, no check run yet.
     pub fn new() -> Self {
+        ServerHealth::restored(true, unix_now())
+    }
+
+    /// A state read back from a state file: `up` since `since` (Unix seconds).
+    pub fn restored(up: bool, since: f64) -> Self {
         ServerHealth {
-            up: AtomicBool::new(true),
-            since_unix_ms: AtomicU64::new((unix_now() * 1000.0) as u64),
+            up: AtomicBool::new(up),
+            since_unix_ms: AtomicU64::new((since * 1000.0) as u64),
+            streak: AtomicUsize::new(0),
             last_outcome: AtomicU8::new(CheckOutcome::None as u8),
             last_duration_us: AtomicU64::new(0),
             last_detail: Mutex::new(String::new()),
@@ -118,6 +127,40 @@ impl ServerHealth {
             detail,
         )
     }
+
+    /// Set the state (from a state file): `up` since `since` (Unix seconds).
+    pub fn set_state(&self, up: bool, since: f64) {
+        self.up.store(up, Relaxed);
+        self.since_unix_ms.store((since * 1000.0) as u64, Relaxed);
+        self.streak.store(0, Relaxed);
+    }
+
+    /// Count one check result: `rise` successes in a row bring a down server up, `fall`
+    /// failures in a row take an up server down. Returns the new state when it changed.
+    pub fn record(&self, ok: bool, rise: usize, fall: usize) -> Option<bool> {
+        let up = self.is_up();
+        if ok == up {
+            self.streak.store(0, Relaxed);
+            return None;
+        }
+        let streak = self.streak.fetch_add(1, Relaxed) + 1;
+        if streak < if ok { rise } else { fall } {
+            return None;
+        }
+        self.streak.store(0, Relaxed);
+        self.up.store(ok, Relaxed);
+        self.since_unix_ms
+            .store((unix_now() * 1000.0) as u64, Relaxed);
+        Some(ok)
+    }
+
+    fn note_check(&self, outcome: CheckOutcome, elapsed_us: u64, detail: String) {
+        self.last_outcome.store(outcome as u8, Relaxed);
+        self.last_duration_us.store(elapsed_us, Relaxed);
+        if let Ok(mut d) = self.last_detail.lock() {
+            *d = detail;
+        }
+    }
 }
 
 impl Default for ServerHealth {
@@ -126,23 +169,23 @@ impl Default for ServerHealth {
     }
 }
 
-/// Pingora's HTTP check wrapped so each result lands in the server's record and metrics.
-struct ObservedCheck {
-    inner: HttpHealthCheck,
-    upstream: Weak<Upstream>,
+impl Clone for ServerHealth {
+    /// The state, streak and last result, as of now.
+    fn clone(&self) -> Self {
+        let (outcome, secs, detail) = self.last_check();
+        let copy = ServerHealth::restored(self.is_up(), self.since());
+        copy.streak.store(self.streak.load(Relaxed), Relaxed);
+        copy.note_check(outcome, (secs * 1e6) as u64, detail);
+        copy
+    }
 }
 
-/// The health check for `check`, reporting into the `upstream` being built.
-pub(super) fn observed_check(
-    check: &model::HealthCheck,
-    upstream: Weak<Upstream>,
-) -> Box<dyn HealthCheck + Send + Sync> {
+/// Pingora's HTTP check for `check`: GET `path` with `Host`, 2xx/3xx is healthy.
+pub(super) fn http_check(check: &model::HealthCheck) -> HttpHealthCheck {
     let host = check.host.as_deref().unwrap_or(DEFAULT_CHECK_HOST);
     let mut hc = HttpHealthCheck::new(host, false);
     hc.req
         .set_uri(check.path.parse().expect("path validated at config load"));
-    hc.consecutive_success = check.rise;
-    hc.consecutive_failure = check.fall;
     hc.peer_template.options.connection_timeout = Some(check.timeout);
     hc.peer_template.options.read_timeout = Some(check.timeout);
     hc.peer_template.options.total_connection_timeout = Some(check.timeout);
@@ -157,68 +200,67 @@ pub(super) fn observed_check(
             )
         }
     }));
-    Box::new(ObservedCheck {
-        inner: hc,
-        upstream,
-    })
+    hc
 }
 
-impl ObservedCheck {
-    fn with_server(&self, target: &Backend, f: impl FnOnce(&super::ServerState)) {
-        let PingoraAddr::Inet(addr) = target.addr else {
+/// Check every server of `upstream` each `interval`, all servers in parallel, until the
+/// backend is gone (replaced by a reload, or the process stops).
+pub async fn run_checks(upstream: Weak<Upstream>) {
+    loop {
+        let Some(current) = upstream.upgrade() else {
             return;
         };
-        if let Some(upstream) = self.upstream.upgrade() {
-            if let Some(i) = upstream.server_index(addr) {
-                f(&upstream.servers[i]);
-            }
-        }
+        let Some(checker) = current.checker() else {
+            return;
+        };
+        let interval = checker.settings.interval;
+        let checks = current
+            .servers
+            .iter()
+            .map(|server| check_server(checker, &current.name, server));
+        futures::future::join_all(checks).await;
+        drop(current);
+        tokio::time::sleep(interval).await;
     }
 }
 
-#[async_trait]
-impl HealthCheck for ObservedCheck {
-    async fn check(&self, target: &Backend) -> Result<()> {
-        let started = Instant::now();
-        let result = self.inner.check(target).await;
-        let elapsed = started.elapsed();
-        self.with_server(target, |server| {
-            let outcome = CheckOutcome::classify(&result);
-            let (metrics, health) = (&server.metrics, &server.health);
-            if result.is_ok() {
-                metrics.checks_ok.inc();
-            } else {
-                metrics.checks_failed.inc();
-            }
-            metrics.check_duration.observe(elapsed.as_secs_f64());
-            health.last_outcome.store(outcome as u8, Relaxed);
-            health
-                .last_duration_us
-                .store(elapsed.as_micros() as u64, Relaxed);
-            if let Ok(mut detail) = health.last_detail.lock() {
-                *detail = result
-                    .as_ref()
-                    .err()
-                    .map(|e| e.to_string())
-                    .unwrap_or_default();
-            }
-        });
-        result
+async fn check_server(checker: &super::Checker, backend: &str, server: &ServerState) {
+    let target = Backend {
+        addr: PingoraAddr::Inet(server.config.address),
+        weight: 1,
+        ext: Default::default(),
+    };
+    let started = Instant::now();
+    let result = checker.http.check(&target).await;
+    let elapsed = started.elapsed();
+    let outcome = CheckOutcome::classify(&result);
+    let metrics = &server.metrics;
+    if result.is_ok() {
+        metrics.checks_ok.inc();
+    } else {
+        metrics.checks_failed.inc();
     }
-
-    async fn health_status_change(&self, target: &Backend, healthy: bool) {
-        self.with_server(target, |server| {
-            server.health.up.store(healthy, Relaxed);
-            server
-                .health
-                .since_unix_ms
-                .store((unix_now() * 1000.0) as u64, Relaxed);
-            server.metrics.up.set(i64::from(healthy));
-        });
-    }
-
-    fn health_threshold(&self, success: bool) -> usize {
-        self.inner.health_threshold(success)
+    metrics.check_duration.observe(elapsed.as_secs_f64());
+    let detail = result
+        .as_ref()
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    server
+        .health
+        .note_check(outcome, elapsed.as_micros() as u64, detail);
+    let settings = &checker.settings;
+    if let Some(up) = server
+        .health
+        .record(result.is_ok(), settings.rise, settings.fall)
+    {
+        metrics.up.set(i64::from(up));
+        let word = if up { "UP" } else { "DOWN" };
+        log::warn!(
+            "server {backend}/{} is {word} ({})",
+            server.config.name,
+            outcome.code()
+        );
     }
 }
 
@@ -245,6 +287,38 @@ mod tests {
         assert_eq!(
             CheckOutcome::classify(&err(ErrorType::InvalidHTTPHeader)),
             CheckOutcome::L7Rsp
+        );
+    }
+
+    #[test]
+    fn rise_and_fall_count_consecutive_results() {
+        let health = ServerHealth::new();
+        assert_eq!(health.record(false, 2, 3), None);
+        assert_eq!(health.record(false, 2, 3), None);
+        assert_eq!(
+            health.record(true, 2, 3),
+            None,
+            "a success breaks the streak"
+        );
+        assert_eq!(health.record(false, 2, 3), None);
+        assert_eq!(health.record(false, 2, 3), None);
+        assert_eq!(health.record(false, 2, 3), Some(false));
+        assert!(!health.is_up());
+        assert_eq!(health.record(true, 2, 3), None);
+        assert_eq!(health.record(true, 2, 3), Some(true));
+        assert!(health.is_up());
+    }
+
+    #[test]
+    fn a_restored_down_server_needs_rise_successes() {
+        let health = ServerHealth::restored(false, 1.0);
+        assert!(!health.is_up());
+        assert_eq!(health.since(), 1.0);
+        assert_eq!(health.record(true, 2, 3), None);
+        assert_eq!(
+            health.clone().record(true, 2, 3),
+            Some(true),
+            "the streak is copied"
         );
     }
 }

@@ -1,0 +1,132 @@
+//! The process's control plane: signals (reload, upgrade, stop), the background service that
+//! runs health checks and the admin socket, and the privilege drop after binding.
+//!
+//! Signals, as HAProxy and Pingora operators know them:
+//! - `SIGHUP`: reload the YAML in place ([`Live::reload`]); a bad file leaves the old one.
+//! - `SIGQUIT`: hand the listening sockets to a new process started with `-u` (Pingora), after
+//!   writing the state file the new process starts from; then finish in-flight requests.
+//! - `SIGTERM`: graceful stop (state file written); `SIGINT`: fast stop.
+
+use crate::live::Live;
+use crate::privileges::Identity;
+use crate::state_file;
+use async_trait::async_trait;
+use pingora::server::{ShutdownSignal, ShutdownSignalWatch, ShutdownWatch};
+use pingora::services::background::BackgroundService;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::signal::unix::{signal, SignalKind};
+
+/// How long the listeners get to be bound before privileges are dropped regardless.
+const BIND_WAIT: Duration = Duration::from_secs(30);
+
+/// Pingora's shutdown-signal watcher, extended with SIGHUP (reload) and the state file.
+pub struct Signals {
+    live: Arc<Live>,
+}
+
+impl Signals {
+    /// Signals acting on `live`.
+    pub fn new(live: Arc<Live>) -> Self {
+        Signals { live }
+    }
+}
+
+#[async_trait]
+impl ShutdownSignalWatch for Signals {
+    async fn recv(&self) -> ShutdownSignal {
+        let listen = |kind| signal(kind).expect("signal handlers can be installed");
+        let mut hangup = listen(SignalKind::hangup());
+        let mut quit = listen(SignalKind::quit());
+        let mut terminate = listen(SignalKind::terminate());
+        let mut interrupt = listen(SignalKind::interrupt());
+        loop {
+            tokio::select! {
+                _ = hangup.recv() => {
+                    let live = self.live.clone();
+                    // Certificates are read and parsed: off the signal loop.
+                    let _ = tokio::task::spawn_blocking(move || live.reload_and_log()).await;
+                }
+                _ = quit.recv() => {
+                    log::warn!("SIGQUIT: handing over to the new process");
+                    state_file::save(&self.live, false);
+                    return ShutdownSignal::GracefulUpgrade;
+                }
+                _ = terminate.recv() => {
+                    state_file::save(&self.live, false);
+                    return ShutdownSignal::GracefulTerminate;
+                }
+                _ = interrupt.recv() => return ShutdownSignal::FastShutdown,
+            }
+        }
+    }
+}
+
+/// Ignore SIGHUP until [`Signals`] listens for it: the default action would kill a process
+/// that is still starting.
+pub fn ignore_hangup_until_ready() {
+    // SAFETY: setting a signal's disposition to SIG_IGN has no preconditions.
+    unsafe {
+        libc::signal(libc::SIGHUP, libc::SIG_IGN);
+    }
+}
+
+/// The background service: health checks, the admin socket, the privilege drop, and
+/// following the previous process after an upgrade.
+pub struct Control {
+    live: Arc<Live>,
+    admin_socket: Option<PathBuf>,
+    identity: Option<(Identity, Vec<u16>)>,
+    /// After an upgrade: the state taken over, and how long to wait for the old process's
+    /// last one.
+    taken_over: std::sync::Mutex<Option<(state_file::SavedState, Duration)>>,
+}
+
+impl Control {
+    /// Control for `live`; `identity` is who to become once the `u16` ports are bound.
+    pub fn new(
+        live: Arc<Live>,
+        admin_socket: Option<PathBuf>,
+        identity: Option<(Identity, Vec<u16>)>,
+    ) -> Self {
+        Control {
+            live,
+            admin_socket,
+            identity,
+            taken_over: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// After an upgrade, add the counts the old process (whose hand-over state is `state`)
+    /// makes after the hand-over, once it exits (within `limit`).
+    pub fn follow(&self, state: state_file::SavedState, limit: Duration) {
+        *self.taken_over.lock().unwrap_or_else(|e| e.into_inner()) = Some((state, limit));
+    }
+}
+
+#[async_trait]
+impl BackgroundService for Control {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        if let Some((identity, ports)) = self.identity.clone() {
+            std::thread::spawn(move || {
+                crate::privileges::drop_after_bind(identity, ports, BIND_WAIT)
+            });
+        }
+        self.live.start_checks(tokio::runtime::Handle::current());
+        if let Some(path) = self.admin_socket.clone() {
+            let (live, shutdown) = (self.live.clone(), shutdown.clone());
+            tokio::spawn(async move { crate::admin::serve(&path, live, shutdown).await });
+        }
+        let taken_over = self
+            .taken_over
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some((first, limit)) = taken_over {
+            let path = self.live.state_file.clone();
+            std::thread::spawn(move || state_file::follow_old_process(&path, &first, limit));
+        }
+        let _ = shutdown.changed().await;
+    }
+}

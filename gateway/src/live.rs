@@ -1,0 +1,324 @@
+//! What the running process serves, and the in-place reload (SIGHUP) that swaps it.
+//!
+//! Each listener keeps its socket, name and metric handles for the life of the process; what
+//! it does with a connection (TLS certificates, routes, hooks, backends, errorfiles, timeouts,
+//! forwarded-header policy) is a [`ListenerState`] in an `ArcSwap`. A connection or request
+//! takes the current state when it starts and keeps it to the end, so a reload never changes
+//! a request half-way and never closes a connection. Backends are rebuilt on reload; servers
+//! that stay keep their health and admin state.
+
+use crate::config::model::{self, Config, ListenerRole};
+use crate::config::{self};
+use crate::error_pages::ErrorPages;
+use crate::hooks::{Chain, Registry};
+use crate::metrics::ListenerMetrics;
+use crate::proxy::forwarded::Forwarded;
+use crate::proxy::routing::{Routes, Target};
+use crate::proxy::Role;
+use crate::upstream::Upstream;
+use arc_swap::ArcSwap;
+use openssl::ssl::SslAcceptor;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+/// What a listener does with connections and requests; replaced whole on reload.
+pub struct ListenerState {
+    /// `https`, `http` or `redirect`.
+    pub kind: &'static str,
+    /// Redirect, or proxy with routes and hooks.
+    pub role: Role,
+    /// TLS acceptor (certificates, versions, ciphers); `None` for plain HTTP.
+    pub tls: Option<Arc<SslAcceptor>>,
+    /// Errorfiles.
+    pub error_pages: Arc<ErrorPages>,
+    /// `X-Forwarded-*` policy.
+    pub forwarded: Forwarded,
+    /// Timeouts.
+    pub timeouts: model::Timeouts,
+}
+
+/// One listener for the life of the process: its socket's identity, metric handles and
+/// current state.
+pub struct ListenerSlot {
+    /// Name.
+    pub name: String,
+    /// Bound address.
+    pub address: SocketAddr,
+    /// Metric handles.
+    pub metrics: Arc<ListenerMetrics>,
+    /// What it does now.
+    pub state: ArcSwap<ListenerState>,
+}
+
+/// The running configuration: listeners' states and backends, reloadable from `source`.
+pub struct Live {
+    source: PathBuf,
+    registry: Registry,
+    /// Listeners, in configuration order.
+    pub listeners: Vec<Arc<ListenerSlot>>,
+    upstreams: ArcSwap<Vec<Arc<Upstream>>>,
+    fixed: FixedSettings,
+    /// Where health checks run, once the control service has started.
+    checks: Mutex<Option<tokio::runtime::Handle>>,
+    /// Process-wide connection limit.
+    pub max_connections: usize,
+    /// Server state file.
+    pub state_file: PathBuf,
+}
+
+/// Settings only a new process (an upgrade) can change: sockets, process settings.
+#[derive(Debug, PartialEq)]
+struct FixedSettings {
+    listeners: Vec<(String, SocketAddr)>,
+    stats: Option<SocketAddr>,
+    server: String,
+    access_log: String,
+    log_null_connections: bool,
+    admin_socket: Option<PathBuf>,
+}
+
+impl FixedSettings {
+    fn of(config: &Config) -> Self {
+        FixedSettings {
+            listeners: config
+                .listeners
+                .iter()
+                .map(|l| (l.name.clone(), l.address))
+                .collect(),
+            stats: config.stats.map(|s| s.address),
+            server: format!("{:?}", config.server),
+            access_log: format!("{:?}", config.access_log),
+            log_null_connections: config.log_null_connections,
+            admin_socket: config.admin_socket.clone(),
+        }
+    }
+
+    /// What differs in `new`, as log lines.
+    fn changes(&self, new: &FixedSettings) -> Vec<String> {
+        let mut notes = Vec::new();
+        for (name, address) in &new.listeners {
+            match self.listeners.iter().find(|(n, _)| n == name) {
+                None => notes.push(format!("listener {name} ({address}) is new")),
+                Some((_, old)) if old != address => {
+                    notes.push(format!("listener {name} moves from {old} to {address}"))
+                }
+                Some(_) => {}
+            }
+        }
+        for (name, _) in &self.listeners {
+            if !new.listeners.iter().any(|(n, _)| n == name) {
+                notes.push(format!(
+                    "listener {name} is removed (it keeps serving until then)"
+                ));
+            }
+        }
+        let mut differs = |what: &str, changed: bool| {
+            if changed {
+                notes.push(format!("{what} changed"));
+            }
+        };
+        differs("stats.address", self.stats != new.stats);
+        differs("the server section", self.server != new.server);
+        differs("access_log", self.access_log != new.access_log);
+        differs(
+            "log_null_connections",
+            self.log_null_connections != new.log_null_connections,
+        );
+        differs("admin.socket", self.admin_socket != new.admin_socket);
+        notes
+    }
+}
+
+/// What a successful reload did.
+#[derive(Debug, Default)]
+pub struct ReloadReport {
+    /// Changes that were not applied because they need an upgrade (new sockets or process).
+    pub needs_upgrade: Vec<String>,
+}
+
+impl Live {
+    /// The running state for `config` (read from `config.source`; reloads read it again with
+    /// `registry`).
+    pub fn new(config: &Config, registry: Registry) -> Result<Arc<Live>, String> {
+        let upstreams = build_upstreams(config, &[]);
+        let listeners = config
+            .listeners
+            .iter()
+            .map(|listener| {
+                let state = listener_state(config, listener, &upstreams)?;
+                Ok(Arc::new(ListenerSlot {
+                    name: listener.name.clone(),
+                    address: listener.address,
+                    metrics: Arc::new(ListenerMetrics::new(&listener.name)),
+                    state: ArcSwap::from_pointee(state),
+                }))
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok(Arc::new(Live {
+            source: config.source.clone(),
+            registry,
+            listeners,
+            upstreams: ArcSwap::from_pointee(upstreams.into_values().collect()),
+            fixed: FixedSettings::of(config),
+            checks: Mutex::new(None),
+            max_connections: config.server.max_connections,
+            state_file: config.server.state_file.clone(),
+        }))
+    }
+
+    /// The backends now, by name.
+    pub fn upstreams(&self) -> Arc<Vec<Arc<Upstream>>> {
+        self.upstreams.load_full()
+    }
+
+    /// The backend called `name`.
+    pub fn upstream(&self, name: &str) -> Option<Arc<Upstream>> {
+        self.upstreams
+            .load()
+            .iter()
+            .find(|u| u.name == name)
+            .cloned()
+    }
+
+    /// Start the health checks of every backend on `runtime`, and of every backend a
+    /// reload builds later.
+    pub fn start_checks(&self, runtime: tokio::runtime::Handle) {
+        let mut checks = self.checks.lock().unwrap_or_else(|e| e.into_inner());
+        for upstream in self.upstreams.load().iter() {
+            runtime.spawn(crate::upstream::run_checks(Arc::downgrade(upstream)));
+        }
+        *checks = Some(runtime);
+    }
+
+    /// Read the configuration file again and apply it. On failure nothing changes and every
+    /// problem is returned.
+    pub fn reload(&self) -> Result<ReloadReport, Vec<String>> {
+        let config = config::load(&self.source, &self.registry)?;
+        let previous = self.upstreams.load_full();
+        let upstreams = build_upstreams(&config, &previous);
+        // Build every new state before swapping any, so a failure changes nothing.
+        let mut states = Vec::new();
+        for slot in &self.listeners {
+            let listener = config
+                .listeners
+                .iter()
+                .find(|l| l.name == slot.name && l.address == slot.address);
+            if let Some(listener) = listener {
+                let state = listener_state(&config, listener, &upstreams).map_err(|e| vec![e])?;
+                states.push((slot, state));
+            }
+        }
+        let checks = self.checks.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(runtime) = checks.as_ref() {
+            for upstream in upstreams.values() {
+                runtime.spawn(crate::upstream::run_checks(Arc::downgrade(upstream)));
+            }
+        }
+        self.upstreams
+            .store(Arc::new(upstreams.into_values().collect()));
+        for (slot, state) in states {
+            slot.state.store(Arc::new(state));
+        }
+        Ok(ReloadReport {
+            needs_upgrade: self.fixed.changes(&FixedSettings::of(&config)),
+        })
+    }
+
+    /// Reload and log the outcome (the SIGHUP handler).
+    pub fn reload_and_log(&self) {
+        log::warn!("SIGHUP: reloading {}", self.source.display());
+        match self.reload() {
+            Ok(report) => {
+                for change in &report.needs_upgrade {
+                    log::warn!("reload: {change}: this needs an upgrade (gateway -u), not applied");
+                }
+                log::warn!("reload: {} applied", self.source.display());
+            }
+            Err(problems) => {
+                for problem in &problems {
+                    log::error!("reload: {problem}");
+                }
+                log::error!(
+                    "reload: {}: {} problem(s), configuration refused; still serving the previous one",
+                    self.source.display(),
+                    problems.len()
+                );
+            }
+        }
+    }
+}
+
+fn build_upstreams(config: &Config, previous: &[Arc<Upstream>]) -> BTreeMap<String, Arc<Upstream>> {
+    config
+        .backends
+        .iter()
+        .map(|(name, backend)| {
+            let before = previous.iter().find(|u| &u.name == name);
+            (name.clone(), Upstream::new(backend, before.map(|u| &**u)))
+        })
+        .collect()
+}
+
+fn listener_state(
+    config: &Config,
+    listener: &model::Listener,
+    upstreams: &BTreeMap<String, Arc<Upstream>>,
+) -> Result<ListenerState, String> {
+    let (role, tls, kind) = match &listener.role {
+        ListenerRole::RedirectHttps(redirect) => (Role::Redirect(*redirect), None, "redirect"),
+        ListenerRole::Proxy {
+            tls,
+            backend,
+            hooks,
+            routes,
+        } => {
+            let target = |host: Option<&String>,
+                          prefix: Option<&String>,
+                          backend: &str,
+                          hooks: &Chain| Target {
+                host: host.cloned(),
+                path_prefix: prefix.cloned(),
+                upstream: upstreams[backend].clone(),
+                hooks: hooks.clone(),
+            };
+            let routes = routes
+                .iter()
+                .map(|r| {
+                    target(
+                        r.host.as_ref(),
+                        r.path_prefix.as_ref(),
+                        &r.backend,
+                        &r.hooks,
+                    )
+                })
+                .collect();
+            let default = target(None, None, backend, &Chain::default());
+            (
+                Role::Proxy(Routes::new(hooks.clone(), routes, default)),
+                tls.as_ref(),
+                if tls.is_some() { "https" } else { "http" },
+            )
+        }
+    };
+    let tls = match tls {
+        None => None,
+        Some(tls) => Some(Arc::new(
+            crate::tls::build_acceptor(tls)
+                .map_err(|e| format!("listener {}: {e}", listener.name))?,
+        )),
+    };
+    Ok(ListenerState {
+        kind,
+        role,
+        forwarded: Forwarded::new(
+            tls.is_some(),
+            listener.address.port(),
+            config.trusted_proxies.clone(),
+        ),
+        tls,
+        error_pages: config.error_pages.clone(),
+        timeouts: config.timeouts,
+    })
+}
