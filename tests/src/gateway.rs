@@ -39,12 +39,31 @@ pub fn workdir() -> TempDir {
         .expect("temp dir")
 }
 
-/// `server:` settings every test uses: pid file and upgrade socket inside `dir`.
+/// `server:` settings every test uses: pid file, upgrade socket and state file inside `dir`.
 pub fn server_section(dir: &Path) -> String {
     format!(
-        "server:\n  threads: 1\n  pid_file: {0}/gateway.pid\n  upgrade_sock: {0}/upgrade.sock\n  grace_period: 1s\n  graceful_shutdown_timeout: 1s\n",
+        "server:\n  threads: 1\n  pid_file: {0}/gateway.pid\n  upgrade_sock: {0}/upgrade.sock\n  state_file: {0}/gateway.state\n  grace_period: 1s\n  graceful_shutdown_timeout: 1s\n",
         dir.display()
     )
+}
+
+/// Send `command` to the admin socket at `socket`; the answer up to its closing empty line.
+pub fn admin(socket: &Path, command: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::os::unix::net::UnixStream::connect(socket).expect("admin socket");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    stream.write_all(format!("{command}\n").as_bytes()).unwrap();
+    stream.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("admin answer");
+    answer
+        .strip_suffix('\n')
+        .unwrap_or_else(|| {
+            panic!("answer to {command:?} does not end with an empty line: {answer:?}")
+        })
+        .to_string()
 }
 
 /// A configuration with one plain listener `web` on `addr` in front of backend `app`
@@ -163,6 +182,16 @@ impl Gateway {
     /// Everything the gateway logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Wait up to `limit` until the log contains `text` `count` times or more.
+    pub fn wait_log(&self, text: &str, count: usize, limit: Duration) {
+        let seen = crate::wait_for(limit, || self.log().matches(text).count() >= count);
+        assert!(
+            seen.is_some(),
+            "{text:?} not logged {count} time(s); log:\n{}",
+            self.log()
+        );
     }
 }
 

@@ -12,6 +12,9 @@ use tokio::time::{timeout_at, Instant};
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// Most request heads fit; an idle keep-alive connection holds this much while it waits.
 const INITIAL_HEAD_BUFFER: usize = 1024;
+/// At shutdown, how long an idle keep-alive connection is still watched for a request the
+/// client may have sent just before it could see the connection close.
+const SHUTDOWN_LINGER: Duration = Duration::from_millis(100);
 
 /// How reading a request head ended.
 pub enum Head {
@@ -50,9 +53,21 @@ pub async fn read_head(
 ) -> Head {
     let mut buf = BytesMut::with_capacity(INITIAL_HEAD_BUFFER);
     let mut shutdown = shutdown.clone();
-    let first = tokio::select! {
-        read = timeout_at(Instant::now() + idle, stream.read_buf(&mut buf)) => read,
-        _ = shutdown.changed() => return Head::Closed,
+    let idle_until = Instant::now() + idle;
+    let first = loop {
+        if *shutdown.borrow_and_update() {
+            // Going away: a request already on its way is still served (with
+            // `Connection: close`); a connection that stays quiet is closed between requests.
+            let linger = Instant::now() + SHUTDOWN_LINGER;
+            break timeout_at(linger.min(idle_until), stream.read_buf(&mut buf)).await;
+        }
+        tokio::select! {
+            biased;
+            read = timeout_at(idle_until, stream.read_buf(&mut buf)) => break read,
+            changed = shutdown.changed() => if changed.is_err() {
+                return Head::Closed;
+            },
+        }
     };
     match first {
         Ok(Ok(n)) if n > 0 => {}
