@@ -9,11 +9,20 @@ pub mod pki;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-/// A port on 127.0.0.1 that was free a moment ago.
+/// A port on 127.0.0.1 that was free a moment ago, and not handed to another test of this
+/// process before (the kernel may give a just-released port to the next `bind(0)`).
 pub fn free_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind an ephemeral port")
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let addr = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("bind an ephemeral port");
+        let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+        if !handed_out.contains(&addr.port()) {
+            handed_out.push(addr.port());
+            return addr;
+        }
+    }
 }
 
 /// Poll `condition` every 20 ms until it holds or `limit` passes; returns the time it took.
@@ -30,7 +39,10 @@ pub fn wait_for(limit: Duration, mut condition: impl FnMut() -> bool) -> Option<
 
 /// Whether something accepts TCP connections on `addr`.
 pub fn accepting(addr: SocketAddr) -> bool {
-    TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+    // With nothing listening, a connect from an ephemeral port equal to the target port
+    // "succeeds" as a TCP self-connection: that is not a listener.
+    TcpStream::connect_timeout(&addr, Duration::from_millis(200))
+        .is_ok_and(|s| s.local_addr().ok() != Some(addr))
 }
 
 /// The `servers:` list of a backend, one entry per origin, named after the origins.

@@ -671,3 +671,54 @@ fn reload_script_validates_then_hups_or_upgrades_a_replaced_binary() {
     gateway_tests::gateway::signal_pid(new_pid, "TERM");
     assert!(wait_for(Duration::from_secs(10), || !gateway_tests::accepting(addr)).is_some());
 }
+
+#[test]
+fn after_a_hand_over_the_old_process_closes_keep_alive_connections_cleanly() {
+    let dir = workdir();
+    let origin = Origin::start("k1");
+    let addr = free_addr();
+    let yaml = plain_config(dir.path(), addr, &[&origin], "", "")
+        .replace("grace_period: 1s", "grace_period: 3s");
+    let mut old = Gateway::start(dir.path(), &yaml, &[addr]);
+    let connect = || {
+        let stream = TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream
+    };
+    let (mut idle, mut busy) = (connect(), connect());
+    assert_eq!(exchange(&mut idle, "/first").0, 200);
+    assert_eq!(exchange(&mut busy, "/first").0, 200);
+
+    let _new = Gateway::start_with(dir.path(), &yaml, &["-u"], &[]);
+    std::thread::sleep(Duration::from_millis(500));
+    let quit = Instant::now();
+    old.signal("QUIT");
+    // A request in flight when the old process stops accepting (5 s after SIGQUIT) is
+    // answered with `Connection: close`.
+    std::thread::sleep(PINGORA_CLOSE_TIMEOUT - Duration::from_millis(500));
+    write!(
+        busy,
+        "GET /slow?ms=1500 HTTP/1.1\r\nHost: localhost\r\n\r\n"
+    )
+    .unwrap();
+    // The idle connection is closed between requests: a clean end of stream, no reset.
+    let mut rest = Vec::new();
+    assert_eq!(idle.read_to_end(&mut rest).unwrap(), 0);
+    let closed_after = quit.elapsed();
+    assert!(
+        closed_after >= PINGORA_CLOSE_TIMEOUT
+            && closed_after < PINGORA_CLOSE_TIMEOUT + Duration::from_secs(2),
+        "idle connection closed {closed_after:?} after SIGQUIT"
+    );
+    let mut answer = String::new();
+    busy.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains("connection: close"),
+        "{answer}"
+    );
+    assert!(old.wait_exit(Duration::from_secs(10)).is_some());
+    assert_eq!(origin.hits(), 3);
+}

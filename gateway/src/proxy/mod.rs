@@ -320,10 +320,14 @@ impl ProxyHttp for GatewayProxy {
 
     async fn response_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         upstream_response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
+        if crate::control::draining() {
+            // The last response on this connection says so (`Connection: close`).
+            session.set_keepalive(None);
+        }
         let [listener, route] = chains(&ctx.state, ctx.route);
         for chain in [listener, route].into_iter().flatten() {
             chain.on_response(upstream_response, &mut ctx.hooks).await;
