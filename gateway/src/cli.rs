@@ -64,6 +64,7 @@ pub fn run_with(args: impl IntoIterator<Item = OsString>, registry: Registry) ->
         return 0;
     }
     crate::control::ignore_hangup_until_ready();
+    crate::control::raise_open_file_limit(config.server.max_connections);
     let upgrade = opt.upgrade;
     let built = match crate::server::build(&config, opt, registry) {
         Ok(built) => built,

@@ -72,6 +72,33 @@ impl ShutdownSignalWatch for Signals {
     }
 }
 
+/// Raise the open-file limit to its hard maximum, and warn when even that cannot hold
+/// `max_connections` served connections (a client and an origin socket each), as many waiting,
+/// and the listeners, checks and logs.
+pub fn raise_open_file_limit(max_connections: usize) {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid pointer.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+    let needed = (max_connections as u64) * 3 + 256;
+    if limit.rlim_cur < needed {
+        log::warn!(
+            "open-file limit {} is below the {needed} that server.max_connections {max_connections} may need; raise LimitNOFILE or lower max_connections",
+            limit.rlim_cur
+        );
+    }
+}
+
 /// Ignore SIGHUP until [`Signals`] listens for it: the default action would kill a process
 /// that is still starting.
 pub fn ignore_hangup_until_ready() {

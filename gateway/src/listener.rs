@@ -22,15 +22,53 @@ use pingora::protocols::tls::server::handshake;
 use pingora::protocols::{Stream, ALPN};
 use pingora::proxy::HttpProxy;
 use pingora::server::ShutdownWatch;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-pub use head::MAX_HEAD_BYTES;
+/// HAProxy `maxconn`, process-wide: at most `max` connections are served at once; up to `max`
+/// more wait for a slot (holding nothing but their socket); beyond that a new connection is
+/// closed at once, so a flood cannot exhaust file descriptors.
+pub struct ConnectionLimit {
+    slots: Arc<Semaphore>,
+    waiting: AtomicUsize,
+    max_waiting: usize,
+}
+
+impl ConnectionLimit {
+    /// A limit of `max` served connections (and `max` waiting).
+    pub fn new(max: usize) -> Arc<Self> {
+        Arc::new(ConnectionLimit {
+            slots: Arc::new(Semaphore::new(max)),
+            waiting: AtomicUsize::new(0),
+            max_waiting: max,
+        })
+    }
+
+    /// A slot, once one is free; `None` when too many connections are already waiting.
+    async fn admit(&self) -> Option<OwnedSemaphorePermit> {
+        if let Ok(permit) = self.slots.clone().try_acquire_owned() {
+            return Some(permit);
+        }
+        if self.waiting.fetch_add(1, Ordering::Relaxed) >= self.max_waiting {
+            self.waiting.fetch_sub(1, Ordering::Relaxed);
+            return None;
+        }
+        struct Waiting<'a>(&'a AtomicUsize);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        let _waiting = Waiting(&self.waiting);
+        self.slots.clone().acquire_owned().await.ok()
+    }
+}
 
 /// One listener: connection limit, TLS, request-head deadline, then Pingora's proxy.
 pub struct ListenerApp {
     proxy: Arc<HttpProxy<GatewayProxy>>,
-    connections: Arc<Semaphore>,
+    connections: Arc<ConnectionLimit>,
     listener: Arc<ListenerSlot>,
     metrics: Option<Arc<ListenerMetrics>>,
     null_connection_log: Option<Arc<AccessLog>>,
@@ -43,7 +81,7 @@ impl ListenerApp {
     pub fn new(
         proxy: HttpProxy<GatewayProxy>,
         listener: Arc<ListenerSlot>,
-        connections: Arc<Semaphore>,
+        connections: Arc<ConnectionLimit>,
         metrics: Option<Arc<ListenerMetrics>>,
         null_connection_log: Option<Arc<AccessLog>>,
     ) -> Self {
@@ -123,7 +161,8 @@ impl ServerApp for ListenerApp {
         stream: Stream,
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
-        let Ok(_permit) = self.connections.clone().acquire_owned().await else {
+        let Some(_permit) = self.connections.admit().await else {
+            log::debug!("connection closed at once: max_connections reached and the queue is full");
             return None;
         };
         let _open = self.metrics.as_deref().map(OpenConnection::new);
@@ -139,7 +178,8 @@ impl ServerApp for ListenerApp {
         let mut persisted: Option<HttpPersistentSettings> = None;
         let mut served_any = false;
         loop {
-            let head = read_head(&mut stream, shutdown, keep_alive, head_timeout).await;
+            let limit = state.limits.header_bytes;
+            let head = read_head(&mut stream, shutdown, keep_alive, head_timeout, limit).await;
             let head = match head {
                 Head::Complete(head) => head,
                 Head::Closed => {
@@ -158,7 +198,7 @@ impl ServerApp for ListenerApp {
                 }
             };
             served_any = true;
-            if let Err(status) = head::check(&head) {
+            if let Err(status) = head::check(&head, &state.limits) {
                 refuse(&mut stream, status, error_pages).await;
                 return None;
             }

@@ -37,6 +37,8 @@ pub struct ListenerState {
     pub forwarded: Forwarded,
     /// Timeouts.
     pub timeouts: model::Timeouts,
+    /// Request limits.
+    pub limits: model::Limits,
 }
 
 /// One listener for the life of the process: its socket's identity, metric handles and
@@ -320,5 +322,6 @@ fn listener_state(
         tls,
         error_pages: config.error_pages.clone(),
         timeouts: config.timeouts,
+        limits: config.limits,
     })
 }

@@ -125,3 +125,16 @@ pub fn promtool_check(text: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// An HTTP/1.1 TLS connection to `addr` (SNI `localhost`) trusting `pki`'s CA, with a 5 s read
+/// timeout.
+pub fn tls_stream(pki: &pki::Pki, addr: SocketAddr) -> openssl::ssl::SslStream<TcpStream> {
+    let mut builder = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls()).unwrap();
+    builder
+        .cert_store_mut()
+        .add_cert(openssl::x509::X509::from_pem(&pki.ca_pem()).unwrap())
+        .unwrap();
+    let tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    builder.build().connect("localhost", tcp).unwrap()
+}

@@ -7,8 +7,8 @@ use gateway_tests::gateway::{
 };
 use gateway_tests::origin::Origin;
 use gateway_tests::pki::Pki;
-use gateway_tests::{free_addr, http_client, https_client, servers_yaml, wait_for};
-use openssl::ssl::{SslConnector, SslMethod, SslStream};
+use gateway_tests::{free_addr, http_client, https_client, servers_yaml, tls_stream, wait_for};
+use openssl::ssl::SslStream;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
@@ -186,18 +186,6 @@ fn binary_upgrade_under_https_load_fails_no_request() {
     assert_eq!(after.send().unwrap().status(), 200, "{}", new.log());
 }
 
-/// A TLS connection to `addr` trusting `pki`.
-fn tls_connection(pki: &Pki, addr: SocketAddr) -> SslStream<TcpStream> {
-    let mut builder = SslConnector::builder(SslMethod::tls()).unwrap();
-    builder
-        .cert_store_mut()
-        .add_cert(openssl::x509::X509::from_pem(&pki.ca_pem()).unwrap())
-        .unwrap();
-    let tcp = TcpStream::connect(addr).unwrap();
-    tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    builder.build().connect("localhost", tcp).unwrap()
-}
-
 /// The DNS names of the certificate the server presented.
 fn presented_names(stream: &SslStream<TcpStream>) -> Vec<String> {
     let cert = stream.ssl().peer_certificate().unwrap();
@@ -251,7 +239,7 @@ fn sighup_reloads_in_place_and_refuses_a_bad_file() {
         &tls_listener_config(dir.path(), addr, &cert1, &[&a]),
         &[addr],
     );
-    let mut before = tls_connection(&pki, addr);
+    let mut before = tls_stream(&pki, addr);
     assert_eq!(presented_names(&before), ["localhost"]);
     assert_eq!(exchange(&mut before, "/"), (200, "a\n".into()));
 
@@ -270,7 +258,7 @@ fn sighup_reloads_in_place_and_refuses_a_bad_file() {
     gw.signal("HUP");
     gw.wait_log("applied", 1, Duration::from_secs(5));
 
-    let mut after = tls_connection(&pki, addr);
+    let mut after = tls_stream(&pki, addr);
     assert_eq!(presented_names(&after), ["localhost", "v2.test"]);
     assert_eq!(exchange(&mut after, "/"), (200, "b\n".into()));
     assert_eq!(exchange(&mut after, "/blocked"), (403, "no, v2\r\n".into()));
@@ -287,7 +275,7 @@ fn sighup_reloads_in_place_and_refuses_a_bad_file() {
     gw.signal("HUP");
     gw.wait_log("configuration refused", 1, Duration::from_secs(5));
     assert!(gw.log().contains("listeners[0].backend"), "{}", gw.log());
-    let mut later = tls_connection(&pki, addr);
+    let mut later = tls_stream(&pki, addr);
     assert_eq!(presented_names(&later), ["localhost", "v2.test"]);
     assert_eq!(exchange(&mut later, "/"), (200, "b\n".into()));
     assert_eq!(exchange(&mut later, "/blocked").0, 403);

@@ -200,6 +200,7 @@ pub fn convert(
         }
     }
     let admin_socket = file.admin.as_ref().map(|a| resolve(base, &a.socket));
+    let limits = convert_limits(&mut problems, &file.limits);
 
     if !problems.0.is_empty() {
         return Err(problems.0);
@@ -216,7 +217,57 @@ pub fn convert(
         log_null_connections: file.log_null_connections,
         error_pages: Arc::new(crate::error_pages::ErrorPages::new(pages)),
         admin_socket,
+        limits,
     })
+}
+
+/// Header sections longer than this are never accepted, whatever the configuration says.
+const HEADER_BYTES_CEILING: usize = 1024 * 1024;
+/// Pingora parses at most this many header fields.
+const HEADERS_CEILING: usize = 256;
+
+fn convert_limits(problems: &mut Problems, l: &file::LimitsSection) -> Limits {
+    let default = Limits::default();
+    let mut within = |key: &str, value: Option<usize>, default: usize, range: (usize, usize)| {
+        let value = value.unwrap_or(default);
+        if value < range.0 || value > range.1 {
+            problems.push(
+                format!("limits.{key}"),
+                format!("{value} is out of range {}..={}", range.0, range.1),
+            );
+        }
+        value.clamp(range.0, range.1)
+    };
+    let header_bytes = within(
+        "header_bytes",
+        l.header_bytes,
+        default.header_bytes,
+        (1024, HEADER_BYTES_CEILING),
+    );
+    let headers = within("headers", l.headers, default.headers, (8, HEADERS_CEILING));
+    let uri_bytes = within(
+        "uri_bytes",
+        l.uri_bytes,
+        default.uri_bytes,
+        (64, header_bytes),
+    );
+    let h2_streams = within(
+        "h2_streams",
+        l.h2_streams.map(|n| n as usize),
+        default.h2_streams as usize,
+        (1, 10_000),
+    );
+    Limits {
+        header_bytes,
+        headers,
+        uri_bytes,
+        body_bytes: match l.body_bytes {
+            None => default.body_bytes,
+            Some(0) => u64::MAX,
+            Some(n) => n,
+        },
+        h2_streams: h2_streams as u32,
+    }
 }
 
 fn convert_access_log(

@@ -38,6 +38,25 @@ pub struct ConfigFile {
     pub error_pages: BTreeMap<u16, String>,
     /// The admin socket; absent means none.
     pub admin: Option<AdminSection>,
+    /// Request limits; each has a safe default.
+    #[serde(default)]
+    pub limits: LimitsSection,
+}
+
+/// `limits:` — what a request may be, each with the status that refuses it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSection {
+    /// Request line and headers, in bytes (431); default 32768.
+    pub header_bytes: Option<usize>,
+    /// Header fields (431); default 100.
+    pub headers: Option<usize>,
+    /// Request target, in bytes (414); default 8192.
+    pub uri_bytes: Option<usize>,
+    /// Request body, in bytes (413); default 104857600 (100 MiB); 0: no limit.
+    pub body_bytes: Option<u64>,
+    /// Concurrent HTTP/2 streams per connection; default 100.
+    pub h2_streams: Option<u32>,
 }
 
 /// One entry of a listener's `routes:` (HAProxy `use_backend`); first match wins.

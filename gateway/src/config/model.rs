@@ -38,6 +38,35 @@ pub struct Config {
     pub error_pages: Arc<ErrorPages>,
     /// The admin socket's path, if any.
     pub admin_socket: Option<PathBuf>,
+    /// Request limits.
+    pub limits: Limits,
+}
+
+/// What a request may be (the `limits:` section).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Request line and headers, in bytes; more is 431.
+    pub header_bytes: usize,
+    /// Header fields; more is 431.
+    pub headers: usize,
+    /// Request target, in bytes; more is 414.
+    pub uri_bytes: usize,
+    /// Request body, in bytes; more is 413. `u64::MAX`: no limit.
+    pub body_bytes: u64,
+    /// Concurrent HTTP/2 streams per connection.
+    pub h2_streams: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            header_bytes: 32 * 1024,
+            headers: 100,
+            uri_bytes: 8 * 1024,
+            body_bytes: 100 * 1024 * 1024,
+            h2_streams: 100,
+        }
+    }
 }
 
 /// The stats listener.
@@ -201,6 +230,8 @@ pub struct CertifiedKey {
     pub names: Vec<String>,
     /// The file it was read from, for messages.
     pub path: PathBuf,
+    /// A DER OCSP response to staple (HAProxy's `<certificate>.ocsp` file), if there is one.
+    pub ocsp: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for CertifiedKey {

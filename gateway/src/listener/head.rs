@@ -1,5 +1,6 @@
 //! Reading an HTTP/1 request head under one deadline.
 
+use crate::config::model::Limits;
 use crate::error_pages::ErrorPages;
 use bytes::BytesMut;
 use pingora::protocols::Stream;
@@ -8,8 +9,6 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::{timeout_at, Instant};
 
-/// Largest request head accepted, in bytes; larger gets 431.
-pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// Most request heads fit; an idle keep-alive connection holds this much while it waits.
 const INITIAL_HEAD_BUFFER: usize = 1024;
 /// At shutdown, how long an idle keep-alive connection is still watched for a request the
@@ -24,7 +23,7 @@ pub enum Head {
     Closed,
     /// Part of a head arrived, but not all of it before the deadline.
     TimedOut,
-    /// The head grew past [`MAX_HEAD_BYTES`].
+    /// The head grew past the limit.
     TooLarge,
 }
 
@@ -44,12 +43,14 @@ fn head_end(buf: &[u8], from: usize) -> Option<usize> {
     })
 }
 
-/// Wait up to `idle` for the first byte, then up to `deadline` for the rest of the head.
+/// Wait up to `idle` for the first byte, then up to `deadline` for the rest of a head of at
+/// most `max_bytes`.
 pub async fn read_head(
     stream: &mut Stream,
     shutdown: &ShutdownWatch,
     idle: Duration,
     deadline: Duration,
+    max_bytes: usize,
 ) -> Head {
     let mut buf = BytesMut::with_capacity(INITIAL_HEAD_BUFFER);
     let mut shutdown = shutdown.clone();
@@ -76,10 +77,13 @@ pub async fn read_head(
     let deadline = Instant::now() + deadline;
     let mut scanned = 0;
     loop {
-        if head_end(&buf, scanned).is_some() {
+        if let Some(end) = head_end(&buf, scanned) {
+            if end > max_bytes {
+                return Head::TooLarge;
+            }
             return Head::Complete(buf);
         }
-        if buf.len() > MAX_HEAD_BYTES {
+        if buf.len() > max_bytes {
             return Head::TooLarge;
         }
         scanned = buf.len();
@@ -94,19 +98,150 @@ pub async fn read_head(
     }
 }
 
-/// Headers a request may carry (Pingora's own limit).
+/// Header fields httparse is given room for (Pingora's own limit); `limits.headers` is lower.
 const MAX_HEADERS: usize = 256;
+/// Longest chunk-size line (size and extensions) accepted.
+const MAX_CHUNK_LINE: usize = 4096;
 
-/// Parse `head` exactly as Pingora will; the status to refuse it with if that fails (431 for
-/// too many headers, 400 otherwise). Refusing here, rather than letting Pingora answer its
-/// own plain 400, sends the configured errorfile.
-pub fn check(head: &[u8]) -> Result<(), u16> {
+/// Check a request head, and the body bytes read with it, against HTTP/1.1's syntax and
+/// framing rules and `limits`; the status to refuse it with. Ambiguous framing is refused
+/// outright, as nginx and Envoy do, so no two parsers can disagree about where a request ends.
+pub fn check(buf: &[u8], limits: &Limits) -> Result<(), u16> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    match httparse::Request::new(&mut headers).parse(head) {
-        Ok(_) => Ok(()),
-        Err(httparse::Error::TooManyHeaders) => Err(431),
-        Err(_) => Err(400),
+    let mut request = httparse::Request::new(&mut headers);
+    let head_len = match request.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return Err(400),
+        Err(httparse::Error::TooManyHeaders) => return Err(431),
+        Err(_) => return Err(400),
+    };
+    if request.headers.len() > limits.headers {
+        return Err(431);
     }
+    let (method, target) = (request.method.unwrap_or(""), request.path.unwrap_or(""));
+    if target.len() > limits.uri_bytes {
+        return Err(414);
+    }
+    let form_ok = match method {
+        // authority-form: host:port
+        "CONNECT" => !target.starts_with('/') && target.contains(':'),
+        "OPTIONS" if target == "*" => true,
+        _ => target.starts_with('/'),
+    };
+    if !form_ok {
+        return Err(400);
+    }
+    let http11 = request.version == Some(1);
+    let mut hosts = 0;
+    let mut content_length: Option<u64> = None;
+    let mut lengths = 0;
+    let mut codings: Vec<String> = Vec::new();
+    let mut encodings = 0;
+    for header in request.headers.iter() {
+        if header
+            .value
+            .iter()
+            .any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f)
+        {
+            return Err(400);
+        }
+        let name = header.name;
+        if name.eq_ignore_ascii_case("host") {
+            hosts += 1;
+        } else if name.eq_ignore_ascii_case("content-length") {
+            lengths += 1;
+            let digits = header.value;
+            if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
+                return Err(400);
+            }
+            content_length = std::str::from_utf8(digits)
+                .ok()
+                .and_then(|d| d.parse().ok());
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            encodings += 1;
+            let value = std::str::from_utf8(header.value).map_err(|_| 400u16)?;
+            codings.extend(value.split(',').map(|c| c.trim().to_ascii_lowercase()));
+        }
+    }
+    if hosts > 1 || (http11 && hosts == 0) || lengths > 1 {
+        return Err(400);
+    }
+    let chunked = if encodings == 0 {
+        false
+    } else if !http11 || lengths > 0 {
+        // Transfer-Encoding in HTTP/1.0, or with Content-Length: ambiguous.
+        return Err(400);
+    } else if codings.iter().any(|c| c != "chunked") {
+        // A coding we do not implement (gzip, deflate, ...), or garbage.
+        return Err(if codings.iter().any(String::is_empty) {
+            400
+        } else {
+            501
+        });
+    } else if codings.len() == 1 {
+        true
+    } else {
+        // `chunked, chunked`, or two Transfer-Encoding fields.
+        return Err(400);
+    };
+    if content_length.is_some_and(|n| n > limits.body_bytes) {
+        return Err(413);
+    }
+    if chunked && !chunks_well_formed(&buf[head_len..]) {
+        return Err(400);
+    }
+    Ok(())
+}
+
+/// Whether the start of a chunked body (as much as has arrived) is well framed: hex sizes,
+/// extensions without control bytes, CRLF after each size line and after each chunk's data.
+fn chunks_well_formed(mut body: &[u8]) -> bool {
+    loop {
+        let Some(eol) = body.windows(2).position(|w| w == b"\r\n") else {
+            // An incomplete size line: what there is must be plausible.
+            return body.len() <= MAX_CHUNK_LINE && size_line_ok(body, true);
+        };
+        let line = &body[..eol];
+        if line.len() > MAX_CHUNK_LINE || !size_line_ok(line, false) {
+            return false;
+        }
+        let hex = line.split(|&b| b == b';').next().unwrap_or_default();
+        let Some(size) = std::str::from_utf8(hex)
+            .ok()
+            .and_then(|h| u64::from_str_radix(h, 16).ok())
+        else {
+            return false;
+        };
+        body = &body[eol + 2..];
+        if size == 0 {
+            return true; // trailers follow; Pingora reads them
+        }
+        let Ok(size) = usize::try_from(size) else {
+            return true; // larger than anything buffered
+        };
+        if body.len() < size + 2 {
+            // The data is still arriving; a CR already present must start the CRLF.
+            return body.len() <= size || body[size] == b'\r';
+        }
+        if &body[size..size + 2] != b"\r\n" {
+            return false;
+        }
+        body = &body[size + 2..];
+        if body.is_empty() {
+            return true;
+        }
+    }
+}
+
+/// A chunk-size line: 1 to 16 hex digits, then optional `;extensions` without control bytes.
+fn size_line_ok(line: &[u8], partial: bool) -> bool {
+    let mut parts = line.splitn(2, |&b| b == b';');
+    let hex = parts.next().unwrap_or_default();
+    let hex_ok = hex.len() <= 16 && hex.iter().all(u8::is_ascii_hexdigit);
+    let ext_ok = parts
+        .next()
+        .is_none_or(|ext| ext.iter().all(|&b| b >= 0x20 && b != 0x7f || b == b'\t'));
+    hex_ok && ext_ok && (partial || !hex.is_empty())
 }
 
 /// Answer `status` (400, 408 or 431) before Pingora sees the request, then close: the errorfile
@@ -133,15 +268,137 @@ pub async fn refuse(stream: &mut Stream, status: u16, pages: &ErrorPages) {
 #[cfg(test)]
 mod tests {
     use super::head_end;
+    use crate::config::model::Limits;
+
+    fn status(head: &str) -> Result<(), u16> {
+        super::check(head.as_bytes(), &Limits::default())
+    }
 
     #[test]
-    fn malformed_heads_are_refused_with_the_right_status() {
-        use super::check;
-        assert_eq!(check(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"), Ok(()));
-        assert_eq!(check(b"GET / HTTP/1.1\r\nNo colon here\r\n\r\n"), Err(400));
-        assert_eq!(check(b"GET / HTTP/1.1\r\nBad Name: x\r\n\r\n"), Err(400));
-        let many = format!("GET / HTTP/1.1\r\n{}\r\n", "X: y\r\n".repeat(300));
-        assert_eq!(check(many.as_bytes()), Err(431));
+    fn well_formed_requests_pass() {
+        assert_eq!(status("GET / HTTP/1.1\r\nHost: a\r\n\r\n"), Ok(()));
+        assert_eq!(status("GET /x HTTP/1.0\r\n\r\n"), Ok(()));
+        assert_eq!(status("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n"), Ok(()));
+        assert_eq!(
+            status("CONNECT a.test:443 HTTP/1.1\r\nHost: a.test:443\r\n\r\n"),
+            Ok(())
+        );
+        assert_eq!(
+            status("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc"),
+            Ok(())
+        );
+        assert_eq!(
+            status("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n\r\n3;x=y\r\nabc\r\n0\r\n\r\n"),
+            Ok(())
+        );
+        assert_eq!(
+            status("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1f\r\nab"),
+            Ok(()),
+            "a chunk still arriving"
+        );
+    }
+
+    #[test]
+    fn ambiguous_framing_is_refused() {
+        let post = |headers: &str, body: &str| {
+            status(&format!(
+                "POST / HTTP/1.1\r\nHost: a\r\n{headers}\r\n{body}"
+            ))
+        };
+        assert_eq!(
+            post("Content-Length: 3\r\nTransfer-Encoding: chunked\r\n", ""),
+            Err(400)
+        );
+        assert_eq!(
+            post("Transfer-Encoding: chunked\r\nContent-Length: 3\r\n", ""),
+            Err(400)
+        );
+        assert_eq!(
+            post("Content-Length: 3\r\nContent-Length: 3\r\n", ""),
+            Err(400)
+        );
+        assert_eq!(post("Content-Length: 3, 3\r\n", ""), Err(400));
+        assert_eq!(post("Content-Length: +3\r\n", ""), Err(400));
+        assert_eq!(post("Content-Length: 0x3\r\n", ""), Err(400));
+        assert_eq!(post("Transfer-Encoding: gzip, chunked\r\n", ""), Err(501));
+        assert_eq!(post("Transfer-Encoding: gzip\r\n", ""), Err(501));
+        assert_eq!(
+            post("Transfer-Encoding: chunked, chunked\r\n", ""),
+            Err(400)
+        );
+        assert_eq!(
+            post(
+                "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
+                ""
+            ),
+            Err(400)
+        );
+        assert_eq!(post("Transfer-Encoding: ,\r\n", ""), Err(400));
+        assert_eq!(
+            status("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            Err(400)
+        );
+        assert_eq!(
+            post("Transfer-Encoding: chunked\r\n", "zz\r\nab\r\n"),
+            Err(400)
+        );
+        assert_eq!(
+            post("Transfer-Encoding: chunked\r\n", "3\r\nabcX\r\n"),
+            Err(400)
+        );
+        assert_eq!(post("Transfer-Encoding: chunked\r\n", "-1\r\n"), Err(400));
+        assert_eq!(
+            post("Transfer-Encoding: chunked\r\n", "11111111111111111\r\n"),
+            Err(400)
+        );
+    }
+
+    #[test]
+    fn invalid_heads_are_refused() {
+        assert_eq!(status("GET / HTTP/1.1\r\n\r\n"), Err(400), "no Host");
+        assert_eq!(
+            status("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"),
+            Err(400)
+        );
+        assert_eq!(status("GET / HTTP/1.1\r\nHost : a\r\n\r\n"), Err(400));
+        assert_eq!(
+            status("GET / HTTP/1.1\r\nHost: a\r\nBad Name: x\r\n\r\n"),
+            Err(400)
+        );
+        assert_eq!(
+            status("GET / HTTP/1.1\r\nHost: a\r\nX\x01: x\r\n\r\n"),
+            Err(400)
+        );
+        assert_eq!(
+            status("GET / HTTP/1.1\r\nHost: a\r\nNo colon here\r\n\r\n"),
+            Err(400)
+        );
+        assert_eq!(
+            status("GET http://a/ HTTP/1.1\r\nHost: a\r\n\r\n"),
+            Err(400)
+        );
+        assert_eq!(status("GET a HTTP/1.1\r\nHost: a\r\n\r\n"), Err(400));
+        assert_eq!(status("CONNECT / HTTP/1.1\r\nHost: a\r\n\r\n"), Err(400));
+    }
+
+    #[test]
+    fn limits_have_their_statuses() {
+        let uri = format!("GET /{} HTTP/1.1\r\nHost: a\r\n\r\n", "a".repeat(9000));
+        assert_eq!(status(&uri), Err(414));
+        let many = format!(
+            "GET / HTTP/1.1\r\nHost: a\r\n{}\r\n",
+            "X: y\r\n".repeat(100)
+        );
+        assert_eq!(status(&many), Err(431));
+        let huge = format!(
+            "GET / HTTP/1.1\r\nHost: a\r\n{}\r\n",
+            "X: y\r\n".repeat(300)
+        );
+        assert_eq!(status(&huge), Err(431));
+        assert_eq!(
+            status("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 104857601\r\n\r\n"),
+            Err(413)
+        );
     }
 
     #[test]

@@ -157,6 +157,8 @@ pub struct RequestCtx {
     route: Option<usize>,
     /// State the hooks keep for this request.
     hooks: HookState,
+    /// Request body bytes received so far.
+    body_received: u64,
     /// The server (index in the backend) chosen for the current attempt.
     server: Option<usize>,
     /// The server whose in-flight gauge this request holds.
@@ -186,6 +188,7 @@ impl ProxyHttp for GatewayProxy {
             started: Instant::now(),
             route: None,
             hooks: HookState::default(),
+            body_received: 0,
             server: None,
             in_flight: None,
             connect_failures: 0,
@@ -205,6 +208,11 @@ impl ProxyHttp for GatewayProxy {
             Role::Proxy(_) => {
                 // A client that stalls while sending its body gets 408 after `timeouts.client`.
                 session.set_read_timeout(Some(ctx.state.timeouts.client));
+                // HTTP/1 heads were checked by the listener; this catches HTTP/2.
+                if declared_length(session.req_header()) > Some(ctx.state.limits.body_bytes) {
+                    respond::write_error(session, 413, &ctx.state.error_pages).await?;
+                    return Ok(true);
+                }
                 self.run_request_hooks(session, ctx).await
             }
         }
@@ -217,6 +225,14 @@ impl ProxyHttp for GatewayProxy {
         end_of_stream: bool,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
+        ctx.body_received += body.as_ref().map_or(0, |b| b.len() as u64);
+        if ctx.body_received > ctx.state.limits.body_bytes {
+            // Stop before the excess is forwarded; fail_to_proxy answers 413.
+            return Error::e_explain(
+                ErrorType::HTTPStatus(413),
+                "request body over limits.body_bytes",
+            );
+        }
         for chain in chains(&ctx.state, ctx.route).into_iter().flatten() {
             let flow = chain
                 .on_request_body(body.as_ref(), end_of_stream, &mut ctx.hooks)
@@ -425,6 +441,16 @@ impl ProxyHttp for GatewayProxy {
             });
         }
     }
+}
+
+/// The request's `Content-Length`, if it has a valid one.
+fn declared_length(req: &RequestHeader) -> Option<u64> {
+    req.headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
 }
 
 fn version_text(version: http::Version) -> &'static str {

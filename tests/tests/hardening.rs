@@ -1,0 +1,529 @@
+//! Hostile input through the real binary: ambiguous framing, invalid heads and limits (raw
+//! bytes over TLS: the status, the connection closed, the origin untouched), slow clients,
+//! the connection limit, HTTP/2 abuse, broken origins, and TLS settings.
+
+use gateway_tests::gateway::{server_section, workdir, Gateway};
+use gateway_tests::origin::Origin;
+use gateway_tests::pki::Pki;
+use gateway_tests::{free_addr, http_client, servers_yaml, tls_stream};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+fn tls_gateway(dir: &Path, pki: &Pki, origin_addr: &str, addr: SocketAddr, extra: &str) -> Gateway {
+    let cert = pki.leaf(dir, &["localhost"]);
+    let yaml = format!(
+        "{}listeners:\n  - name: https\n    address: \"{addr}\"\n    tls: {{ certificate: {} }}\n    backend: app\nbackends:\n  app:\n    servers:\n      - {{ name: o, address: \"{origin_addr}\" }}\ntimeouts: {{ connect: 1s, client: 2s, server: 3s }}\n{extra}",
+        server_section(dir),
+        cert.display(),
+    );
+    Gateway::start(dir, &yaml, &[addr])
+}
+
+/// Send `parts` (with a pause between them) over a new TLS connection; everything the
+/// gateway answered until it closed the connection (panics if it stays open 5 s).
+fn tls_exchange(pki: &Pki, addr: SocketAddr, parts: &[&[u8]]) -> String {
+    let mut stream = tls_stream(pki, addr);
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        if stream.write_all(part).is_err() {
+            break; // closed already
+        }
+    }
+    let mut answer = Vec::new();
+    match stream.read_to_end(&mut answer) {
+        Ok(_) => {}
+        Err(e)
+            if e.kind() == std::io::ErrorKind::WouldBlock
+                || e.kind() == std::io::ErrorKind::TimedOut =>
+        {
+            panic!(
+                "connection still open after 5 s; got {:?}",
+                String::from_utf8_lossy(&answer)
+            )
+        }
+        Err(_) => {} // a reset after the answer still closes it
+    }
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[test]
+fn framing_and_syntax_violations_are_refused_closed_and_never_forwarded() {
+    let dir = workdir();
+    let pki = Pki::new();
+    let origin = Origin::start("o");
+    let addr = free_addr();
+    let _gw = tls_gateway(
+        dir.path(),
+        &pki,
+        &origin.addr.to_string(),
+        addr,
+        "limits: { body_bytes: 1000, headers: 20, uri_bytes: 256, header_bytes: 4096 }\n",
+    );
+    let post = |headers: &str, body: &str| {
+        format!("POST /p HTTP/1.1\r\nHost: localhost\r\n{headers}\r\n{body}")
+    };
+    let cases: Vec<(&str, String, u16)> = vec![
+        (
+            "CL + TE",
+            post(
+                "Content-Length: 4\r\nTransfer-Encoding: chunked\r\n",
+                "0\r\n\r\n",
+            ),
+            400,
+        ),
+        (
+            "TE + CL",
+            post(
+                "Transfer-Encoding: chunked\r\nContent-Length: 4\r\n",
+                "0\r\n\r\n",
+            ),
+            400,
+        ),
+        (
+            "duplicate CL",
+            post("Content-Length: 1\r\nContent-Length: 1\r\n", "a"),
+            400,
+        ),
+        ("list CL", post("Content-Length: 1, 1\r\n", "a"), 400),
+        ("non-numeric CL", post("Content-Length: 1a\r\n", "a"), 400),
+        (
+            "TE gzip",
+            post("Transfer-Encoding: gzip, chunked\r\n", "0\r\n\r\n"),
+            501,
+        ),
+        (
+            "TE twice",
+            post("Transfer-Encoding: chunked, chunked\r\n", "0\r\n\r\n"),
+            400,
+        ),
+        (
+            "bad chunk size",
+            post("Transfer-Encoding: chunked\r\n", "zz\r\nab\r\n0\r\n\r\n"),
+            400,
+        ),
+        (
+            "bad chunk framing",
+            post("Transfer-Encoding: chunked\r\n", "2\r\nabXY0\r\n\r\n"),
+            400,
+        ),
+        ("no Host", "GET / HTTP/1.1\r\n\r\n".to_string(), 400),
+        (
+            "two Hosts",
+            "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n".to_string(),
+            400,
+        ),
+        (
+            "space before colon",
+            "GET / HTTP/1.1\r\nHost : localhost\r\n\r\n".to_string(),
+            400,
+        ),
+        (
+            "bad name",
+            "GET / HTTP/1.1\r\nHost: localhost\r\nX(y): 1\r\n\r\n".to_string(),
+            400,
+        ),
+        (
+            "absolute form",
+            "GET http://localhost/ HTTP/1.1\r\nHost: localhost\r\n\r\n".to_string(),
+            400,
+        ),
+        (
+            "long URI",
+            format!(
+                "GET /{} HTTP/1.1\r\nHost: localhost\r\n\r\n",
+                "u".repeat(300)
+            ),
+            414,
+        ),
+        (
+            "many headers",
+            format!(
+                "GET / HTTP/1.1\r\nHost: localhost\r\n{}\r\n",
+                "X-A: b\r\n".repeat(25)
+            ),
+            431,
+        ),
+        (
+            "big head",
+            format!(
+                "GET / HTTP/1.1\r\nHost: localhost\r\nX-Big: {}\r\n\r\n",
+                "b".repeat(5000)
+            ),
+            431,
+        ),
+        ("declared body", post("Content-Length: 1001\r\n", ""), 413),
+    ];
+    for (name, request, status) in &cases {
+        let answer = tls_exchange(&pki, addr, &[request.as_bytes()]);
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status} ")),
+            "{name}: expected {status}, got {answer:?}"
+        );
+    }
+    // A bad chunk that arrives after the head was accepted.
+    let late = tls_exchange(
+        &pki,
+        addr,
+        &[
+            post("Transfer-Encoding: chunked\r\n", "").as_bytes(),
+            b"zz\r\nab\r\n0\r\n\r\n",
+        ],
+    );
+    assert!(
+        late.starts_with("HTTP/1.1 400 "),
+        "late bad chunk: {late:?}"
+    );
+    assert_eq!(
+        origin.hits(),
+        0,
+        "nothing reached the origin: {:?}",
+        origin.requests()
+    );
+
+    // A streamed body over the limit: 413, and the origin never sees the excess.
+    let chunk = format!("{:x}\r\n{}\r\n", 600, "x".repeat(600));
+    let answer = tls_exchange(
+        &pki,
+        addr,
+        &[
+            post("Transfer-Encoding: chunked\r\n", "").as_bytes(),
+            chunk.as_bytes(),
+            chunk.as_bytes(),
+            b"0\r\n\r\n",
+        ],
+    );
+    assert!(answer.starts_with("HTTP/1.1 413 "), "{answer:?}");
+    assert!(
+        origin.bytes_received() <= 1000,
+        "origin got {} body bytes",
+        origin.bytes_received()
+    );
+}
+
+#[test]
+fn trickling_clients_do_not_delay_a_normal_request_and_get_408() {
+    let dir = workdir();
+    let origin = Origin::start("o");
+    let addr = free_addr();
+    let yaml = format!(
+        "{}listeners:\n  - {{ name: web, address: \"{addr}\", backend: app }}\nbackends:\n  app:\n    servers:\n{}timeouts: {{ client: 2s }}\n",
+        server_section(dir.path()),
+        servers_yaml(&[&origin])
+    );
+    let _gw = Gateway::start(dir.path(), &yaml, &[addr]);
+    let mut slow: Vec<TcpStream> = (0..200)
+        .map(|_| TcpStream::connect(addr).unwrap())
+        .collect();
+    let started = Instant::now();
+    let client = http_client();
+    let head = b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Slow: ";
+    let mut worst = Duration::ZERO;
+    for round in 0..6 {
+        for stream in &mut slow {
+            let _ = stream.write_all(&head[round.min(head.len() - 1)..][..1]);
+        }
+        let t = Instant::now();
+        let resp = client
+            .get(format!("http://{addr}/normal{round}"))
+            .send()
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        worst = worst.max(t.elapsed());
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert!(
+        worst < Duration::from_secs(1),
+        "a normal request took {worst:?}"
+    );
+    // The head deadline is total, not per read: trickling does not extend it.
+    for stream in &mut slow {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        assert!(answer.starts_with("HTTP/1.1 408 "), "{answer:?}");
+    }
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(origin.hits(), 6);
+}
+
+#[test]
+fn connection_limit_queues_then_refuses_without_exhausting_descriptors() {
+    let dir = workdir();
+    let origin = Origin::start("o");
+    let addr = free_addr();
+    let yaml = format!(
+        "{}listeners:\n  - {{ name: web, address: \"{addr}\", backend: app }}\nbackends:\n  app:\n    servers:\n{}",
+        server_section(dir.path()).replace("threads: 1\n", "threads: 1\n  max_connections: 4\n"),
+        servers_yaml(&[&origin])
+    );
+    let gw = Gateway::start(dir.path(), &yaml, &[addr]);
+    let open_fds = || {
+        std::fs::read_dir(format!("/proc/{}/fd", gw.pid()))
+            .unwrap()
+            .count()
+    };
+    let request = |stream: &mut TcpStream| -> String {
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .unwrap();
+        let mut buf = [0u8; 512];
+        let n = stream.read(&mut buf).unwrap_or(0);
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let connect = || {
+        let s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(700)))
+            .unwrap();
+        s
+    };
+    let mut served: Vec<TcpStream> = (0..4).map(|_| connect()).collect();
+    for s in &mut served {
+        assert!(request(s).starts_with("HTTP/1.1 200"));
+    }
+    let baseline = open_fds();
+    // The fifth waits for a slot...
+    let mut fifth = connect();
+    assert_eq!(request(&mut fifth), "", "answered beyond max_connections");
+    // ...and gets it when a connection closes.
+    drop(served.pop());
+    fifth
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    let mut buf = [0u8; 512];
+    let n = fifth.read(&mut buf).unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    // A flood: 4 may wait, the rest are closed at once and cost no descriptor.
+    let flood: Vec<TcpStream> = (0..100).map(|_| connect()).collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let during = open_fds();
+    assert!(
+        during <= baseline + 8,
+        "{during} descriptors open, {baseline} before the flood"
+    );
+    let closed = flood
+        .into_iter()
+        .filter(|s| {
+            let mut s = s.try_clone().unwrap();
+            let mut b = [0u8; 1];
+            matches!(s.read(&mut b), Ok(0) | Err(_))
+        })
+        .count();
+    assert!(
+        closed >= 90,
+        "only {closed} of 100 flood connections were refused"
+    );
+    assert_eq!(origin.hits(), 5);
+}
+
+/// Debian's python3 (where `python3-h2` is installed), else the one on PATH.
+fn python() -> &'static str {
+    if Path::new("/usr/bin/python3").exists() {
+        "/usr/bin/python3"
+    } else {
+        "python3"
+    }
+}
+
+fn python_h2_available() -> bool {
+    std::process::Command::new(python())
+        .args(["-c", "import h2"])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Run `tests/h2_abuse.py ATTACK PORT CA`; its one-line JSON verdict.
+fn h2_abuse(attack: &str, addr: SocketAddr, ca: &Path) -> serde_json::Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("h2_abuse.py");
+    let out = std::process::Command::new(python())
+        .arg(script)
+        .arg(attack)
+        .arg(addr.port().to_string())
+        .arg(ca)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn http2_rapid_reset_and_continuation_floods_end_the_connection() {
+    if !python_h2_available() {
+        eprintln!("skipped: python3-h2 not installed (make test installs it)");
+        return;
+    }
+    let dir = workdir();
+    let pki = Pki::new();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, pki.ca_pem()).unwrap();
+    let origin = Origin::start("o");
+    let addr = free_addr();
+    let _gw = tls_gateway(
+        dir.path(),
+        &pki,
+        &origin.addr.to_string(),
+        addr,
+        "limits: { h2_streams: 50 }\n",
+    );
+
+    let settings = h2_abuse("settings", addr, &ca);
+    assert_eq!(settings["max_concurrent_streams"], 50);
+
+    let reset = h2_abuse("rapid_reset", addr, &ca);
+    assert_eq!(reset["closed"], true, "{reset}");
+    assert_eq!(reset["goaway_error"], "ENHANCE_YOUR_CALM", "{reset}");
+
+    let continuation = h2_abuse("continuation_flood", addr, &ca);
+    assert_eq!(continuation["closed"], true, "{continuation}");
+    assert!(
+        continuation["sent_bytes"].as_u64().unwrap() < 4 * 1024 * 1024,
+        "the server read {continuation}"
+    );
+    assert!(
+        origin.hits() < 100,
+        "{} streams reached the origin",
+        origin.hits()
+    );
+
+    // Everyone else is still served.
+    let pki_client = gateway_tests::https_client(&pki, &[("localhost", addr)]);
+    let resp = pki_client
+        .get(format!("https://localhost:{}/", addr.port()))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+}
+
+/// An origin on 127.0.0.1 that answers every connection with `response` and closes.
+fn broken_origin(response: &'static [u8]) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(response);
+        }
+    });
+    addr
+}
+
+#[test]
+fn broken_origin_responses_are_never_passed_on_as_clean() {
+    let pki = Pki::new();
+    let cases: [(&str, &'static [u8]); 4] = [
+        (
+            "bad length",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5x\r\n\r\nhello",
+        ),
+        (
+            "two lengths",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+        ),
+        (
+            "dies mid-body",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten b",
+        ),
+        (
+            "dies mid-chunks",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+        ),
+    ];
+    for (name, response) in cases {
+        let dir = workdir();
+        let addr = free_addr();
+        let origin = broken_origin(response);
+        let _gw = tls_gateway(dir.path(), &pki, &origin.to_string(), addr, "");
+        let answer = tls_exchange(&pki, addr, &[b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"]);
+        let clean = answer.starts_with("HTTP/1.1 200")
+            && (answer.ends_with("\r\n0\r\n\r\n") || content_complete(&answer));
+        assert!(!clean, "{name}: passed on as a clean response: {answer:?}");
+        if name.contains("length") {
+            assert!(answer.starts_with("HTTP/1.1 502 "), "{name}: {answer:?}");
+        }
+    }
+}
+
+/// Whether a response with Content-Length carries all its body.
+fn content_complete(answer: &str) -> bool {
+    let Some((head, body)) = answer.split_once("\r\n\r\n") else {
+        return false;
+    };
+    head.lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().to_string())
+        })
+        .and_then(|v| v.parse::<usize>().ok())
+        .is_some_and(|n| body.len() >= n)
+}
+
+#[test]
+fn tls_refuses_client_renegotiation_and_staples_the_ocsp_file() {
+    let dir = workdir();
+    let pki = Pki::new();
+    let origin = Origin::start("o");
+    let addr = free_addr();
+    let cert = pki.leaf(dir.path(), &["localhost"]);
+    // HAProxy's convention: `<certificate>.ocsp` holds the DER response to staple.
+    let response =
+        openssl::ocsp::OcspResponse::create(openssl::ocsp::OcspResponseStatus::TRY_LATER, None)
+            .unwrap()
+            .to_der()
+            .unwrap();
+    std::fs::write(format!("{}.ocsp", cert.display()), &response).unwrap();
+    let yaml = format!(
+        "{}listeners:\n  - name: https\n    address: \"{addr}\"\n    tls: {{ certificate: {} }}\n    backend: app\nbackends:\n  app:\n    servers:\n{}",
+        server_section(dir.path()),
+        cert.display(),
+        servers_yaml(&[&origin])
+    );
+    let _gw = Gateway::start(dir.path(), &yaml, &[addr]);
+
+    let mut builder = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls()).unwrap();
+    builder
+        .cert_store_mut()
+        .add_cert(openssl::x509::X509::from_pem(&pki.ca_pem()).unwrap())
+        .unwrap();
+    let stapled = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let seen = stapled.clone();
+    builder
+        .set_status_callback(move |ssl| {
+            *seen.lock().unwrap() = ssl.ocsp_status().map(|s| s.to_vec());
+            Ok(true)
+        })
+        .unwrap();
+    let mut config = builder.build().configure().unwrap();
+    config
+        .set_status_type(openssl::ssl::StatusType::OCSP)
+        .unwrap();
+    let tcp = TcpStream::connect(addr).unwrap();
+    let _tls = config.connect("localhost", tcp).unwrap();
+    assert_eq!(stapled.lock().unwrap().as_deref(), Some(&response[..]));
+
+    // Client-initiated renegotiation (TLS 1.2) is refused.
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "(printf 'R\\n'; sleep 1) | openssl s_client -connect {addr} -tls1_2 -servername localhost 2>&1"
+        ))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("RENEGOTIATING"), "{text}");
+    assert!(
+        text.contains("no renegotiation") || text.contains("alert"),
+        "{text}"
+    );
+}
