@@ -3,7 +3,7 @@ SYSTEM_PACKAGES := cmake pkg-config libssl-dev perl make curl
 TEST_PACKAGES := prometheus chromium systemd python3-h2 testssl.sh
 BENCH_PACKAGES := haproxy nginx wrk nghttp2-client python3
 
-.PHONY: all deps test-deps bench-deps build release cert demo test lint check ci bench
+.PHONY: all deps test-deps bench-deps build release cert demo test lint check ci bench audit soak
 
 all: build
 
@@ -37,6 +37,14 @@ test: test-deps
 ## The gateway, HAProxy and nginx side by side (THREADS=1 ROUNDS=3 DURATION=8); see docs/BENCHMARKS.md.
 bench: bench-deps release
 	python3 bench/bench.py
+
+## TLS audit: testssl.sh against the shipped defaults; fails on any HIGH or CRITICAL finding.
+audit: test-deps build cert
+	@scripts/audit.sh
+
+## Soak: the gateway under load for SOAK_MINUTES (default 30), RSS sampled; not part of CI.
+soak: bench-deps release cert
+	@scripts/soak.sh
 
 lint:
 	cargo fmt --all -- --check

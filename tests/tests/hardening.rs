@@ -377,6 +377,10 @@ fn http2_rapid_reset_and_continuation_floods_end_the_connection() {
 
     let settings = h2_abuse("settings", addr, &ca);
     assert_eq!(settings["max_concurrent_streams"], 50);
+    assert_eq!(
+        settings["max_header_list_size"], 32768,
+        "limits.header_bytes"
+    );
 
     let reset = h2_abuse("rapid_reset", addr, &ca);
     assert_eq!(reset["closed"], true, "{reset}");
