@@ -26,22 +26,27 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+/// Connections allowed to wait for a slot, at the least.
+pub const MIN_QUEUE: usize = 64;
+
 /// HAProxy `maxconn`, process-wide: at most `max` connections are served at once; up to `max`
-/// more wait for a slot (holding nothing but their socket); beyond that a new connection is
-/// closed at once, so a flood cannot exhaust file descriptors.
+/// more (at least [`MIN_QUEUE`]) wait for a slot, holding nothing but their socket; beyond that
+/// a new connection is closed at once, so a flood cannot exhaust file descriptors.
 pub struct ConnectionLimit {
+    // A waiting connection is not watched: one its client already closed keeps its place
+    // until it gets a slot. The queue is long enough that a few such do not matter.
     slots: Arc<Semaphore>,
     waiting: AtomicUsize,
     max_waiting: usize,
 }
 
 impl ConnectionLimit {
-    /// A limit of `max` served connections (and `max` waiting).
+    /// A limit of `max` served connections (and `max`, at least [`MIN_QUEUE`], waiting).
     pub fn new(max: usize) -> Arc<Self> {
         Arc::new(ConnectionLimit {
             slots: Arc::new(Semaphore::new(max)),
             waiting: AtomicUsize::new(0),
-            max_waiting: max,
+            max_waiting: max.max(MIN_QUEUE),
         })
     }
 

@@ -267,7 +267,7 @@ fn connections_beyond_max_connections_wait_for_a_free_slot() {
         server_section(dir.path()),
         servers_yaml(&[&origin])
     );
-    let _gw = Gateway::start(dir.path(), &yaml, &[addr]);
+    let gw = Gateway::start(dir.path(), &yaml, &[addr]);
     let request = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
     let mut first = TcpStream::connect(addr).unwrap();
     first.write_all(request).unwrap();
@@ -290,7 +290,11 @@ fn connections_beyond_max_connections_wait_for_a_free_slot() {
         .set_read_timeout(Some(Duration::from_secs(3)))
         .unwrap();
     let n = second.read(&mut buf).unwrap();
-    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    assert!(
+        String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"),
+        "{}",
+        gw.log()
+    );
     assert_eq!(origin.hits(), 2);
 }
 
