@@ -8,7 +8,7 @@
 //! that stay keep their health and admin state.
 
 use crate::config::model::{self, Config, ListenerRole};
-use crate::config::{self};
+use crate::config;
 use crate::error_pages::ErrorPages;
 use crate::hooks::{Chain, Registry};
 use crate::metrics::ListenerMetrics;
