@@ -27,8 +27,10 @@ cat <<'TXT'
     https://localhost:8443/        TLS, round robin over 127.0.0.1:9001-9003 (self-signed: curl -k)
     http://localhost:8080/         redirects to https://localhost:8443/
     http://localhost:8404/metrics  Prometheus metrics
+    /tmp/gateway-demo-admin.sock   admin socket: echo "show stat" | socat stdio /tmp/gateway-demo-admin.sock
 
   Try:  for i in 1 2 3; do curl -sk https://localhost:8443/; done
+        pkill -HUP -f 'gateway -c conf/demo.yaml'    # reload conf/demo.yaml in place
   Ctrl-C stops the gateway and the origins.
 
 TXT
