@@ -252,8 +252,12 @@ fn sighup_reloads_in_place_and_refuses_a_bad_file() {
     .unwrap();
     let v2_yaml = tls_listener_config(dir.path(), addr, &cert2, &[&b]).replace(
         "    backend: app\n",
-        "    backend: app\n    hooks: [ { kind: deny, path_prefix: /blocked } ]\n",
-    ) + &format!("error_pages:\n  403: {}\n", page.display());
+        "    backend: app\n    hooks: [ { kind: deny, path_prefix: /blocked } ]\n    routes: [ { path_prefix: /to-a, backend: other } ]\n",
+    ) + &format!(
+        "  other:\n    servers:\n{}error_pages:\n  403: {}\n",
+        servers_yaml(&[&a]),
+        page.display()
+    );
     std::fs::write(dir.path().join("gateway.yaml"), &v2_yaml).unwrap();
     gw.signal("HUP");
     gw.wait_log("applied", 1, Duration::from_secs(5));
@@ -262,6 +266,7 @@ fn sighup_reloads_in_place_and_refuses_a_bad_file() {
     assert_eq!(presented_names(&after), ["localhost", "v2.test"]);
     assert_eq!(exchange(&mut after, "/"), (200, "b\n".into()));
     assert_eq!(exchange(&mut after, "/blocked"), (403, "no, v2\r\n".into()));
+    assert_eq!(exchange(&mut after, "/to-a/x"), (200, "a\n".into()), "a new route");
     // The connection opened before the reload keeps working, with the new routing.
     assert_eq!(exchange(&mut before, "/again"), (200, "b\n".into()));
     assert_eq!(b.hits(), 2);
@@ -293,7 +298,7 @@ fn sighup_reloads_in_place_and_refuses_a_bad_file() {
         .log()
         .contains(&format!("listener https moves from {addr} to {moved}")));
     assert_eq!(exchange(&mut later, "/"), (200, "b\n".into()));
-    assert_eq!(a.hits(), 1);
+    assert_eq!(a.hits(), 2);
 }
 
 /// Send `count` requests to `addr`; how many each origin answered, by body.

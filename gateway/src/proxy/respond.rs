@@ -27,6 +27,9 @@ pub async fn write_reply(session: &mut Session, reply: Reply, pages: &ErrorPages
 
 /// Answer with `status`: the configured error page, or Pingora's plain error response.
 pub async fn write_error(session: &mut Session, status: u16, pages: &ErrorPages) -> Result<()> {
+    if crate::control::draining() {
+        session.set_keepalive(None);
+    }
     match pages.get(status) {
         Some(page) => write(session, page.header.clone(), page.body.clone()).await,
         None => session.respond_error(status).await,
@@ -34,6 +37,10 @@ pub async fn write_error(session: &mut Session, status: u16, pages: &ErrorPages)
 }
 
 async fn write(session: &mut Session, head: ResponseHeader, body: Bytes) -> Result<()> {
+    if crate::control::draining() {
+        // The process is going away: this response closes its connection.
+        session.set_keepalive(None);
+    }
     let empty = body.is_empty();
     session.write_response_header(Box::new(head), empty).await?;
     if !empty {
