@@ -33,8 +33,6 @@ pub const MIN_QUEUE: usize = 64;
 /// more (at least [`MIN_QUEUE`]) wait for a slot, holding nothing but their socket; beyond that
 /// a new connection is closed at once, so a flood cannot exhaust file descriptors.
 pub struct ConnectionLimit {
-    // A waiting connection is not watched: one its client already closed keeps its place
-    // until it gets a slot. The queue is long enough that a few such do not matter.
     slots: Arc<Semaphore>,
     waiting: AtomicUsize,
     max_waiting: usize,
@@ -163,10 +161,15 @@ impl ListenerApp {
 impl ServerApp for ListenerApp {
     async fn process_new(
         self: &Arc<Self>,
-        stream: Stream,
+        mut stream: Stream,
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
-        let Some(_permit) = self.connections.admit().await else {
+        let admitted = tokio::select! {
+            biased;
+            permit = self.connections.admit() => permit,
+            () = client_gone(&mut stream) => return None, // gave up while queued
+        };
+        let Some(_permit) = admitted else {
             log::debug!("connection closed at once: max_connections reached and the queue is full");
             return None;
         };
@@ -227,6 +230,15 @@ impl ServerApp for ListenerApp {
 
     async fn cleanup(&self) {
         self.proxy.http_cleanup().await;
+    }
+}
+
+/// Completes when the client closes before sending anything (a queued connection it gave up
+/// on); never, once it has sent a byte (the byte stays buffered for the request).
+async fn client_gone(stream: &mut Stream) {
+    let mut first = [0u8; 1];
+    if stream.try_peek(&mut first).await.is_ok() {
+        std::future::pending::<()>().await;
     }
 }
 

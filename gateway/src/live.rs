@@ -7,8 +7,8 @@
 //! a request half-way and never closes a connection. Backends are rebuilt on reload; servers
 //! that stay keep their health and admin state.
 
-use crate::config::model::{self, Config, ListenerRole};
 use crate::config;
+use crate::config::model::{self, Config, ListenerRole};
 use crate::error_pages::ErrorPages;
 use crate::hooks::{Chain, Registry};
 use crate::metrics::ListenerMetrics;

@@ -540,3 +540,39 @@ fn tls_refuses_client_renegotiation_and_staples_the_ocsp_file() {
         "{text}"
     );
 }
+
+#[test]
+fn clients_that_give_up_while_queued_free_their_place() {
+    let dir = workdir();
+    let origin = Origin::start("o");
+    let addr = free_addr();
+    let yaml = format!(
+        "{}listeners:\n  - {{ name: web, address: \"{addr}\", backend: app }}\nbackends:\n  app:\n    servers:\n{}",
+        server_section(dir.path()).replace("threads: 1\n", "threads: 1\n  max_connections: 1\n"),
+        servers_yaml(&[&origin])
+    );
+    let _gw = Gateway::start(dir.path(), &yaml, &[addr]);
+    let request = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    let mut held = TcpStream::connect(addr).unwrap();
+    held.write_all(request).unwrap();
+    let mut buf = [0u8; 512];
+    assert!(held.read(&mut buf).unwrap() > 0);
+    // More impatient clients than the queue holds (64) connect and leave without a word.
+    for _ in 0..100 {
+        drop(TcpStream::connect(addr).unwrap());
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let mut patient = TcpStream::connect(addr).unwrap();
+    patient
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    patient.write_all(request).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    drop(held);
+    let n = patient.read(&mut buf).unwrap();
+    assert!(
+        buf[..n].starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+}

@@ -266,7 +266,11 @@ fn sighup_reloads_in_place_and_refuses_a_bad_file() {
     assert_eq!(presented_names(&after), ["localhost", "v2.test"]);
     assert_eq!(exchange(&mut after, "/"), (200, "b\n".into()));
     assert_eq!(exchange(&mut after, "/blocked"), (403, "no, v2\r\n".into()));
-    assert_eq!(exchange(&mut after, "/to-a/x"), (200, "a\n".into()), "a new route");
+    assert_eq!(
+        exchange(&mut after, "/to-a/x"),
+        (200, "a\n".into()),
+        "a new route"
+    );
     // The connection opened before the reload keeps working, with the new routing.
     assert_eq!(exchange(&mut before, "/again"), (200, "b\n".into()));
     assert_eq!(b.hits(), 2);
