@@ -2,7 +2,7 @@
 //! bytes over TLS: the status, the connection closed, the origin untouched), slow clients,
 //! the connection limit, HTTP/2 abuse, broken origins, and TLS settings.
 
-use gateway_tests::gateway::{server_section, workdir, Gateway};
+use gateway_tests::gateway::{plain_config, server_section, workdir, Gateway};
 use gateway_tests::origin::Origin;
 use gateway_tests::pki::Pki;
 use gateway_tests::{free_addr, http_client, servers_yaml, tls_stream};
@@ -19,6 +19,14 @@ fn tls_gateway(dir: &Path, pki: &Pki, origin_addr: &str, addr: SocketAddr, extra
         cert.display(),
     );
     Gateway::start(dir, &yaml, &[addr])
+}
+
+/// `yaml` (from [`plain_config`]) with `server.max_connections: max`.
+fn with_max_connections(yaml: String, max: usize) -> String {
+    yaml.replace(
+        "threads: 1\n",
+        &format!("threads: 1\n  max_connections: {max}\n"),
+    )
 }
 
 /// Send `parts` (with a pause between them) over a new TLS connection; everything the
@@ -209,10 +217,12 @@ fn trickling_clients_do_not_delay_a_normal_request_and_get_408() {
     let dir = workdir();
     let origin = Origin::start("o");
     let addr = free_addr();
-    let yaml = format!(
-        "{}listeners:\n  - {{ name: web, address: \"{addr}\", backend: app }}\nbackends:\n  app:\n    servers:\n{}timeouts: {{ client: 2s }}\n",
-        server_section(dir.path()),
-        servers_yaml(&[&origin])
+    let yaml = plain_config(
+        dir.path(),
+        addr,
+        &[&origin],
+        "",
+        "timeouts: { client: 2s }\n",
     );
     let _gw = Gateway::start(dir.path(), &yaml, &[addr]);
     let mut slow: Vec<TcpStream> = (0..200)
@@ -257,11 +267,7 @@ fn connection_limit_queues_then_refuses_without_exhausting_descriptors() {
     let dir = workdir();
     let origin = Origin::start("o");
     let addr = free_addr();
-    let yaml = format!(
-        "{}listeners:\n  - {{ name: web, address: \"{addr}\", backend: app }}\nbackends:\n  app:\n    servers:\n{}",
-        server_section(dir.path()).replace("threads: 1\n", "threads: 1\n  max_connections: 4\n"),
-        servers_yaml(&[&origin])
-    );
+    let yaml = with_max_connections(plain_config(dir.path(), addr, &[&origin], "", ""), 4);
     let gw = Gateway::start(dir.path(), &yaml, &[addr]);
     let open_fds = || {
         std::fs::read_dir(format!("/proc/{}/fd", gw.pid()))
@@ -546,11 +552,7 @@ fn clients_that_give_up_while_queued_free_their_place() {
     let dir = workdir();
     let origin = Origin::start("o");
     let addr = free_addr();
-    let yaml = format!(
-        "{}listeners:\n  - {{ name: web, address: \"{addr}\", backend: app }}\nbackends:\n  app:\n    servers:\n{}",
-        server_section(dir.path()).replace("threads: 1\n", "threads: 1\n  max_connections: 1\n"),
-        servers_yaml(&[&origin])
-    );
+    let yaml = with_max_connections(plain_config(dir.path(), addr, &[&origin], "", ""), 1);
     let _gw = Gateway::start(dir.path(), &yaml, &[addr]);
     let request = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
     let mut held = TcpStream::connect(addr).unwrap();

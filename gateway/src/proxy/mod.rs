@@ -208,8 +208,10 @@ impl ProxyHttp for GatewayProxy {
             Role::Proxy(_) => {
                 // A client that stalls while sending its body gets 408 after `timeouts.client`.
                 session.set_read_timeout(Some(ctx.state.timeouts.client));
-                // HTTP/1 heads were checked by the listener; this catches HTTP/2.
-                if declared_length(session.req_header()) > Some(ctx.state.limits.body_bytes) {
+                // HTTP/1 heads were checked by the listener already.
+                if session.as_downstream().is_http2()
+                    && declared_length(session.req_header()) > Some(ctx.state.limits.body_bytes)
+                {
                     respond::write_error(session, 413, &ctx.state.error_pages).await?;
                     return Ok(true);
                 }
