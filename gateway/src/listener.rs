@@ -113,9 +113,18 @@ impl ListenerApp {
         let mut shutdown = shutdown.clone();
         let spoke = tokio::select! {
             peeked = tokio::time::timeout(head_timeout, stream.try_peek(&mut first)) => {
-                matches!(peeked, Ok(Ok(true)))
+                Some(matches!(peeked, Ok(Ok(true))))
             }
-            _ = shutdown.changed() => false,
+            _ = shutdown.changed() => None,
+        };
+        let spoke = match spoke {
+            Some(spoke) => spoke,
+            // Going away: a client accepted just before still gets its handshake if its
+            // ClientHello is on the way; a silent one is closed.
+            None => matches!(
+                tokio::time::timeout(head::SHUTDOWN_LINGER, stream.try_peek(&mut first)).await,
+                Ok(Ok(true))
+            ),
         };
         if !spoke {
             self.log_null_connection(&stream);

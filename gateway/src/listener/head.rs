@@ -11,9 +11,9 @@ use tokio::time::{timeout_at, Instant};
 
 /// Most request heads fit; an idle keep-alive connection holds this much while it waits.
 const INITIAL_HEAD_BUFFER: usize = 1024;
-/// At shutdown, how long an idle keep-alive connection is still watched for a request the
-/// client may have sent just before it could see the connection close.
-const SHUTDOWN_LINGER: Duration = Duration::from_millis(100);
+/// At shutdown, how long a connection that has not spoken yet (an idle keep-alive one, or one
+/// accepted just before) is still watched for bytes the client sent before it could know.
+pub(super) const SHUTDOWN_LINGER: Duration = Duration::from_millis(100);
 
 /// How reading a request head ended.
 pub enum Head {
