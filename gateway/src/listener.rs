@@ -7,15 +7,18 @@
 //!   operators expect `timeout client` to bound the *whole* head and a `408` when it runs out.
 //!   So for HTTP/1 this layer reads the head itself under one deadline and hands the bytes to
 //!   Pingora as an already-buffered prefix (no copy, no re-parse). HTTP/2 goes straight on.
+//! - Redirect listeners answer requests without a body here ([`redirect`]).
 
 mod head;
+mod redirect;
 
-use crate::access_log::AccessLog;
+use crate::access_log::{AccessLog, Entry};
+use crate::config::model::Redirect;
 use crate::live::{ListenerSlot, ListenerState};
-use crate::metrics::ListenerMetrics;
-use crate::proxy::GatewayProxy;
+use crate::metrics::{unix_now, ListenerMetrics};
+use crate::proxy::{GatewayProxy, Role};
 use crate::transport::Transport;
-use head::{read_head, refuse, Head};
+use head::{read_head, refuse, Checked, Head};
 use pingora::apps::{HttpPersistentSettings, HttpServerApp, ServerApp};
 use pingora::protocols::http::ServerSession;
 use pingora::protocols::tls::server::handshake;
@@ -24,6 +27,8 @@ use pingora::proxy::HttpProxy;
 use pingora::server::ShutdownWatch;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
+use tokio::io::AsyncWriteExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Connections allowed to wait for a slot, at the least.
@@ -74,27 +79,93 @@ pub struct ListenerApp {
     connections: Arc<ConnectionLimit>,
     listener: Arc<ListenerSlot>,
     metrics: Option<Arc<ListenerMetrics>>,
-    null_connection_log: Option<Arc<AccessLog>>,
+    access_log: Option<Arc<AccessLog>>,
+    log_null_connections: bool,
 }
 
 impl ListenerApp {
     /// Wrap `proxy` for `listener`: `connections` is the process-wide limit, `metrics` the
-    /// listener's handles (`None`: not recorded), `null_connection_log` where connections
-    /// that close without a request are logged.
+    /// listener's handles (`None`: not recorded), `access_log` where requests answered here
+    /// are logged, with connections that close without a request if `log_null_connections`.
     pub fn new(
         proxy: HttpProxy<GatewayProxy>,
         listener: Arc<ListenerSlot>,
         connections: Arc<ConnectionLimit>,
         metrics: Option<Arc<ListenerMetrics>>,
-        null_connection_log: Option<Arc<AccessLog>>,
+        access_log: Option<Arc<AccessLog>>,
+        log_null_connections: bool,
     ) -> Self {
         ListenerApp {
             proxy: Arc::new(proxy),
             connections,
             listener,
             metrics,
-            null_connection_log,
+            access_log,
+            log_null_connections,
         }
+    }
+
+    /// Answer a redirect listener's `request` (complete, without a body) here; `true` when the
+    /// connection stays open for the next request.
+    async fn redirect(
+        &self,
+        stream: &mut Stream,
+        request: &Checked<'_>,
+        redirect: &Redirect,
+        state: &ListenerState,
+        shutdown: &ShutdownWatch,
+    ) -> bool {
+        let started = Instant::now();
+        let keep_alive = request.keep_alive && !*shutdown.borrow() && !crate::control::draining();
+        let (status, kept) = match redirect::response(request, redirect, keep_alive) {
+            Some(response) => {
+                let written =
+                    stream.write_all(&response).await.is_ok() && stream.flush().await.is_ok();
+                (redirect.status, keep_alive && written)
+            }
+            None => {
+                refuse(stream, 400, &state.error_pages).await;
+                (400, false)
+            }
+        };
+        self.log_answered(stream, request, status, started);
+        kept
+    }
+
+    /// Metrics and the access-log line of a request answered by the listener itself.
+    fn log_answered(&self, stream: &Stream, request: &Checked<'_>, status: u16, started: Instant) {
+        let elapsed = started.elapsed();
+        if let Some(metrics) = &self.metrics {
+            metrics.record(status, elapsed.as_secs_f64(), 0, 0);
+        }
+        let Some(log) = &self.access_log else {
+            return;
+        };
+        let digest = stream.get_socket_digest();
+        log.log(&Entry {
+            unix_ms: (unix_now() * 1000.0) as u64 - elapsed.as_millis() as u64,
+            client: digest
+                .as_ref()
+                .and_then(|d| d.peer_addr()?.as_inet().copied()),
+            listener: &self.listener.name,
+            backend: "-",
+            server: "-",
+            status,
+            duration_ms: elapsed.as_secs_f64() * 1000.0,
+            connect_ms: -1.0,
+            response_ms: -1.0,
+            bytes_sent: 0,
+            bytes_received: 0,
+            method: request.method,
+            path: request.target,
+            version: if request.http11 {
+                "HTTP/1.1"
+            } else {
+                "HTTP/1.0"
+            },
+            termination: "LR",
+            retries: 0,
+        });
     }
 
     /// Run the TLS handshake (on TLS listeners). A connection that closes or stays silent
@@ -156,7 +227,11 @@ impl ListenerApp {
     }
 
     fn log_null_connection(&self, stream: &Stream) {
-        if let Some(log) = &self.null_connection_log {
+        if let Some(log) = self
+            .access_log
+            .as_ref()
+            .filter(|_| self.log_null_connections)
+        {
             let digest = stream.get_socket_digest();
             let peer = digest
                 .as_ref()
@@ -215,9 +290,24 @@ impl ServerApp for ListenerApp {
                 }
             };
             served_any = true;
-            if let Err(status) = head::check(&head, &state.limits) {
-                refuse(&mut stream, status, error_pages).await;
-                return None;
+            let request = match head::check(&head, &state.limits) {
+                Ok(request) => request,
+                Err(status) => {
+                    refuse(&mut stream, status, error_pages).await;
+                    return None;
+                }
+            };
+            if let Role::Redirect(redirect) = &state.role {
+                // A pipelined next request (bytes after the head) is left to Pingora.
+                if !request.has_body && request.head_len == head.len() {
+                    if self
+                        .redirect(&mut stream, &request, redirect, &state, shutdown)
+                        .await
+                    {
+                        continue;
+                    }
+                    return None;
+                }
             }
             let mut session = ServerSession::new_http1(stream);
             match persisted.take() {

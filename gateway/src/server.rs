@@ -76,7 +76,6 @@ pub fn build(
         // Without a stats listener nobody can read the figures: do not record them.
         let recorded = config.stats.map(|_| slot.metrics.clone());
         let logic = GatewayProxy::new(slot.clone(), recorded.clone(), access_log.clone());
-        let null_connection_log = access_log.clone().filter(|_| config.log_null_connections);
         let mut proxy = http_proxy(&conf, logic);
         proxy.h2_options = Some(h2_options(&config.limits));
         let app = ListenerApp::new(
@@ -84,7 +83,8 @@ pub fn build(
             slot.clone(),
             connections.clone(),
             recorded,
-            null_connection_log,
+            access_log.clone(),
+            config.log_null_connections,
         );
         let mut service = Service::new(format!("listener {}", slot.name), app);
         service.add_listener(

@@ -80,6 +80,101 @@ fn redirect_refuses_a_host_that_is_not_a_host_name() {
     assert!(missing.starts_with("HTTP/1.1 400"), "{missing}");
 }
 
+/// Read one response head (the redirect has no body) from a kept-alive connection.
+fn read_head(stream: &mut TcpStream) -> String {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&head).into_owned()
+}
+
+#[test]
+fn redirects_keep_the_connection_as_the_client_asks_and_are_logged() {
+    let dir = workdir();
+    let addr = free_addr();
+    let log = dir.path().join("access.log");
+    let yaml = format!(
+        "{}listeners:\n  - name: http\n    address: \"{addr}\"\n    redirect_https: {{ port: 443 }}\nbackends: {{}}\naccess_log: {{ path: {}, format: json }}\n",
+        server_section(dir.path()),
+        log.display()
+    );
+    let _gw = Gateway::start(dir.path(), &yaml, &[addr]);
+
+    // HTTP/1.1: one connection serves request after request until the client says close.
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    for i in 0..3 {
+        write!(stream, "GET /p{i}?q HTTP/1.1\r\nHost: a.test\r\n\r\n").unwrap();
+        let head = read_head(&mut stream);
+        assert!(head.starts_with("HTTP/1.1 301 "), "{head}");
+        assert!(
+            head.contains(&format!("\r\nLocation: https://a.test/p{i}?q\r\n")),
+            "{head}"
+        );
+        assert!(head.contains("\r\nConnection: keep-alive\r\n"), "{head}");
+    }
+    stream
+        .write_all(b"HEAD /last HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let head = read_head(&mut stream);
+    assert!(head.contains("\r\nConnection: close\r\n"), "{head}");
+    let mut rest = Vec::new();
+    assert_eq!(stream.read_to_end(&mut rest).unwrap(), 0, "closed after");
+
+    // HTTP/1.0 closes unless it asks for keep-alive.
+    let answer = raw_exchange(addr, b"GET /old HTTP/1.0\r\nHost: a.test\r\n\r\n");
+    assert!(answer.contains("\r\nConnection: close\r\n"), "{answer}");
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    for _ in 0..2 {
+        stream
+            .write_all(b"GET / HTTP/1.0\r\nHost: a.test\r\nConnection: keep-alive\r\n\r\n")
+            .unwrap();
+        let head = read_head(&mut stream);
+        assert!(head.contains("\r\nConnection: keep-alive\r\n"), "{head}");
+    }
+
+    // A request with a body is redirected too (Pingora reads the body first).
+    let answer = raw_exchange(
+        addr,
+        b"POST /form HTTP/1.1\r\nHost: a.test\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc",
+    );
+    assert!(answer.starts_with("HTTP/1.1 301 "), "{answer}");
+    assert!(answer.contains("https://a.test/form"), "{answer}");
+
+    let mut lines = Vec::new();
+    gateway_tests::wait_for(Duration::from_secs(3), || {
+        lines = std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .collect();
+        lines.len() >= 8
+    });
+    assert_eq!(lines.len(), 8, "{lines:?}");
+    let paths: Vec<_> = lines.iter().map(|l| l["path"].as_str().unwrap()).collect();
+    assert_eq!(
+        paths,
+        ["/p0?q", "/p1?q", "/p2?q", "/last", "/old", "/", "/", "/form"]
+    );
+    for line in &lines {
+        assert_eq!(line["status"], 301, "{line}");
+        assert_eq!(line["listener"], "http", "{line}");
+        assert_eq!(line["termination"], "LR", "{line}");
+    }
+    assert_eq!(lines[3]["method"], "HEAD");
+    assert_eq!(lines[4]["version"], "HTTP/1.0");
+}
+
 #[test]
 fn metrics_endpoint_counts_responses_and_passes_promtool() {
     let dir = workdir();

@@ -106,7 +106,7 @@ const MAX_CHUNK_LINE: usize = 4096;
 /// Check a request head, and the body bytes read with it, against HTTP/1.1's syntax and
 /// framing rules and `limits`; the status to refuse it with. Ambiguous framing is refused
 /// outright, as nginx and Envoy do, so no two parsers can disagree about where a request ends.
-pub fn check(buf: &[u8], limits: &Limits) -> Result<(), u16> {
+pub fn check<'a>(buf: &'a [u8], limits: &Limits) -> Result<Checked<'a>, u16> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut request = httparse::Request::new(&mut headers);
     let head_len = match request.parse(buf) {
@@ -132,6 +132,8 @@ pub fn check(buf: &[u8], limits: &Limits) -> Result<(), u16> {
         return Err(400);
     }
     let http11 = request.version == Some(1);
+    let mut host = None;
+    let mut connection: &[u8] = b"";
     let mut hosts = 0;
     let mut content_length: Option<u64> = None;
     let mut lengths = 0;
@@ -148,6 +150,9 @@ pub fn check(buf: &[u8], limits: &Limits) -> Result<(), u16> {
         let name = header.name;
         if name.eq_ignore_ascii_case("host") {
             hosts += 1;
+            host = Some(header.value);
+        } else if name.eq_ignore_ascii_case("connection") {
+            connection = header.value;
         } else if name.eq_ignore_ascii_case("content-length") {
             lengths += 1;
             let digits = header.value;
@@ -190,7 +195,43 @@ pub fn check(buf: &[u8], limits: &Limits) -> Result<(), u16> {
     if chunked && !chunks_well_formed(&buf[head_len..]) {
         return Err(400);
     }
-    Ok(())
+    let has_token = |token: &str| {
+        connection
+            .split(|&b| b == b',')
+            .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+    };
+    Ok(Checked {
+        method,
+        target,
+        http11,
+        host: host.and_then(|h| std::str::from_utf8(h).ok()),
+        keep_alive: if http11 {
+            !has_token("close")
+        } else {
+            has_token("keep-alive")
+        },
+        has_body: chunked || content_length.is_some_and(|n| n > 0),
+        head_len,
+    })
+}
+
+/// What the listener needs to know about a head that passed [`check`].
+#[derive(Debug, PartialEq, Eq)]
+pub struct Checked<'a> {
+    /// The method.
+    pub method: &'a str,
+    /// The request target.
+    pub target: &'a str,
+    /// HTTP/1.1 (else HTTP/1.0).
+    pub http11: bool,
+    /// The `Host` value, if there is one and it is UTF-8.
+    pub host: Option<&'a str>,
+    /// Whether the client wants the connection kept (its version's default and `Connection`).
+    pub keep_alive: bool,
+    /// Whether a body follows the head.
+    pub has_body: bool,
+    /// Length of the head; bytes after it are body or a pipelined request.
+    pub head_len: usize,
 }
 
 /// Whether the start of a chunked body (as much as has arrived) is well framed: hex sizes,
@@ -271,7 +312,40 @@ mod tests {
     use crate::config::model::Limits;
 
     fn status(head: &str) -> Result<(), u16> {
-        super::check(head.as_bytes(), &Limits::default())
+        super::check(head.as_bytes(), &Limits::default()).map(|_| ())
+    }
+
+    #[test]
+    fn summarises_what_the_listener_needs() {
+        let limits = Limits::default();
+        let head = b"GET /a?b HTTP/1.1\r\nHost: x.test\r\nConnection: Upgrade, Close\r\n\r\n";
+        let checked = super::check(head, &limits).unwrap();
+        assert_eq!(
+            checked,
+            super::Checked {
+                method: "GET",
+                target: "/a?b",
+                http11: true,
+                host: Some("x.test"),
+                keep_alive: false,
+                has_body: false,
+                head_len: head.len(),
+            }
+        );
+        let kept = |head: &str| super::check(head.as_bytes(), &limits).unwrap().keep_alive;
+        assert!(kept("GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
+        assert!(!kept("GET / HTTP/1.0\r\n\r\n"));
+        assert!(kept("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+        let body = |head: &str| super::check(head.as_bytes(), &limits).unwrap().has_body;
+        assert!(!body(
+            "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n"
+        ));
+        assert!(body(
+            "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n\r\nx"
+        ));
+        assert!(body(
+            "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+        ));
     }
 
     #[test]

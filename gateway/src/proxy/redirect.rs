@@ -20,7 +20,7 @@ pub fn https_location(host_with_port: &str, path_and_query: &str, port: u16) -> 
     location.push_str(host);
     if port != 443 {
         location.push(':');
-        location.push_str(&port.to_string());
+        location.push_str(itoa::Buffer::new().format(port));
     }
     location.push_str(path);
     Some(location)

@@ -61,10 +61,13 @@ impl Hook for MaxBodySize {
         _end: bool,
         state: &mut HookState,
     ) -> Flow {
-        let seen = state.values.get::<BodySeen>().copied().unwrap_or_default();
-        let total = seen.0 + chunk.map_or(0, |c| c.len() as u64);
-        state.values.insert(BodySeen(total));
-        if total > self.bytes {
+        // Most requests have no body: their one empty call must not allocate the state map.
+        let Some(chunk) = chunk.filter(|c| !c.is_empty()) else {
+            return Flow::Continue;
+        };
+        let seen = state.values.get_or_insert_default::<BodySeen>();
+        seen.0 += chunk.len() as u64;
+        if seen.0 > self.bytes {
             Flow::Respond(Reply::status(413))
         } else {
             Flow::Continue
