@@ -21,11 +21,12 @@ use pingora::services::background::GenBackgroundService;
 use pingora::services::listening::Service;
 use std::sync::Arc;
 
-/// Client socket buffers: a 17 KiB read buffer holds one whole TLS record (16 KiB + overhead)
-/// or a large request head. Pingora's default of 64 KiB per connection made an idle TLS
-/// connection cost ~95 KiB against nginx's ~15 KiB (docs/BENCHMARKS.md).
+/// Client sockets get no read buffer of Pingora's (its default is 64 KiB per connection, held
+/// for the connection's life): request heads are read into their own buffer, and OpenSSL
+/// reads ahead into its record buffer, which it frees while the connection is idle
+/// (`tls.rs`). An idle TLS connection cost ~95 KiB with the default (docs/BENCHMARKS.md).
 const CLIENT_SOCKET_BUFFERS: L4BufferSettings = L4BufferSettings {
-    read: Some(17 * 1024),
+    read: Some(0),
     write: None,
 };
 

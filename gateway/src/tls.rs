@@ -174,7 +174,9 @@ fn configure(builder: &mut SslContextBuilder, config: &TlsConfig) -> Result<(), 
             | SslOptions::CIPHER_SERVER_PREFERENCE,
     );
     install_ocsp_stapling(builder, &config.certificates)?;
-    // Free the 2 x 16 KiB record buffers of idle connections, as nginx and HAProxy do.
+    // Read as much as the socket holds in one call (the socket has no read buffer of its own),
+    // and free the 2 x 16 KiB record buffers of idle connections, as nginx and HAProxy do.
+    builder.set_read_ahead(true);
     builder.set_mode(SslMode::RELEASE_BUFFERS);
     Ok(())
 }
