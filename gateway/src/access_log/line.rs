@@ -60,12 +60,7 @@ fn push_client(line: &mut Line<'_>, client: Option<SocketAddr>) {
     match client {
         None => line.push_str("-"),
         Some(SocketAddr::V4(v4)) => {
-            for (i, octet) in v4.ip().octets().iter().enumerate() {
-                if i > 0 {
-                    line.push('.');
-                }
-                line.push_str(n.format(*octet));
-            }
+            crate::ip_text::push_ip(line.0, (*v4.ip()).into());
             line.push(':');
             line.push_str(n.format(v4.port()));
         }

@@ -39,28 +39,20 @@ impl Forwarded {
     /// `X-Forwarded-For` is kept (and the client appended) only when `client` is a trusted
     /// proxy; otherwise it is replaced, so a client cannot forge its address.
     pub fn apply(&self, req: &mut RequestHeader, client: Option<IpAddr>) {
-        let client_text = client.map(|ip| ip.to_string()).unwrap_or_default();
         let trusted = client.is_some_and(|ip| contains(&self.trusted_proxies, ip));
-        let mut chain: Option<Vec<u8>> = None;
+        let mut chain = Vec::with_capacity(48);
         if trusted {
             for value in req.headers.get_all(X_FORWARDED_FOR) {
-                let chain = chain.get_or_insert_with(Vec::new);
-                if !chain.is_empty() {
-                    chain.extend_from_slice(b", ");
-                }
                 chain.extend_from_slice(value.as_bytes());
+                chain.extend_from_slice(b", ");
             }
         }
-        let value = match chain {
-            Some(mut chain) if !chain.is_empty() => {
-                chain.extend_from_slice(b", ");
-                chain.extend_from_slice(client_text.as_bytes());
-                HeaderValue::from_bytes(&chain)
-            }
-            _ => HeaderValue::from_str(&client_text),
-        };
+        match client {
+            Some(ip) => crate::ip_text::push_ip(&mut chain, ip),
+            None => chain.truncate(chain.len().saturating_sub(2)),
+        }
         // The inputs are header values and an IP address, so the result is a valid value.
-        if let Ok(value) = value {
+        if let Ok(value) = HeaderValue::from_maybe_shared(bytes::Bytes::from(chain)) {
             let _ = req.insert_header(X_FORWARDED_FOR, value);
         }
         let _ = req.insert_header(X_FORWARDED_PROTO, self.proto.clone());
