@@ -275,7 +275,21 @@ def start_all(proxies):
     return procs
 
 
+def port_taken(port):
+    import socket
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
 def start_each(procs, proxies):
+    # The origins bind with reuseport: a leftover server on these ports would silently share
+    # the load (and the CPU), so a taken port stops the run.
+    taken = [p for p in ORIGINS + [q for name in proxies for q in PORTS[name]] if port_taken(p)]
+    if taken:
+        raise RuntimeError(f"ports already in use: {taken}; stop what listens there first")
     (OUT / "origin.conf").write_text(origin_conf())
     procs["origin"] = Proc("origin", ["nginx", "-c", str(OUT / "origin.conf"), "-g", "daemon off;"], ORIGINS)
     gw = str(ROOT / "target" / "release" / "gateway")
