@@ -36,6 +36,7 @@ test: test-deps
 
 ## The gateway, HAProxy and nginx side by side (THREADS=1 ROUNDS=3 DURATION=8); see docs/BENCHMARKS.md.
 bench: bench-deps release
+	cargo build --release -p gateway --example bare_pingora
 	python3 bench/bench.py
 
 ## TLS audit: testssl.sh against the shipped defaults; fails on any HIGH or CRITICAL finding.

@@ -3,7 +3,8 @@
 
 Same topology behind every proxy: three nginx origins on 127.0.0.1 answering `return 200`
 (and a 64 KiB file), same certificates (RSA-2048 and ECDSA P-256), same thread count
-(THREADS, default 1), all on loopback. Each scenario runs the proxies alternately for ROUNDS
+(THREADS, default 1), all on loopback. `pingora-bare` (the `bare_pingora` example: Pingora
+with nothing of the gateway on top) runs beside them as the baseline the gateway is built on. Each scenario runs the proxies alternately for ROUNDS
 rounds of DURATION seconds; the table shows medians and the ratio gateway / best peer.
 Results go to target/bench/results.json and target/bench/results.md.
 
@@ -40,8 +41,12 @@ PORTS = {
     "haproxy-ref": (7543, 7544, 7180),
     "haproxy-tuned": (7643, 7644, 7280),
     "nginx": (7743, 7744, 7380),
+    # Pingora alone (the `bare_pingora` example): no redirect listener, so no redirect port.
+    "pingora-bare": (7843, 7844, None),
 }
 PEERS = ["haproxy-ref", "haproxy-tuned", "nginx"]
+# What the gateway is built on: shown for reference, not a peer the goal is measured against.
+BASELINE = "pingora-bare"
 
 
 def sh(cmd, **kw):
@@ -287,7 +292,7 @@ def port_taken(port):
 def start_each(procs, proxies):
     # The origins bind with reuseport: a leftover server on these ports would silently share
     # the load (and the CPU), so a taken port stops the run.
-    taken = [p for p in ORIGINS + [q for name in proxies for q in PORTS[name]] if port_taken(p)]
+    taken = [p for p in ORIGINS + [q for name in proxies for q in PORTS[name] if q] if port_taken(p)]
     if taken:
         raise RuntimeError(f"ports already in use: {taken}; stop what listens there first")
     (OUT / "origin.conf").write_text(origin_conf())
@@ -300,6 +305,12 @@ def start_each(procs, proxies):
             conf = OUT / f"{name}.yaml"
             conf.write_text(gateway_conf(name))
             argv = [gw, "-c", str(conf)]
+        elif name == BASELINE:
+            certs = OUT / "certs"
+            argv = [str(ROOT / "target" / "release" / "examples" / "bare_pingora"), str(THREADS),
+                    certs / "rsa.crt", certs / "rsa.key", f"127.0.0.1:{ports[0]}",
+                    certs / "ecdsa.crt", certs / "ecdsa.key", f"127.0.0.1:{ports[1]}",
+                    "--", *(f"127.0.0.1:{p}" for p in ORIGINS)]
         elif name.startswith("haproxy"):
             conf = OUT / f"{name}.cfg"
             conf.write_text(haproxy_conf(name == "haproxy-tuned"))
@@ -308,7 +319,7 @@ def start_each(procs, proxies):
             conf = OUT / "nginx.conf"
             conf.write_text(nginx_conf())
             argv = ["nginx", "-c", str(conf), "-g", "daemon off;"]
-        procs[name] = Proc(name, argv, ports)
+        procs[name] = Proc(name, [str(a) for a in argv], [p for p in ports if p])
 
 
 # ---------------------------------------------------------------- load generators
@@ -410,7 +421,7 @@ def median(values):
 def main():
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    proxies = os.environ.get("PROXIES", "gateway,gateway-lean,gateway-hooks," + ",".join(PEERS)).split(",")
+    proxies = os.environ.get("PROXIES", ",".join(["gateway", "gateway-lean", "gateway-hooks", *PEERS, BASELINE])).split(",")
     chosen = os.environ.get("SCENARIOS")
     table = scenarios()
     names = chosen.split(",") if chosen else list(table) + ["idle-tls"]
@@ -426,6 +437,8 @@ def main():
                 # Odd rounds run the proxies in reverse order, so no proxy always runs first
                 # (or always right after another one) and drift cancels out.
                 for p in (proxies if rnd % 2 == 0 else proxies[::-1]):
+                    if scenario == "redirect-80" and not PORTS[p][2]:
+                        continue
                     if scenario == "idle-tls":
                         r = idle_rss(procs[p], PORTS[p][0])
                     else:
@@ -434,6 +447,8 @@ def main():
                     print(f"{scenario} round {rnd + 1} {p}: {r}", flush=True)
             summary = {}
             for p, rs in runs.items():
+                if not rs:
+                    continue
                 if scenario == "idle-tls":
                     summary[p] = rs[0]
                 else:
@@ -457,6 +472,7 @@ def fmt(v, digits=0):
 
 def render(results, proxies):
     peers = [p for p in proxies if p in PEERS]
+    baseline = BASELINE in proxies
     lines = [f"threads={results['threads']} rounds={results['rounds']} duration={results['duration_s']}s "
              f"connections={results['connections']}", ""]
     lim = results.get("limits", {})
@@ -464,23 +480,30 @@ def render(results, proxies):
                  f"ECDSA P-256 sign {fmt(lim.get('ecdsa_p256_sign_per_s'))}/s, "
                  f"origin direct {fmt(lim.get('origin_direct_rps'))} req/s")
     lines.append("")
-    header = "| scenario | " + " | ".join(proxies) + " | gateway / best peer |"
-    lines += [header, "|" + "---|" * (len(proxies) + 2)]
+    extra = [f"gateway / {BASELINE}"] if baseline else []
+    header = "| scenario | " + " | ".join(proxies + ["gateway / best peer"] + extra) + " |"
+    lines += [header, "|" + "---|" * (len(proxies) + 2 + len(extra))]
     for scenario, summary in results["scenarios"].items():
         if scenario == "idle-tls":
-            cells = [f"{fmt(summary[p]['kib_per_connection'], 1)} KiB/conn ({summary[p]['connections']})" for p in proxies]
-            best = min((summary[p]["kib_per_connection"] for p in peers if summary[p]["kib_per_connection"]), default=None)
-            gw = summary.get("gateway", {}).get("kib_per_connection")
-            ratio = f"{best / gw:.2f}x (memory, higher is better)" if best and gw else "-"
-        else:
-            cells = [f"{fmt(summary[p]['rps'])} req/s, p50 {fmt(summary[p]['p50_ms'], 2)} / p99 {fmt(summary[p]['p99_ms'], 2)} ms"
+            # Memory: fewer KiB per connection is better, so the ratio is other / gateway.
+            value = {p: summary[p]["kib_per_connection"] for p in summary}
+            cells = [f"{fmt(value[p], 1)} KiB/conn ({summary[p]['connections']})" if p in summary else "-"
                      for p in proxies]
-            best = max((summary[p]["rps"] for p in peers if summary[p]["rps"]), default=None)
-            gw = summary.get("gateway", {}).get("rps")
-            ratio = f"{gw / best:.2f}x" if best and gw else "-"
-        lines.append(f"| {scenario} | " + " | ".join(cells) + f" | {ratio} |")
+            best = min((value[p] for p in peers if value.get(p)), default=None)
+            ratio = lambda gw, other: f"{other / gw:.2f}x (memory, higher is better)"
+        else:
+            value = {p: summary[p]["rps"] for p in summary}
+            cells = [f"{fmt(value[p])} req/s, p50 {fmt(summary[p]['p50_ms'], 2)} / p99 {fmt(summary[p]['p99_ms'], 2)} ms"
+                     if p in summary else "-" for p in proxies]
+            best = max((value[p] for p in peers if value.get(p)), default=None)
+            ratio = lambda gw, other: f"{gw / other:.2f}x"
+        gw = value.get("gateway")
+        ratios = [ratio(gw, best) if best and gw else "-"]
+        if baseline:
+            bare = value.get(BASELINE)
+            ratios.append(ratio(gw, bare) if bare and gw else "-")
+        lines.append(f"| {scenario} | " + " | ".join(cells + ratios) + " |")
     return "\n".join(lines) + "\n"
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -20,7 +20,7 @@ pub fn binary() -> PathBuf {
     path
 }
 
-/// Path of the `custom_hook` example binary (`make test` builds it).
+/// Path of an example binary such as `custom_hook` (`make test` builds them).
 pub fn example_binary(name: &str) -> PathBuf {
     let path = binary().with_file_name("examples").join(name);
     assert!(
