@@ -9,7 +9,8 @@ rounds of DURATION seconds; the table shows medians and the ratio gateway / best
 Results go to target/bench/results.json and target/bench/results.md.
 
 Environment: THREADS (1), ROUNDS (3), DURATION (seconds, 8), CONNECTIONS (64),
-IDLE_CONNECTIONS (8000: HAProxy reserves two descriptors per connection and the hard descriptor limit here is 20000), SCENARIOS (comma list; default all), PROXIES (comma list).
+IDLE_CONNECTIONS (8000: HAProxy reserves two descriptors per connection and the hard descriptor limit here is 20000), SCENARIOS (comma list; default all), PROXIES (comma list), GATEWAY_B (another gateway binary,
+run as `gateway-b` with gateway-lean's configuration when PROXIES names it).
 """
 import asyncio
 import json
@@ -38,6 +39,8 @@ PORTS = {
     "gateway": (7443, 7444, 7080),
     "gateway-lean": (7453, 7454, 7090),
     "gateway-hooks": (7463, 7464, 7095),
+    # `gateway-lean`'s configuration on another build (GATEWAY_B=path): A/B of two binaries.
+    "gateway-b": (7473, 7474, 7097),
     "haproxy-ref": (7543, 7544, 7180),
     "haproxy-tuned": (7643, 7644, 7280),
     "nginx": (7743, 7744, 7380),
@@ -116,7 +119,7 @@ FIVE_HOOKS = """    hooks:
 
 
 def gateway_conf(name):
-    lean = name != "gateway"
+    lean = name != "gateway"  # gateway-lean, gateway-hooks, gateway-b
     rsa, ec, redirect = PORTS[name]
     certs = OUT / "certs"
     servers = "\n".join(f'      - {{ name: o{i}, address: "127.0.0.1:{p}" }}' for i, p in enumerate(ORIGINS))
@@ -304,7 +307,7 @@ def start_each(procs, proxies):
         if name.startswith("gateway"):
             conf = OUT / f"{name}.yaml"
             conf.write_text(gateway_conf(name))
-            argv = [gw, "-c", str(conf)]
+            argv = [os.environ["GATEWAY_B"] if name == "gateway-b" else gw, "-c", str(conf)]
         elif name == BASELINE:
             certs = OUT / "certs"
             argv = [str(ROOT / "target" / "release" / "examples" / "bare_pingora"), str(THREADS),

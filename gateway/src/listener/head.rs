@@ -9,8 +9,11 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::{timeout_at, Instant};
 
-/// Most request heads fit; an idle keep-alive connection holds this much while it waits.
-const INITIAL_HEAD_BUFFER: usize = 1024;
+/// What an idle connection holds while it waits for a request: the first read takes at most
+/// this much (a short request fits whole), so 10,000 idle connections do not hold 10 MiB.
+const WAITING_HEAD_BUFFER: usize = 64;
+/// Room made once the first bytes are in: most request heads fit.
+const HEAD_BUFFER: usize = 1024;
 /// At shutdown, how long a connection that has not spoken yet (an idle keep-alive one, or one
 /// accepted just before) is still watched for bytes the client sent before it could know.
 pub(super) const SHUTDOWN_LINGER: Duration = Duration::from_millis(100);
@@ -52,7 +55,7 @@ pub async fn read_head(
     deadline: Duration,
     max_bytes: usize,
 ) -> Head {
-    let mut buf = BytesMut::with_capacity(INITIAL_HEAD_BUFFER);
+    let mut buf = BytesMut::with_capacity(WAITING_HEAD_BUFFER);
     let mut shutdown = shutdown.clone();
     let idle_until = Instant::now() + idle;
     let first = loop {
@@ -87,8 +90,8 @@ pub async fn read_head(
             return Head::TooLarge;
         }
         scanned = buf.len();
-        if buf.capacity() - buf.len() < 1024 {
-            buf.reserve(buf.capacity());
+        if buf.capacity() - buf.len() < HEAD_BUFFER {
+            buf.reserve(buf.capacity().max(HEAD_BUFFER));
         }
         match timeout_at(deadline, stream.read_buf(&mut buf)).await {
             Ok(Ok(n)) if n > 0 => {}
