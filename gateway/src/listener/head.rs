@@ -242,8 +242,9 @@ pub struct Checked<'a> {
 fn chunks_well_formed(mut body: &[u8]) -> bool {
     loop {
         let Some(eol) = body.windows(2).position(|w| w == b"\r\n") else {
-            // An incomplete size line: what there is must be plausible.
-            return body.len() <= MAX_CHUNK_LINE && size_line_ok(body, true);
+            // An incomplete size line (perhaps up to its CR): what there is must be plausible.
+            let line = body.strip_suffix(b"\r").unwrap_or(body);
+            return line.len() <= MAX_CHUNK_LINE && size_line_ok(line, true);
         };
         let line = &body[..eol];
         if line.len() > MAX_CHUNK_LINE || !size_line_ok(line, false) {
@@ -372,6 +373,20 @@ mod tests {
             status("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1f\r\nab"),
             Ok(()),
             "a chunk still arriving"
+        );
+        for cut in ["1", "1f", "1f\r", "1f;ext", "1f;ext\r"] {
+            assert_eq!(
+                status(&format!(
+                    "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n{cut}"
+                )),
+                Ok(()),
+                "a size line cut at {cut:?}"
+            );
+        }
+        assert_eq!(
+            status("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1f\rx"),
+            Err(400),
+            "a CR inside a size line"
         );
     }
 
