@@ -3,14 +3,17 @@
 
 Same topology behind every proxy: three nginx origins on 127.0.0.1 answering `return 200`
 (and a 64 KiB file), same certificates (RSA-2048 and ECDSA P-256), same thread count
-(THREADS, default 1), all on loopback. `pingora-bare` (the `bare_pingora` example: Pingora
-with nothing of the gateway on top) runs beside them as the baseline the gateway is built on. Each scenario runs the proxies alternately for ROUNDS
-rounds of DURATION seconds; the table shows medians and the ratio gateway / best peer.
+(THREADS, default 1), all on loopback. `pingora-bare` (the `bare_pingora` example: Pingora with
+nothing of the gateway on top) runs beside them as the baseline the gateway is built on. Each
+scenario runs the proxies alternately for ROUNDS rounds of DURATION seconds; the table shows
+medians, the ratio gateway / best peer and the ratio gateway / pingora-bare.
 Results go to target/bench/results.json and target/bench/results.md.
 
 Environment: THREADS (1), ROUNDS (3), DURATION (seconds, 8), CONNECTIONS (64),
-IDLE_CONNECTIONS (8000: HAProxy reserves two descriptors per connection and the hard descriptor limit here is 20000), SCENARIOS (comma list; default all), PROXIES (comma list), GATEWAY_B (another gateway binary,
-run as `gateway-b` with gateway-lean's configuration when PROXIES names it).
+IDLE_CONNECTIONS (8000: HAProxy reserves two descriptors per connection and the hard
+descriptor limit here is 20000), SCENARIOS (comma list; default all), PROXIES (comma list),
+GATEWAY_B (another gateway binary, run as `gateway-b` with gateway-lean's configuration when
+PROXIES names it).
 """
 import asyncio
 import json
