@@ -56,6 +56,25 @@ pub fn servers_yaml(origins: &[&origin::Origin]) -> String {
 /// A blocking HTTPS client that trusts `pki`'s CA, follows no redirects and resolves each
 /// `(name, addr)` pair to that address (so SNI carries the name).
 pub fn https_client(pki: &pki::Pki, names: &[(&str, SocketAddr)]) -> reqwest::blocking::Client {
+    https_client_builder(pki, names).build().unwrap()
+}
+
+/// Like [`https_client`], speaking HTTP/1.1 only (no ALPN `h2`).
+pub fn https_http1_client(
+    pki: &pki::Pki,
+    names: &[(&str, SocketAddr)],
+) -> reqwest::blocking::Client {
+    https_client_builder(pki, names)
+        .http1_only()
+        .build()
+        .unwrap()
+}
+
+/// The client builder behind [`https_client`] and [`https_http1_client`].
+fn https_client_builder(
+    pki: &pki::Pki,
+    names: &[(&str, SocketAddr)],
+) -> reqwest::blocking::ClientBuilder {
     let mut builder = reqwest::blocking::Client::builder()
         .add_root_certificate(reqwest::Certificate::from_pem(&pki.ca_pem()).unwrap())
         .redirect(reqwest::redirect::Policy::none())
@@ -64,7 +83,7 @@ pub fn https_client(pki: &pki::Pki, names: &[(&str, SocketAddr)]) -> reqwest::bl
     for (name, addr) in names {
         builder = builder.resolve(name, *addr);
     }
-    builder.build().unwrap()
+    builder
 }
 
 /// A blocking plain-HTTP client that follows no redirects.

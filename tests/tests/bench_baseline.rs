@@ -5,7 +5,7 @@
 use gateway_tests::gateway::{example_binary, workdir};
 use gateway_tests::origin::Origin;
 use gateway_tests::pki::Pki;
-use gateway_tests::{accepting, free_addr, https_client, wait_for};
+use gateway_tests::{accepting, free_addr, https_client, https_http1_client, wait_for};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -48,12 +48,7 @@ fn bare_pingora_proxies_tls_http1_and_http2_round_robin() {
         versions.push(response.version());
     }
     assert_eq!(versions, [reqwest::Version::HTTP_2; 4]);
-    let http1 = reqwest::blocking::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(&pki.ca_pem()).unwrap())
-        .resolve("localhost", addr)
-        .http1_only()
-        .build()
-        .unwrap();
+    let http1 = https_http1_client(&pki, &[("localhost", addr)]);
     let response = http1.get(&url).send().unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.version(), reqwest::Version::HTTP_11);

@@ -7,7 +7,9 @@ use gateway_tests::gateway::{
 };
 use gateway_tests::origin::Origin;
 use gateway_tests::pki::Pki;
-use gateway_tests::{free_addr, http_client, https_client, servers_yaml, tls_stream, wait_for};
+use gateway_tests::{
+    free_addr, http_client, https_client, https_http1_client, servers_yaml, tls_stream, wait_for,
+};
 use openssl::ssl::SslStream;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -110,13 +112,7 @@ fn binary_upgrade_under_https_load_fails_no_request() {
             .build()
             .unwrap()
     };
-    let http1_keep_alive = reqwest::blocking::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(&pki.ca_pem()).unwrap())
-        .resolve("localhost", addr)
-        .http1_only()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
+    let http1_keep_alive = https_http1_client(&pki, &[("localhost", addr)]);
     let load = Load::start(
         vec![
             ("keep-alive-h1", http1_keep_alive),

@@ -4,7 +4,7 @@
 use gateway_tests::gateway::{server_section, workdir, Gateway};
 use gateway_tests::origin::Origin;
 use gateway_tests::pki::{common_name, Pki};
-use gateway_tests::{free_addr, https_client, servers_yaml, wait_for};
+use gateway_tests::{free_addr, https_client, https_http1_client, servers_yaml, wait_for};
 use reqwest::tls::TlsInfo;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -107,12 +107,7 @@ fn tls_offers_http2_and_http1_by_alpn() {
     assert_eq!(h2.status(), 200);
     assert_eq!(h2.text().unwrap(), "n1\n");
 
-    let h1_client = reqwest::blocking::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(&pki.ca_pem()).unwrap())
-        .resolve("localhost", addr)
-        .http1_only()
-        .build()
-        .unwrap();
+    let h1_client = https_http1_client(&pki, &[("localhost", addr)]);
     let h1 = h1_client.get(&url).send().unwrap();
     assert_eq!(h1.version(), reqwest::Version::HTTP_11);
     assert_eq!(h1.status(), 200);
