@@ -6,29 +6,63 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 use tempfile::TempDir;
 
-/// Path of the `gateway` binary: `$GATEWAY_BIN`, or the workspace's debug build
-/// (`make test` builds it first).
+/// Path of the `gateway` binary: `$GATEWAY_BIN`, or the workspace's debug build, built
+/// from the current sources once per test process (see [`built_artifacts`]).
 pub fn binary() -> PathBuf {
-    let path = std::env::var_os("GATEWAY_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/gateway"));
-    assert!(
-        path.exists(),
-        "{} not found: run `cargo build -p gateway` first (make test does)",
-        path.display()
-    );
+    if let Some(path) = std::env::var_os("GATEWAY_BIN").map(PathBuf::from) {
+        assert!(path.exists(), "GATEWAY_BIN={} not found", path.display());
+        return path;
+    }
+    built("gateway")
+}
+
+/// Path of an example binary such as `custom_hook`: next to `$GATEWAY_BIN`, or built from
+/// the current sources once per test process.
+pub fn example_binary(name: &str) -> PathBuf {
+    let path = match std::env::var_os("GATEWAY_BIN") {
+        Some(bin) => PathBuf::from(bin).with_file_name("examples").join(name),
+        None => built(name),
+    };
+    assert!(path.exists(), "{} not found", path.display());
     path
 }
 
-/// Path of an example binary such as `custom_hook` (`make test` builds them).
-pub fn example_binary(name: &str) -> PathBuf {
-    let path = binary().with_file_name("examples").join(name);
-    assert!(
-        path.exists(),
-        "{} not found: run `cargo build -p gateway --examples`",
-        path.display()
-    );
-    path
+/// The executable cargo built for target `name` (a bin or an example of `gateway`).
+fn built(name: &str) -> PathBuf {
+    built_artifacts()
+        .iter()
+        .find(|(target, _)| target == name)
+        .map(|(_, path)| path.clone())
+        .unwrap_or_else(|| panic!("cargo built no executable named {name}"))
+}
+
+/// Runs `$CARGO build -p gateway --bins --examples` once per test process and returns each
+/// built executable by target name, so no test ever runs a binary older than the sources.
+/// (Cargo releases its build lock while tests run, so this nested build does not wait.)
+pub fn built_artifacts() -> &'static [(String, PathBuf)] {
+    static BUILT: std::sync::OnceLock<Vec<(String, PathBuf)>> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let out = Command::new(cargo)
+            .current_dir(&workspace)
+            .args(["build", "-p", "gateway", "--bins", "--examples"])
+            .args(["--message-format", "json-render-diagnostics"])
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("run cargo build -p gateway");
+        assert!(out.status.success(), "cargo build -p gateway failed");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter(|msg| msg["reason"] == "compiler-artifact")
+            .filter_map(|msg| {
+                let name = msg["target"]["name"].as_str()?.to_string();
+                let path = PathBuf::from(msg["executable"].as_str()?);
+                Some((name, path))
+            })
+            .collect()
+    })
 }
 
 /// A directory for one test's configuration, certificates and logs.
