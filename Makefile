@@ -47,9 +47,12 @@ audit: test-deps build cert
 soak: bench-deps release cert
 	@scripts/soak.sh
 
+## Formatting, clippy, and no dependency cycle between the gateway's modules.
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --all-targets -- -D warnings
+	scripts/check-cycles --self-test
+	scripts/check-cycles gateway/src
 
 ## Validate every shipped configuration (with the dev certificate where they expect one).
 check: build
