@@ -157,3 +157,51 @@ pub fn tls_stream(pki: &pki::Pki, addr: SocketAddr) -> openssl::ssl::SslStream<T
     tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     builder.build().connect("localhost", tcp).unwrap()
 }
+
+/// The path of `program` on `PATH`; panics naming `package` when it is missing. For tests
+/// marked `#[ignore = "needs …"]`, which `make test` runs (`--include-ignored`) after
+/// installing what they need: a missing tool fails them, never skips them.
+pub fn require_program(program: &str, package: &str) -> std::path::PathBuf {
+    std::env::var_os("PATH")
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join(program))
+                .find(|p| p.is_file())
+        })
+        .unwrap_or_else(|| {
+            panic!("{program} not found: install Debian package {package} (make test-deps does)")
+        })
+}
+
+/// Debian's python3 (where `python3-h2` and friends are installed), else the one on `PATH`.
+pub fn python() -> &'static str {
+    if std::path::Path::new("/usr/bin/python3").exists() {
+        "/usr/bin/python3"
+    } else {
+        "python3"
+    }
+}
+
+/// Panics unless [`python`] can import `module` (from Debian package `package`).
+pub fn require_python_module(module: &str, package: &str) {
+    let importable = std::process::Command::new(python())
+        .args(["-c", &format!("import {module}")])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        importable,
+        "{} cannot import {module}: install Debian package {package} (make test-deps does)",
+        python()
+    );
+}
+
+/// Panics unless the test process runs as root (as `make test` in CI does).
+pub fn require_root() {
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::fs::metadata("/proc/self").map(|m| m.uid());
+    assert_eq!(
+        uid.ok(),
+        Some(0),
+        "this test needs root (CI runs as root); run it with sudo or leave it ignored"
+    );
+}

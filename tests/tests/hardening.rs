@@ -5,7 +5,9 @@
 use gateway_tests::gateway::{plain_config, server_section, workdir, Gateway};
 use gateway_tests::origin::Origin;
 use gateway_tests::pki::Pki;
-use gateway_tests::{free_addr, http_client, servers_yaml, tls_stream};
+use gateway_tests::{
+    free_addr, http_client, python, require_python_module, servers_yaml, tls_stream,
+};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
@@ -336,22 +338,6 @@ fn connection_limit_queues_then_refuses_without_exhausting_descriptors() {
     assert_eq!(origin.hits(), 5);
 }
 
-/// Debian's python3 (where `python3-h2` is installed), else the one on PATH.
-fn python() -> &'static str {
-    if Path::new("/usr/bin/python3").exists() {
-        "/usr/bin/python3"
-    } else {
-        "python3"
-    }
-}
-
-fn python_h2_available() -> bool {
-    std::process::Command::new(python())
-        .args(["-c", "import h2"])
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 /// Run `tests/h2_abuse.py ATTACK PORT CA`; its one-line JSON verdict.
 fn h2_abuse(attack: &str, addr: SocketAddr, ca: &Path) -> serde_json::Value {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("h2_abuse.py");
@@ -371,11 +357,9 @@ fn h2_abuse(attack: &str, addr: SocketAddr, ca: &Path) -> serde_json::Value {
 }
 
 #[test]
+#[ignore = "needs python3-h2 (make test installs it and runs ignored tests)"]
 fn http2_rapid_reset_and_continuation_floods_end_the_connection() {
-    if !python_h2_available() {
-        eprintln!("skipped: python3-h2 not installed (make test installs it)");
-        return;
-    }
+    require_python_module("h2", "python3-h2");
     let dir = workdir();
     let pki = Pki::new();
     let ca = dir.path().join("ca.pem");
