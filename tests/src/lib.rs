@@ -1,7 +1,8 @@
 //! Helpers for the gateway's integration tests: real origins on 127.0.0.1 that record what
 //! they receive ([`origin`]), a throwaway certificate authority ([`pki`]), and the real
-//! `gateway` binary started on a generated configuration ([`gateway`]).
+//! `gateway` binary started on a configuration ([`config`] builds it, [`gateway`] runs it).
 
+pub mod config;
 pub mod gateway;
 pub mod origin;
 pub mod pki;
