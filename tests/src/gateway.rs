@@ -188,6 +188,52 @@ impl Gateway {
         gateway
     }
 
+    /// Start the gateway with one TLS listener `https` on `addr` (a `localhost` certificate
+    /// from `pki`, written into `dir`) in front of backend `app`, the configuration first
+    /// changed by `change`; wait until `addr` accepts connections.
+    pub fn start_tls(
+        dir: &Path,
+        pki: &crate::pki::Pki,
+        addr: SocketAddr,
+        app: crate::config::Backend,
+        change: impl FnOnce(crate::config::Config) -> crate::config::Config,
+    ) -> Gateway {
+        let cert = pki.leaf(dir, &["localhost"]);
+        let config = crate::config::Config::new(dir)
+            .listener(crate::config::Listener::tls("https", addr, &cert).backend("app"))
+            .backend("app", app);
+        Gateway::start(dir, &change(config).yaml(), &[addr])
+    }
+
+    /// Start a new process with `-u` on `yaml` (written to `dir/gateway.yaml`) and wait until
+    /// it listens on the upgrade socket `dir/upgrade.sock` (as [`server_section`] and
+    /// [`crate::config::Config::new`] place it) for the running process's sockets: from then
+    /// on, SIGQUIT to the old process hands over.
+    pub fn start_upgrade(dir: &Path, yaml: &str) -> Gateway {
+        Gateway::start_program_upgrade(&binary(), dir, yaml)
+    }
+
+    /// Like [`Gateway::start_upgrade`], running `program`.
+    pub fn start_program_upgrade(program: &Path, dir: &Path, yaml: &str) -> Gateway {
+        let socket = dir.join("upgrade.sock");
+        assert!(
+            !socket.exists(),
+            "{} exists before the upgrade",
+            socket.display()
+        );
+        let mut new = Gateway::start_program(program, dir, yaml, &["-u"], &[]);
+        let listening = crate::wait_for(Duration::from_secs(10), || socket.exists());
+        if listening.is_none() {
+            let status = new.child.try_wait().ok().flatten();
+            panic!(
+                "the new process never listened on {} (exit: {status:?}); log:\n{}",
+                socket.display(),
+                new.log()
+            );
+        }
+        new
+    }
+
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.id()

@@ -2,6 +2,7 @@
 //! they receive ([`origin`]), a throwaway certificate authority ([`pki`]), and the real
 //! `gateway` binary started on a configuration ([`config`] builds it, [`gateway`] runs it).
 
+pub mod client;
 pub mod config;
 pub mod gateway;
 pub mod origin;
@@ -26,16 +27,19 @@ pub fn free_addr() -> SocketAddr {
     }
 }
 
-/// Poll `condition` every 20 ms until it holds or `limit` passes; returns the time it took.
+/// Poll `condition` every 20 ms until it holds or `limit` passes (it is asked at least once);
+/// returns the time it took.
 pub fn wait_for(limit: Duration, mut condition: impl FnMut() -> bool) -> Option<Duration> {
     let start = Instant::now();
-    while start.elapsed() < limit {
+    loop {
         if condition() {
             return Some(start.elapsed());
         }
+        if start.elapsed() >= limit {
+            return None;
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
-    None
 }
 
 /// Whether something accepts TCP connections on `addr`.
@@ -149,14 +153,10 @@ pub fn promtool_check(text: &str) {
 /// An HTTP/1.1 TLS connection to `addr` (SNI `localhost`) trusting `pki`'s CA, with a 5 s read
 /// timeout.
 pub fn tls_stream(pki: &pki::Pki, addr: SocketAddr) -> openssl::ssl::SslStream<TcpStream> {
-    let mut builder = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls()).unwrap();
-    builder
-        .cert_store_mut()
-        .add_cert(openssl::x509::X509::from_pem(&pki.ca_pem()).unwrap())
-        .unwrap();
-    let tcp = TcpStream::connect(addr).unwrap();
-    tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    builder.build().connect("localhost", tcp).unwrap()
+    client::tls_connector(pki)
+        .build()
+        .connect("localhost", client::tcp_stream(addr))
+        .unwrap()
 }
 
 /// The path of `program` on `PATH`; panics naming `package` when it is missing. For tests

@@ -51,23 +51,27 @@ fn upgrade_flag_takes_over_the_listening_socket() {
         200
     );
 
-    let mut new = Gateway::start_with(dir.path(), &yaml, &["-u"], &[]);
     // The new process waits on the upgrade socket until the old one hands over on SIGQUIT.
-    std::thread::sleep(Duration::from_millis(300));
+    let mut new = Gateway::start_upgrade(dir.path(), &yaml);
     old.signal("QUIT");
-    for i in 0..50 {
-        let resp = client.get(format!("http://{addr}/{i}")).send();
+    // Requests go on during the hand-over, until the old process is gone, then 10 more.
+    let mut sent = 0;
+    let mut after_exit = 0;
+    while after_exit < 10 {
+        assert!(sent < 5000, "old process did not exit; log:\n{}", old.log());
+        if old.wait_exit(Duration::ZERO).is_some() {
+            after_exit += 1;
+        }
+        let resp = client.get(format!("http://{addr}/{sent}")).send();
         assert_eq!(
             resp.map(|r| r.status().as_u16()).ok(),
             Some(200),
-            "request {i}"
+            "request {sent}"
         );
+        sent += 1;
+        // Paced like a client, so the hand-over happens between requests.
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(
-        old.wait_exit(Duration::from_secs(10)).is_some(),
-        "old process did not exit"
-    );
     assert_eq!(
         client
             .get(format!("http://{addr}/after"))
@@ -80,5 +84,5 @@ fn upgrade_flag_takes_over_the_listening_socket() {
         new.wait_exit(Duration::from_millis(10)).is_none(),
         "new process serves on"
     );
-    assert_eq!(origin.hits(), 52);
+    assert_eq!(origin.hits(), sent + 2);
 }
