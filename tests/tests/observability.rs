@@ -6,9 +6,8 @@ use gateway_tests::origin::Origin;
 use gateway_tests::pki::Pki;
 use gateway_tests::{
     accepting, free_addr, http_client, https_client, metric_value, promtool_check, scrape,
-    servers_yaml, wait_for,
+    servers_yaml, tls_stream, wait_for,
 };
-use openssl::ssl::{SslConnector, SslMethod};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
@@ -47,17 +46,6 @@ fn value(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
     metric_value(text, name, labels).unwrap_or_else(|| panic!("{name}{labels:?} missing"))
 }
 
-fn tls_client_connection(pki: &Pki, addr: SocketAddr) -> openssl::ssl::SslStream<TcpStream> {
-    let mut builder = SslConnector::builder(SslMethod::tls()).unwrap();
-    builder
-        .cert_store_mut()
-        .add_cert(openssl::x509::X509::from_pem(&pki.ca_pem()).unwrap())
-        .unwrap();
-    builder.set_alpn_protos(b"\x08http/1.1").unwrap();
-    let tcp = TcpStream::connect(addr).unwrap();
-    builder.build().connect("localhost", tcp).unwrap()
-}
-
 #[test]
 fn metric_values_follow_the_traffic() {
     let (a, b) = (Origin::start("a"), Origin::start("b"));
@@ -82,9 +70,7 @@ fn metric_values_follow_the_traffic() {
     let mut garbage = TcpStream::connect(s.https).unwrap();
     garbage.write_all(b"this is not TLS\r\n\r\n").unwrap();
     let _ = garbage.read(&mut [0u8; 64]);
-    let open: Vec<_> = (0..3)
-        .map(|_| tls_client_connection(&s.pki, s.https))
-        .collect();
+    let open: Vec<_> = (0..3).map(|_| tls_stream(&s.pki, s.https)).collect();
     let slow_url = format!("https://localhost:{}/slow?ms=1500", s.https.port());
     let slow_client = client.clone();
     let slow = std::thread::spawn(move || slow_client.get(slow_url).send().unwrap().status());
@@ -378,7 +364,13 @@ fn log_setup(format: &str, null_connections: bool) -> (Setup, std::path::PathBuf
     (setup(&servers_yaml(&[&origin]), &extra), log, origin)
 }
 
+/// The lines of the access log at `path` once there are `at_least` (or after 3 s).
 fn log_lines(path: &Path, at_least: usize) -> Vec<String> {
+    log_lines_once(path, |lines| lines.len() >= at_least)
+}
+
+/// The lines of the access log at `path` once `done` holds for them (or after 3 s).
+fn log_lines_once(path: &Path, mut done: impl FnMut(&[String]) -> bool) -> Vec<String> {
     let mut lines = Vec::new();
     wait_for(Duration::from_secs(3), || {
         lines = std::fs::read_to_string(path)
@@ -386,7 +378,7 @@ fn log_lines(path: &Path, at_least: usize) -> Vec<String> {
             .lines()
             .map(String::from)
             .collect();
-        lines.len() >= at_least
+        done(&lines)
     });
     lines
 }
@@ -405,11 +397,21 @@ fn json_access_log_lines_match_the_requests() {
         .send()
         .unwrap();
     // A connection that sends nothing is not logged by default (HAProxy dontlognull).
+    let l = [("listener", "https")];
+    let connections = || value(&scrape(s.stats), "gateway_connections_total", &l);
+    let open = || value(&scrape(s.stats), "gateway_connections_current", &l);
+    let before = connections();
     drop(TcpStream::connect(s.https).unwrap());
+    // Once the gateway has seen it come and go, only the two requests are in the log.
+    let done = wait_for(Duration::from_secs(5), || {
+        connections() > before && open() <= 1.0
+    });
+    assert!(
+        done.is_some(),
+        "the silent connection was never counted and closed"
+    );
     let lines = log_lines(&log, 2);
-    std::thread::sleep(Duration::from_millis(300));
-    let lines_after = log_lines(&log, 2);
-    assert_eq!(lines_after.len(), 2, "{lines_after:?}");
+    assert_eq!(lines.len(), 2, "{lines:?}");
     let parsed: Vec<serde_json::Value> = lines
         .iter()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -440,14 +442,14 @@ fn haproxy_access_log_lines_have_httplog_shape_and_null_connections_when_asked()
         .get(format!("https://localhost:{}/path?q=1", s.https.port()))
         .send()
         .unwrap();
-    let lines = log_lines(&log, 1);
     let nulls = |lines: &[String]| lines.iter().filter(|l| l.contains(" CR ")).count();
-    // The start-up readiness probe was itself a null connection.
+    // The start-up readiness probe was itself a null connection, logged before the request.
+    let lines = log_lines_once(&log, |lines| lines.iter().any(|l| l.contains("GET")));
     let nulls_before = nulls(&lines);
-    let mut silent = tls_client_connection(&s.pki, s.https);
+    let mut silent = tls_stream(&s.pki, s.https);
     let _ = silent.shutdown();
     drop(silent);
-    let lines = log_lines(&log, lines.len() + 1);
+    let lines = log_lines_once(&log, |lines| nulls(lines) > nulls_before);
     assert_eq!(nulls(&lines), nulls_before + 1, "{lines:?}");
     let line = lines.iter().find(|l| l.contains("GET")).unwrap();
     let fields: Vec<&str> = line.split(' ').collect();
