@@ -1,34 +1,25 @@
 //! The redirect listener, the stats listener, client-side timeouts and limits, TLS protocol
 //! settings, through the real binary.
 
-use gateway_tests::gateway::{server_section, workdir, Gateway};
+use gateway_tests::client::{plain_exchange as raw_exchange, read_head, tcp_stream, tls_connector};
+use gateway_tests::config::{yaml, Backend, Config, Listener};
+use gateway_tests::gateway::{workdir, Gateway};
 use gateway_tests::origin::Origin;
 use gateway_tests::pki::Pki;
-use gateway_tests::{free_addr, http_client, servers_yaml};
-use openssl::ssl::{SslConnector, SslMethod, SslVersion};
-use std::io::{Read, Write};
+use gateway_tests::{free_addr, http_client};
+use openssl::ssl::SslVersion;
+use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-fn redirect_gateway(dir: &Path, addr: SocketAddr, redirect: &str) -> Gateway {
-    let yaml = format!(
-        "{}listeners:\n  - name: http\n    address: \"{addr}\"\n    redirect_https: {redirect}\nbackends: {{}}\n",
-        server_section(dir)
-    );
-    Gateway::start(dir, &yaml, &[addr])
+/// A gateway whose only listener `http` on `addr` redirects to https as `redirect` says.
+fn redirect_config(dir: &Path, addr: SocketAddr, redirect: &str) -> Config {
+    Config::new(dir).listener(Listener::plain("http", addr).set("redirect_https", yaml(redirect)))
 }
 
-/// Send raw bytes over plain TCP and read the whole answer (until close or 3 s).
-fn raw_exchange(addr: SocketAddr, request: &[u8]) -> String {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(3)))
-        .unwrap();
-    stream.write_all(request).unwrap();
-    let mut answer = Vec::new();
-    let _ = stream.read_to_end(&mut answer);
-    String::from_utf8_lossy(&answer).into_owned()
+fn redirect_gateway(dir: &Path, addr: SocketAddr, redirect: &str) -> Gateway {
+    Gateway::start(dir, &redirect_config(dir, addr, redirect).yaml(), &[addr])
 }
 
 #[test]
@@ -80,36 +71,19 @@ fn redirect_refuses_a_host_that_is_not_a_host_name() {
     assert!(missing.starts_with("HTTP/1.1 400"), "{missing}");
 }
 
-/// Read one response head (the redirect has no body) from a kept-alive connection.
-fn read_head(stream: &mut TcpStream) -> String {
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        match stream.read(&mut byte) {
-            Ok(1) => head.push(byte[0]),
-            _ => break,
-        }
-    }
-    String::from_utf8_lossy(&head).into_owned()
-}
-
 #[test]
 fn redirects_keep_the_connection_as_the_client_asks_and_are_logged() {
     let dir = workdir();
     let addr = free_addr();
     let log = dir.path().join("access.log");
-    let yaml = format!(
-        "{}listeners:\n  - name: http\n    address: \"{addr}\"\n    redirect_https: {{ port: 443 }}\nbackends: {{}}\naccess_log: {{ path: {}, format: json }}\n",
-        server_section(dir.path()),
-        log.display()
-    );
+    let yaml = redirect_config(dir.path(), addr, "{ port: 443 }")
+        .set("access_log.path", log.display().to_string())
+        .set("access_log.format", "json")
+        .yaml();
     let _gw = Gateway::start(dir.path(), &yaml, &[addr]);
 
     // HTTP/1.1: one connection serves request after request until the client says close.
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(3)))
-        .unwrap();
+    let mut stream = tcp_stream(addr);
     for i in 0..3 {
         write!(stream, "GET /p{i}?q HTTP/1.1\r\nHost: a.test\r\n\r\n").unwrap();
         let head = read_head(&mut stream);
@@ -131,10 +105,7 @@ fn redirects_keep_the_connection_as_the_client_asks_and_are_logged() {
     // HTTP/1.0 closes unless it asks for keep-alive.
     let answer = raw_exchange(addr, b"GET /old HTTP/1.0\r\nHost: a.test\r\n\r\n");
     assert!(answer.contains("\r\nConnection: close\r\n"), "{answer}");
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(3)))
-        .unwrap();
+    let mut stream = tcp_stream(addr);
     for _ in 0..2 {
         stream
             .write_all(b"GET / HTTP/1.0\r\nHost: a.test\r\nConnection: keep-alive\r\n\r\n")
@@ -179,10 +150,10 @@ fn redirects_keep_the_connection_as_the_client_asks_and_are_logged() {
 fn metrics_endpoint_counts_responses_and_passes_promtool() {
     let dir = workdir();
     let (web, stats) = (free_addr(), free_addr());
-    let yaml = format!(
-        "{}listeners:\n  - name: web\n    address: \"{web}\"\n    redirect_https: {{}}\nstats: {{ address: \"{stats}\" }}\nbackends: {{}}\n",
-        server_section(dir.path())
-    );
+    let yaml = Config::new(dir.path())
+        .listener(Listener::plain("web", web).set("redirect_https", yaml("{}")))
+        .set("stats.address", stats.to_string())
+        .yaml();
     let _gw = Gateway::start(dir.path(), &yaml, &[web, stats]);
     let client = http_client();
     for _ in 0..7 {
@@ -214,28 +185,36 @@ fn metrics_endpoint_counts_responses_and_passes_promtool() {
     gateway_tests::promtool_check(&body);
 }
 
-fn tls_gateway(dir: &Path, pki: &Pki, origin: &Origin, addr: SocketAddr, extra: &str) -> Gateway {
-    let cert = pki.leaf(dir, &["localhost"]);
-    let yaml = format!(
-        "{}listeners:\n  - name: https\n    address: \"{addr}\"\n    tls: {{ certificate: {}{extra} }}\n    backend: app\nbackends:\n  app:\n    servers:\n{}timeouts: {{ connect: 1s, client: 500ms, server: 5s }}\n",
-        server_section(dir),
-        cert.display(),
-        servers_yaml(&[origin])
-    );
-    Gateway::start(dir, &yaml, &[addr])
+/// One TLS listener in front of `origin` with a 500 ms client timeout; `tls` adds settings
+/// to the listener's `tls:` (e.g. `min_version`).
+fn tls_gateway(
+    dir: &Path,
+    pki: &Pki,
+    origin: &Origin,
+    addr: SocketAddr,
+    tls: &[(&str, &str)],
+) -> Gateway {
+    Gateway::start_tls(dir, pki, addr, Backend::of(&[origin]), |mut config| {
+        config = config.set(
+            "timeouts",
+            yaml("{ connect: 1s, client: 500ms, server: 5s }"),
+        );
+        for (key, value) in tls {
+            config = config.set(&format!("listeners.0.tls.{key}"), *value);
+        }
+        config
+    })
 }
 
+/// A TLS connection to `addr` at most at version `max` (and as old as the client allows),
+/// resuming `session` if given.
 fn tls_connect(
-    pki_ca: &[u8],
+    pki: &Pki,
     addr: SocketAddr,
     max: SslVersion,
     session: Option<&openssl::ssl::SslSessionRef>,
 ) -> Result<openssl::ssl::SslStream<TcpStream>, String> {
-    let mut builder = SslConnector::builder(SslMethod::tls()).unwrap();
-    builder
-        .cert_store_mut()
-        .add_cert(openssl::x509::X509::from_pem(pki_ca).unwrap())
-        .unwrap();
+    let mut builder = tls_connector(pki);
     builder.set_max_proto_version(Some(max)).unwrap();
     builder.set_min_proto_version(None).unwrap();
     builder.set_security_level(0); // let the client offer old versions
@@ -244,9 +223,9 @@ fn tls_connect(
     if let Some(session) = session {
         unsafe { config.set_session(session).unwrap() };
     }
-    let tcp = TcpStream::connect(addr).unwrap();
-    tcp.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
-    config.connect("localhost", tcp).map_err(|e| e.to_string())
+    config
+        .connect("localhost", tcp_stream(addr))
+        .map_err(|e| e.to_string())
 }
 
 #[test]
@@ -255,16 +234,22 @@ fn tls_floor_is_1_2_by_default_and_settable_to_1_3() {
     let pki = Pki::new();
     let origin = Origin::start("n1");
     let addr = free_addr();
-    let _gw = tls_gateway(dir.path(), &pki, &origin, addr, "");
-    assert!(tls_connect(&pki.ca_pem(), addr, SslVersion::TLS1_1, None).is_err());
-    let ok = tls_connect(&pki.ca_pem(), addr, SslVersion::TLS1_2, None).unwrap();
+    let _gw = tls_gateway(dir.path(), &pki, &origin, addr, &[]);
+    assert!(tls_connect(&pki, addr, SslVersion::TLS1_1, None).is_err());
+    let ok = tls_connect(&pki, addr, SslVersion::TLS1_2, None).unwrap();
     assert_eq!(ok.ssl().version_str(), "TLSv1.2");
 
     let dir13 = workdir();
     let addr13 = free_addr();
-    let _gw13 = tls_gateway(dir13.path(), &pki, &origin, addr13, ", min_version: tls1.3");
-    assert!(tls_connect(&pki.ca_pem(), addr13, SslVersion::TLS1_2, None).is_err());
-    let ok = tls_connect(&pki.ca_pem(), addr13, SslVersion::TLS1_3, None).unwrap();
+    let _gw13 = tls_gateway(
+        dir13.path(),
+        &pki,
+        &origin,
+        addr13,
+        &[("min_version", "tls1.3")],
+    );
+    assert!(tls_connect(&pki, addr13, SslVersion::TLS1_2, None).is_err());
+    let ok = tls_connect(&pki, addr13, SslVersion::TLS1_3, None).unwrap();
     assert_eq!(ok.ssl().version_str(), "TLSv1.3");
 }
 
@@ -274,23 +259,17 @@ fn tls_cipher_list_limits_what_tls_1_2_clients_may_negotiate() {
     let pki = Pki::new();
     let origin = Origin::start("n1");
     let addr = free_addr();
-    let ciphers = ", ciphers: \"ECDHE-ECDSA-AES128-GCM-SHA256\"";
-    let _gw = tls_gateway(dir.path(), &pki, &origin, addr, ciphers);
+    let ciphers = [("ciphers", "ECDHE-ECDSA-AES128-GCM-SHA256")];
+    let _gw = tls_gateway(dir.path(), &pki, &origin, addr, &ciphers);
     let offer = |cipher: &str| {
-        let mut builder = SslConnector::builder(SslMethod::tls()).unwrap();
-        builder
-            .cert_store_mut()
-            .add_cert(openssl::x509::X509::from_pem(&pki.ca_pem()).unwrap())
-            .unwrap();
+        let mut builder = tls_connector(&pki);
         builder
             .set_max_proto_version(Some(SslVersion::TLS1_2))
             .unwrap();
         builder.set_cipher_list(cipher).unwrap();
-        let tcp = TcpStream::connect(addr).unwrap();
-        tcp.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
         builder
             .build()
-            .connect("localhost", tcp)
+            .connect("localhost", tcp_stream(addr))
             .map(|s| s.ssl().current_cipher().unwrap().name().to_string())
     };
     assert_eq!(
@@ -306,11 +285,11 @@ fn tls_sessions_resume() {
     let pki = Pki::new();
     let origin = Origin::start("n1");
     let addr = free_addr();
-    let _gw = tls_gateway(dir.path(), &pki, &origin, addr, "");
-    let first = tls_connect(&pki.ca_pem(), addr, SslVersion::TLS1_2, None).unwrap();
+    let _gw = tls_gateway(dir.path(), &pki, &origin, addr, &[]);
+    let first = tls_connect(&pki, addr, SslVersion::TLS1_2, None).unwrap();
     assert!(!first.ssl().session_reused());
     let session = first.ssl().session().unwrap().to_owned();
-    let second = tls_connect(&pki.ca_pem(), addr, SslVersion::TLS1_2, Some(&session)).unwrap();
+    let second = tls_connect(&pki, addr, SslVersion::TLS1_2, Some(&session)).unwrap();
     assert!(second.ssl().session_reused(), "TLS session was not resumed");
 }
 
@@ -320,30 +299,46 @@ fn client_too_slow_to_send_its_request_gets_408_and_nothing_reaches_the_origin()
     let pki = Pki::new();
     let origin = Origin::start("n1");
     let addr = free_addr();
-    let _gw = tls_gateway(dir.path(), &pki, &origin, addr, "");
-    let mut tls = tls_connect(&pki.ca_pem(), addr, SslVersion::TLS1_3, None).unwrap();
-    let started = Instant::now();
-    // Trickle the head one line at a time, slower than the 500 ms client timeout in total.
-    for line in [
-        "GET / HTTP/1.1\r\n",
-        "Host: localhost\r\n",
-        "X-A: 1\r\n",
-        "X-B: 2\r\n",
-    ] {
+    let _gw = tls_gateway(dir.path(), &pki, &origin, addr, &[]);
+    let mut tls = tls_connect(&pki, addr, SslVersion::TLS1_3, None).unwrap();
+    // Trickle the head a line every 200 ms, looking for an answer in between: the 500 ms
+    // client timeout is for the whole head, so the 408 comes after a few lines, however long
+    // the client would go on.
+    tls.get_ref()
+        .set_read_timeout(Some(Duration::from_millis(200))) // the trickle's pace
+        .unwrap();
+    let head_lines = ["GET / HTTP/1.1\r\n", "Host: localhost\r\n"]
+        .into_iter()
+        .map(String::from)
+        .chain((0..).map(|i| format!("X-{i}: {i}\r\n")));
+    let mut answer = Vec::new();
+    let mut sent = 0;
+    for line in head_lines.take(20) {
         if tls.write_all(line.as_bytes()).is_err() {
             break;
         }
-        std::thread::sleep(Duration::from_millis(200));
+        sent += 1;
+        let mut buf = [0u8; 1024];
+        match tls.read(&mut buf) {
+            Ok(n) => {
+                answer.extend_from_slice(&buf[..n]);
+                break;
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(_) => break,
+        }
     }
-    let mut answer = Vec::new();
+    assert!(sent < 10, "no answer after {sent} trickled lines");
+    tls.get_ref()
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
     let _ = tls.read_to_end(&mut answer);
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
-    assert!(started.elapsed() < Duration::from_secs(2));
     assert_eq!(origin.hits(), 0);
 
     // A body that stalls also gets 408 once the head is in.
-    let mut tls = tls_connect(&pki.ca_pem(), addr, SslVersion::TLS1_3, None).unwrap();
+    let mut tls = tls_connect(&pki, addr, SslVersion::TLS1_3, None).unwrap();
     tls.write_all(b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\npartial")
         .unwrap();
     let mut answer = Vec::new();
@@ -357,11 +352,9 @@ fn connections_beyond_max_connections_wait_for_a_free_slot() {
     let dir = workdir();
     let origin = Origin::start("n1");
     let addr = free_addr();
-    let yaml = format!(
-        "{}  max_connections: 1\nlisteners:\n  - name: web\n    address: \"{addr}\"\n    backend: app\nbackends:\n  app:\n    servers:\n{}",
-        server_section(dir.path()),
-        servers_yaml(&[&origin])
-    );
+    let yaml = Config::plain(dir.path(), addr, &[&origin])
+        .set("server.max_connections", 1)
+        .yaml();
     let gw = Gateway::start(dir.path(), &yaml, &[addr]);
     let request = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
     let mut first = TcpStream::connect(addr).unwrap();
