@@ -40,6 +40,7 @@ impl SeenRequest {
 struct Seen {
     requests: Vec<SeenRequest>,
     health_checks: usize,
+    answered: usize,
     sick: bool,
     bytes_received: usize,
 }
@@ -109,6 +110,12 @@ impl Origin {
     /// Every byte received on every connection, framing included.
     pub fn bytes_received(&self) -> usize {
         self.seen.lock().unwrap().bytes_received
+    }
+
+    /// Number of responses written in full, health checks excluded (a `/slow` request whose
+    /// answer is still to come, or went to a closed connection, is not counted).
+    pub fn answered(&self) -> usize {
+        self.seen.lock().unwrap().answered
     }
 
     /// Number of health-check requests received.
@@ -207,7 +214,13 @@ async fn serve(mut stream: TcpStream, peer: SocketAddr, name: Arc<str>, seen: Ar
             body.len(),
             if close { "Connection: close\r\n" } else { "" }
         );
-        if stream.write_all(response.as_bytes()).await.is_err() || close {
+        if stream.write_all(response.as_bytes()).await.is_err() {
+            return;
+        }
+        if !path.starts_with("/health") {
+            seen.lock().unwrap().answered += 1;
+        }
+        if close {
             return;
         }
     }
