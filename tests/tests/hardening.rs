@@ -7,10 +7,13 @@ use gateway_tests::config::{yaml, Backend, Config};
 use gateway_tests::gateway::{plain_config, workdir, Gateway};
 use gateway_tests::origin::Origin;
 use gateway_tests::pki::Pki;
-use gateway_tests::{free_addr, http_client, python, require_python_module, wait_for};
+use gateway_tests::{
+    free_addr, http_client, python, require_program, require_python_module, wait_for,
+};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The TLS gateway these tests attack: one listener in front of the server at `origin_addr`,
@@ -512,19 +515,43 @@ fn tls_refuses_client_renegotiation_and_staples_the_ocsp_file() {
     assert_eq!(stapled.lock().unwrap().as_deref(), Some(&response[..]));
 
     // Client-initiated renegotiation (TLS 1.2) is refused.
-    let out = std::process::Command::new("sh")
+    // `R` asks s_client to renegotiate; its output is read until the refusal shows.
+    let openssl = require_program("openssl", "openssl");
+    let mut s_client = std::process::Command::new("sh")
         .arg("-c")
         .arg(format!(
-            "(printf 'R\\n'; sleep 1) | openssl s_client -connect {addr} -tls1_2 -servername localhost 2>&1"
+            "exec {} s_client -connect {addr} -tls1_2 -servername localhost 2>&1",
+            openssl.display()
         ))
-        .output()
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("RENEGOTIATING"), "{text}");
-    assert!(
-        text.contains("no renegotiation") || text.contains("alert"),
-        "{text}"
-    );
+    let mut stdin = s_client.stdin.take().unwrap();
+    stdin.write_all(b"R\n").unwrap();
+    let output = Arc::new(Mutex::new(String::new()));
+    let mut stdout = s_client.stdout.take().unwrap();
+    let reader_output = output.clone();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = stdout.read(&mut buf) {
+            reader_output
+                .lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    let refused = wait_for(Duration::from_secs(10), || {
+        let text = output.lock().unwrap();
+        text.contains("RENEGOTIATING")
+            && (text.contains("no renegotiation") || text.contains("alert"))
+    });
+    drop(stdin);
+    let _ = s_client.kill();
+    let _ = s_client.wait();
+    reader.join().unwrap();
+    let text = output.lock().unwrap();
+    assert!(refused.is_some(), "{text}");
 }
 
 #[test]

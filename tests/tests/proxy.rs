@@ -8,20 +8,7 @@ use gateway_tests::pki::{common_name, Pki};
 use gateway_tests::{free_addr, https_client, https_http1_client, wait_for};
 use reqwest::tls::TlsInfo;
 use std::collections::HashMap;
-use std::path::Path;
 use std::time::Duration;
-
-/// One TLS listener on `addr` in front of backend `app`, the configuration changed by
-/// `change`.
-fn tls_gateway(
-    dir: &Path,
-    pki: &Pki,
-    addr: std::net::SocketAddr,
-    app: Backend,
-    change: impl FnOnce(Config) -> Config,
-) -> Gateway {
-    Gateway::start_tls(dir, pki, addr, app, change)
-}
 
 fn body_counts(client: &reqwest::blocking::Client, url: &str, n: usize) -> HashMap<String, usize> {
     let mut counts = HashMap::new();
@@ -56,7 +43,7 @@ fn round_robin_spreads_evenly_over_three_servers() {
     ];
     let refs: Vec<&Origin> = origins.iter().collect();
     let addr = free_addr();
-    let _gw = tls_gateway(dir.path(), &pki, addr, Backend::of(&refs), |c| c);
+    let _gw = Gateway::start_tls(dir.path(), &pki, addr, Backend::of(&refs), |c| c);
     let client = https_client(&pki, &[("localhost", addr)]);
     let url = format!("https://localhost:{}/", addr.port());
     let counts = body_counts(&client, &url, 300);
@@ -76,7 +63,7 @@ fn weights_set_each_server_share() {
         .weighted_server("heavy", heavy.addr, 3)
         .weighted_server("light", light.addr, 1);
     let addr = free_addr();
-    let _gw = tls_gateway(dir.path(), &pki, addr, servers, |c| c);
+    let _gw = Gateway::start_tls(dir.path(), &pki, addr, servers, |c| c);
     let client = https_client(&pki, &[("localhost", addr)]);
     let counts = body_counts(&client, &format!("https://localhost:{}/", addr.port()), 300);
     assert!((223..=227).contains(&counts["heavy"]), "{counts:?}");
@@ -89,7 +76,7 @@ fn tls_offers_http2_and_http1_by_alpn() {
     let pki = Pki::new();
     let origin = Origin::start("n1");
     let addr = free_addr();
-    let _gw = tls_gateway(dir.path(), &pki, addr, Backend::of(&[&origin]), |c| c);
+    let _gw = Gateway::start_tls(dir.path(), &pki, addr, Backend::of(&[&origin]), |c| c);
     let url = format!("https://localhost:{}/h2", addr.port());
     let h2 = https_client(&pki, &[("localhost", addr)])
         .get(&url)
@@ -159,7 +146,7 @@ fn origin_receives_forwarded_headers_and_never_a_spoofed_address() {
     let pki = Pki::new();
     let origin = Origin::start("n1");
     let addr = free_addr();
-    let _gw = tls_gateway(dir.path(), &pki, addr, Backend::of(&[&origin]), |c| c);
+    let _gw = Gateway::start_tls(dir.path(), &pki, addr, Backend::of(&[&origin]), |c| c);
     let client = https_client(&pki, &[("localhost", addr)]);
     let url = format!("https://localhost:{}/fw", addr.port());
     client
@@ -188,7 +175,7 @@ fn trusted_proxy_chain_is_kept_and_appended() {
     let pki = Pki::new();
     let origin = Origin::start("n1");
     let addr = free_addr();
-    let _gw = tls_gateway(dir.path(), &pki, addr, Backend::of(&[&origin]), |c| {
+    let _gw = Gateway::start_tls(dir.path(), &pki, addr, Backend::of(&[&origin]), |c| {
         c.set("trusted_proxies", vec!["127.0.0.0/8"])
     });
     let client = https_client(&pki, &[("localhost", addr)]);
@@ -233,7 +220,7 @@ fn failing_server_leaves_rotation_within_interval_times_fall_and_returns_after_r
     let (a, b) = (Origin::start("a"), Origin::start("b"));
     let addr = free_addr();
     let app = Backend::of(&[&a, &b]).health_check(FAST_CHECKS);
-    let _gw = tls_gateway(dir.path(), &pki, addr, app, |c| c);
+    let _gw = Gateway::start_tls(dir.path(), &pki, addr, app, |c| c);
     let client = https_client(&pki, &[("localhost", addr)]);
     let url = format!("https://localhost:{}/", addr.port());
     assert!(wait_for(Duration::from_secs(5), || b.health_checks() >= 2).is_some());
@@ -275,7 +262,7 @@ fn killed_server_is_marked_down_within_interval_times_fall_and_up_after_rise() {
     let (a, mut b) = (Origin::start("a"), Origin::start("b"));
     let (addr, stats) = (free_addr(), free_addr());
     let app = Backend::of(&[&a, &b]).health_check(FAST_CHECKS);
-    let _gw = tls_gateway(dir.path(), &pki, addr, app, |c| {
+    let _gw = Gateway::start_tls(dir.path(), &pki, addr, app, |c| {
         c.set("stats.address", stats.to_string())
     });
     assert!(wait_for(Duration::from_secs(5), || gateway_tests::accepting(stats)).is_some());
@@ -316,7 +303,7 @@ fn all_servers_down_is_503() {
     let app = Backend::of(&[&a])
         .health_check("{ path: /health, interval: 100ms, timeout: 100ms, rise: 1, fall: 1 }");
     let addr = free_addr();
-    let _gw = tls_gateway(dir.path(), &pki, addr, app, |c| c);
+    let _gw = Gateway::start_tls(dir.path(), &pki, addr, app, |c| c);
     let client = https_client(&pki, &[("localhost", addr)]);
     let url = format!("https://localhost:{}/", addr.port());
     assert_eq!(client.get(&url).send().unwrap().status(), 200);
@@ -337,7 +324,7 @@ fn connect_failure_is_retried_on_another_server() {
         .server("dead", dead)
         .server("live", live.addr);
     let addr = free_addr();
-    let _gw = tls_gateway(dir.path(), &pki, addr, servers, |c| c);
+    let _gw = Gateway::start_tls(dir.path(), &pki, addr, servers, |c| c);
     let client = https_client(&pki, &[("localhost", addr)]);
     let counts = body_counts(&client, &format!("https://localhost:{}/", addr.port()), 20);
     assert_eq!(counts.get("live"), Some(&20));
@@ -350,7 +337,7 @@ fn slow_origin_is_504_after_the_server_timeout() {
     let pki = Pki::new();
     let origin = Origin::start("slow");
     let addr = free_addr();
-    let _gw = tls_gateway(dir.path(), &pki, addr, Backend::of(&[&origin]), |c| {
+    let _gw = Gateway::start_tls(dir.path(), &pki, addr, Backend::of(&[&origin]), |c| {
         c.set(
             "timeouts",
             yaml("{ connect: 1s, client: 5s, server: 300ms }"),
