@@ -1,12 +1,13 @@
 //! Metrics follow traffic, the stats page and its JSON, Prometheus and promtool, the access
 //! log: through the real binary.
 
+use gateway_tests::config::{yaml, Backend, Config};
 use gateway_tests::gateway::{check, server_section, workdir, Gateway};
 use gateway_tests::origin::Origin;
 use gateway_tests::pki::Pki;
 use gateway_tests::{
     accepting, free_addr, http_client, https_client, metric_value, promtool_check, scrape,
-    servers_yaml, tls_stream, wait_for,
+    tls_stream, wait_for,
 };
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -21,18 +22,19 @@ struct Setup {
     gateway: Gateway,
 }
 
-/// An https listener in front of `servers` (YAML list) with a stats listener; `extra` appended.
-fn setup(servers: &str, extra: &str) -> Setup {
+/// An https listener in front of backend `app` with a stats listener, the configuration
+/// changed by `change`.
+fn setup(app: Backend, change: impl FnOnce(Config) -> Config) -> Setup {
     let dir = workdir();
     let pki = Pki::new();
-    let cert = pki.leaf(dir.path(), &["localhost"]);
     let (https, stats) = (free_addr(), free_addr());
-    let yaml = format!(
-        "{}listeners:\n  - name: https\n    address: \"{https}\"\n    tls: {{ certificate: {} }}\n    backend: app\nstats: {{ address: \"{stats}\", refresh: 3s }}\nbackends:\n  app:\n    servers:\n{servers}{extra}",
-        server_section(dir.path()),
-        cert.display()
-    );
-    let gateway = Gateway::start(dir.path(), &yaml, &[https, stats]);
+    let gateway = Gateway::start_tls(dir.path(), &pki, https, app, |config| {
+        change(config.set(
+            "stats",
+            yaml(&format!("{{ address: \"{stats}\", refresh: 3s }}")),
+        ))
+    });
+    assert!(wait_for(Duration::from_secs(10), || accepting(stats)).is_some());
     Setup {
         _dir: dir,
         pki,
@@ -49,9 +51,8 @@ fn value(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
 #[test]
 fn metric_values_follow_the_traffic() {
     let (a, b) = (Origin::start("a"), Origin::start("b"));
-    let health =
-        "    health_check: { path: /health, interval: 200ms, timeout: 200ms, rise: 1, fall: 1 }\n";
-    let s = setup(&servers_yaml(&[&a, &b]), health);
+    let health = "{ path: /health, interval: 200ms, timeout: 200ms, rise: 1, fall: 1 }";
+    let s = setup(Backend::of(&[&a, &b]).health_check(health), |c| c);
     let client = https_client(&s.pki, &[("localhost", s.https)]);
     for i in 0..10 {
         let resp = client
@@ -167,11 +168,10 @@ fn metric_values_follow_the_traffic() {
 fn connect_errors_and_retries_are_counted_per_server() {
     let live = Origin::start("live");
     let dead = free_addr();
-    let servers = format!(
-        "      - {{ name: dead, address: \"{dead}\" }}\n      - {{ name: live, address: \"{}\" }}\n",
-        live.addr
-    );
-    let s = setup(&servers, "");
+    let servers = Backend::default()
+        .server("dead", dead)
+        .server("live", live.addr);
+    let s = setup(servers, |c| c);
     let client = https_client(&s.pki, &[("localhost", s.https)]);
     for _ in 0..10 {
         let resp = client
@@ -215,8 +215,8 @@ fn connect_errors_and_retries_are_counted_per_server() {
 #[test]
 fn full_metric_set_passes_promtool_and_a_real_prometheus_scrapes_it() {
     let origin = Origin::start("a");
-    let health = "    health_check: { path: /health, interval: 200ms, timeout: 200ms }\n";
-    let s = setup(&servers_yaml(&[&origin]), health);
+    let health = "{ path: /health, interval: 200ms, timeout: 200ms }";
+    let s = setup(Backend::of(&[&origin]).health_check(health), |c| c);
     let client = https_client(&s.pki, &[("localhost", s.https)]);
     for _ in 0..3 {
         client
@@ -269,9 +269,8 @@ fn full_metric_set_passes_promtool_and_a_real_prometheus_scrapes_it() {
 #[test]
 fn stats_page_shows_a_down_server_in_chromium_and_as_json() {
     let (up, mut down) = (Origin::start("alive"), Origin::start("dead"));
-    let health =
-        "    health_check: { path: /health, interval: 100ms, timeout: 100ms, rise: 1, fall: 1 }\n";
-    let s = setup(&servers_yaml(&[&up, &down]), health);
+    let health = "{ path: /health, interval: 100ms, timeout: 100ms, rise: 1, fall: 1 }";
+    let s = setup(Backend::of(&[&up, &down]).health_check(health), |c| c);
     let client = https_client(&s.pki, &[("localhost", s.https)]);
     for _ in 0..4 {
         client
@@ -357,11 +356,12 @@ fn log_setup(format: &str, null_connections: bool) -> (Setup, std::path::PathBuf
     let origin = Origin::start("a");
     let log_dir = workdir().keep();
     let log = log_dir.join("access.log");
-    let extra = format!(
-        "access_log: {{ path: {}, format: {format} }}\nlog_null_connections: {null_connections}\n",
-        log.display()
-    );
-    (setup(&servers_yaml(&[&origin]), &extra), log, origin)
+    let s = setup(Backend::of(&[&origin]), |c| {
+        c.set("access_log.path", log.display().to_string())
+            .set("access_log.format", format)
+            .set("log_null_connections", null_connections)
+    });
+    (s, log, origin)
 }
 
 /// The lines of the access log at `path` once there are `at_least` (or after 3 s).
