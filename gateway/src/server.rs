@@ -118,7 +118,10 @@ pub fn build(
     };
     let control = Arc::new(Control::new(
         live.clone(),
-        config.admin_socket.clone(),
+        config
+            .admin_socket
+            .clone()
+            .map(|path| (path, config.admin_timeout)),
         identity,
     ));
     server.add_service(GenBackgroundService::new(
