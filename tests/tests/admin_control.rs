@@ -153,6 +153,16 @@ fn show_stat_rows_agree_while_reloads_swap_the_backends() {
     let (a, b, c) = (Origin::start("a"), Origin::start("b"), Origin::start("c"));
     let addr = free_addr();
     let socket = dir.path().join("admin.sock");
+    // More FRONTEND rows: a longer time between the backends' figures and their states for
+    // a reader that loads the backends twice.
+    let more_listeners: String = (0..16)
+        .map(|i| {
+            format!(
+                "  - name: web{i}\n    address: \"{}\"\n    backend: app\n",
+                free_addr()
+            )
+        })
+        .collect();
     let config = |servers: &[(&Origin, u32)]| {
         let list: String = servers
             .iter()
@@ -164,7 +174,7 @@ fn show_stat_rows_agree_while_reloads_swap_the_backends() {
             })
             .collect();
         format!(
-            "{}listeners:\n  - name: web\n    address: \"{addr}\"\n    backend: app\nbackends:\n  app:\n    servers:\n{list}admin: {{ socket: {} }}\n",
+            "{}listeners:\n  - name: web\n    address: \"{addr}\"\n    backend: app\n{more_listeners}backends:\n  app:\n    servers:\n{list}admin: {{ socket: {} }}\n",
             server_section(dir.path()),
             socket.display()
         )
@@ -178,7 +188,7 @@ fn show_stat_rows_agree_while_reloads_swap_the_backends() {
     let reloader = {
         let (stop, pid, path) = (stop.clone(), gateway.pid(), path.clone());
         std::thread::spawn(move || {
-            for i in 0..2000 {
+            for i in 0..20_000 {
                 if stop.load(Ordering::Relaxed) {
                     break;
                 }
@@ -189,7 +199,7 @@ fn show_stat_rows_agree_while_reloads_swap_the_backends() {
             }
         })
     };
-    for _ in 0..300 {
+    for _ in 0..5000 {
         let stat = admin(&socket, "show stat");
         let mut lines = stat.lines();
         let header: Vec<&str> = lines.next().unwrap()[2..].split(',').collect();
