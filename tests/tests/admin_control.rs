@@ -478,7 +478,7 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
 /// Whether the server closed `stream` (EOF) within the read timeout.
 fn closed_by_server(stream: &mut TcpStream) -> bool {
     let mut rest = Vec::new();
-    matches!(stream.read_to_end(&mut rest), Ok(_)) && rest.is_empty()
+    stream.read_to_end(&mut rest).is_ok() && rest.is_empty()
 }
 
 fn connect(addr: SocketAddr) -> TcpStream {

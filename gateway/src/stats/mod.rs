@@ -40,7 +40,8 @@ impl ServeHttp for StatsApp {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
         let request = session.req_header();
         let allowed = matches!(request.method, Method::GET | Method::HEAD);
-        if !session.is_http2() && !(allowed && keeps_alive(request)) {
+        let keep = session.is_http2() || (allowed && keeps_alive(request));
+        if !keep {
             // Pingora's app loop would keep every HTTP/1 connection (and an unread body).
             session.set_keepalive(None);
         }
