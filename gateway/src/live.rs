@@ -243,12 +243,6 @@ impl Live {
         })
     }
 
-    /// Reload and log the outcome (the SIGHUP handler).
-    pub fn reload_and_log(&self) {
-        log::warn!("SIGHUP: reloading {}", self.source.display());
-        self.log_reload(self.reload());
-    }
-
     /// Log the outcome of a reload.
     pub fn log_reload(&self, outcome: Result<ReloadReport, Vec<String>>) {
         match outcome {
