@@ -352,6 +352,11 @@ fn access_log_lines_lost_to_a_full_disk_are_counted_one_by_one() {
     );
     assert!(written() < REQUESTS, "the cap should have been reached");
     assert_eq!(complete + lost(), REQUESTS);
+    assert_eq!(
+        gateway.log().matches("lines are lost").count(),
+        1,
+        "the failure is logged once, not per write"
+    );
 }
 
 #[test]

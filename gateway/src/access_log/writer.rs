@@ -69,20 +69,26 @@ impl LogWriter {
     }
 
     /// Swap every thread's buffer out and write it to `out` (`None`: the log could not be
-    /// opened, every line is lost).
-    fn collect(&self, mut out: Option<&mut Box<dyn Write + Send>>, spare: &mut Vec<u8>) {
+    /// opened, every line is lost). The error that lost lines, if any.
+    fn collect(
+        &self,
+        mut out: Option<&mut Box<dyn Write + Send>>,
+        spare: &mut Vec<u8>,
+    ) -> Option<std::io::Error> {
         let shards: Vec<Shard> = SHARDS.lock().map(|s| s.clone()).unwrap_or_default();
+        let mut failure = None;
         for shard in shards {
             if let Ok(mut buffer) = shard.lock() {
                 std::mem::swap(&mut *buffer, spare);
             }
-            let written = match out.as_mut() {
+            let (written, error) = match out.as_mut() {
                 Some(out) => write_some(&mut **out, spare),
-                None => 0,
+                None => (0, Some(ErrorKind::NotFound.into())),
             };
             let lost = count_lines(&spare[written..]);
             if lost > 0 {
                 ERRORS.inc_by(lost);
+                failure = failure.or(error);
             }
             spare.clear();
         }
@@ -90,21 +96,22 @@ impl LogWriter {
             // The file is unbuffered; stderr's flush cannot lose lines already written.
             let _ = out.flush();
         }
+        failure
     }
 }
 
-/// Write as much of `bytes` as `out` takes; how many bytes it took.
-fn write_some(out: &mut dyn Write, bytes: &[u8]) -> usize {
+/// Write as much of `bytes` as `out` takes; how many bytes it took, and why it stopped short.
+fn write_some(out: &mut dyn Write, bytes: &[u8]) -> (usize, Option<std::io::Error>) {
     let mut done = 0;
     while done < bytes.len() {
         match out.write(&bytes[done..]) {
-            Ok(0) => break,
+            Ok(0) => return (done, Some(ErrorKind::WriteZero.into())),
             Ok(n) => done += n,
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(_) => break,
+            Err(e) => return (done, Some(e)),
         }
     }
-    done
+    (done, None)
 }
 
 /// Lines in `bytes` (a line whose start was written but not its end counts as lost).
@@ -125,13 +132,26 @@ impl BackgroundService for LogWriter {
         let mut tick = tokio::time::interval(super::FLUSH_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut spare = Vec::with_capacity(64 * 1024);
+        let mut failing = false;
         loop {
             let stopping = tokio::select! {
                 _ = tick.tick() => false,
                 _ = shutdown.changed() => true,
             };
             let out = self.current(&mut sink);
-            self.collect(out, &mut spare);
+            match (self.collect(out, &mut spare), failing) {
+                (Some(e), false) => {
+                    log::error!(
+                        "access log: {e}; lines are lost (gateway_access_log_errors_total)"
+                    );
+                    failing = true;
+                }
+                (None, true) => {
+                    log::warn!("access log: writing again");
+                    failing = false;
+                }
+                _ => {}
+            }
             if stopping {
                 break;
             }
@@ -166,8 +186,9 @@ mod tests {
     fn every_line_not_written_whole_is_counted() {
         let lines = b"one\ntwo\nthree\nfour\n";
         let mut disk = FullDisk { room: 6 };
-        let written = write_some(&mut disk, lines);
+        let (written, error) = write_some(&mut disk, lines);
         assert_eq!(written, 6);
+        assert_eq!(error.unwrap().raw_os_error(), Some(28));
         assert_eq!(count_lines(&lines[written..]), 3, "two, three, four");
     }
 }

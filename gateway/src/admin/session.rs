@@ -9,11 +9,14 @@ use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 
 /// Longest command line accepted, newline excluded (HAProxy's is its buffer size, 16 KiB).
 pub const MAX_LINE: usize = 16 * 1024;
+
+/// Input discarded after a refused line, at most, before the session closes.
+const DISCARD_MAX: u64 = 1 << 20;
 
 /// The answer to a line longer than [`MAX_LINE`].
 pub const LINE_TOO_LONG: &str =
@@ -112,6 +115,12 @@ async fn session(stream: UnixStream, live: Arc<Live>, idle: Duration) {
                 let _ = write
                     .write_all(format!("{LINE_TOO_LONG}\n").as_bytes())
                     .await;
+                // Closing with unread input would reset the connection before the client
+                // reads the refusal: discard (a bounded amount of) the rest first.
+                let mut rest = (&mut reader).take(DISCARD_MAX);
+                let mut sink = tokio::io::sink();
+                let discard = tokio::io::copy(&mut rest, &mut sink);
+                let _ = tokio::time::timeout(idle, discard).await;
                 return;
             }
             LineRead::Line => match commands::run_line(&live, &String::from_utf8_lossy(&line)) {
