@@ -79,6 +79,7 @@ struct FixedSettings {
     access_log: String,
     log_null_connections: bool,
     admin_socket: Option<PathBuf>,
+    admin_timeout: std::time::Duration,
 }
 
 impl FixedSettings {
@@ -94,6 +95,7 @@ impl FixedSettings {
             access_log: format!("{:?}", config.access_log),
             log_null_connections: config.log_null_connections,
             admin_socket: config.admin_socket.clone(),
+            admin_timeout: config.admin_timeout,
         }
     }
 
@@ -129,6 +131,7 @@ impl FixedSettings {
             self.log_null_connections != new.log_null_connections,
         );
         differs("admin.socket", self.admin_socket != new.admin_socket);
+        differs("admin.timeout", self.admin_timeout != new.admin_timeout);
         notes
     }
 }
