@@ -93,7 +93,7 @@ fn idle_admin_sessions_are_closed_after_the_timeout() {
     let dir = workdir();
     let a = Origin::start("a");
     let addr = free_addr();
-    let yaml = admin_config(dir.path(), addr, &[&a], ", timeout: 300ms", "");
+    let yaml = admin_config(dir.path(), addr, &[&a], ", timeout: 1s", "");
     let (_gateway, socket) = start_with_admin(dir.path(), &yaml, addr);
 
     let mut idle = UnixStream::connect(&socket).unwrap();
@@ -105,10 +105,10 @@ fn idle_admin_sessions_are_closed_after_the_timeout() {
         "the gateway should close an idle session: {read:?}"
     );
 
-    // A session that keeps talking is not cut.
+    // A session that keeps talking (every 200 ms, longer than the 1 s timeout in all) is not cut.
     let mut busy = UnixStream::connect(&socket).unwrap();
     busy.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    for _ in 0..3 {
+    for _ in 0..6 {
         busy.write_all(b"show info\n").unwrap();
         let mut answer = Vec::new();
         let mut byte = [0u8; 1];
@@ -116,7 +116,7 @@ fn idle_admin_sessions_are_closed_after_the_timeout() {
             busy.read_exact(&mut byte).unwrap();
             answer.push(byte[0]);
         }
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(200));
     }
 }
 
