@@ -8,16 +8,14 @@
 //! request.
 
 pub mod line;
+pub mod writer;
 
 pub use line::Entry;
+pub use writer::LogWriter;
 
-use crate::config::model::{self, LogFormat, LogTarget};
-use async_trait::async_trait;
+use crate::config::model::{self, LogFormat};
 use once_cell::sync::Lazy;
-use pingora::server::ShutdownWatch;
-use pingora::services::background::BackgroundService;
 use prometheus::{register_int_counter, IntCounter};
-use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -37,7 +35,7 @@ static DROPPED: Lazy<IntCounter> = Lazy::new(|| {
 static ERRORS: Lazy<IntCounter> = Lazy::new(|| {
     register_int_counter!(
         "gateway_access_log_errors_total",
-        "Access-log writes that failed (disk full, file removed, ...)."
+        "Access-log lines lost because writing them failed (disk full, file too large, ...)."
     )
     .expect("metric registered once")
 });
@@ -99,9 +97,7 @@ impl AccessLog {
     pub fn new(config: &model::AccessLog) -> (AccessLog, LogWriter) {
         Lazy::force(&DROPPED);
         Lazy::force(&ERRORS);
-        let writer = LogWriter {
-            target: config.target.clone(),
-        };
+        let writer = LogWriter::new(config.target.clone());
         (
             AccessLog {
                 format: config.format,
@@ -148,68 +144,5 @@ impl AccessLog {
                 LogFormat::Haproxy => entry.write_httplog(&mut buffer),
             }
         });
-    }
-}
-
-/// The background service writing the threads' buffers to the log target.
-pub struct LogWriter {
-    target: LogTarget,
-}
-
-impl LogWriter {
-    fn open(&self) -> std::io::Result<Box<dyn Write + Send>> {
-        Ok(match &self.target {
-            LogTarget::Stderr => Box::new(std::io::stderr()),
-            LogTarget::File(path) => Box::new(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(path)?,
-            ),
-        })
-    }
-
-    /// Swap every thread's buffer out and write it.
-    fn collect(&self, out: &mut dyn Write, spare: &mut Vec<u8>) {
-        let shards: Vec<Shard> = SHARDS.lock().map(|s| s.clone()).unwrap_or_default();
-        for shard in shards {
-            if let Ok(mut buffer) = shard.lock() {
-                std::mem::swap(&mut *buffer, spare);
-            }
-            if !spare.is_empty() && out.write_all(spare).is_err() {
-                ERRORS.inc();
-            }
-            spare.clear();
-        }
-        if out.flush().is_err() {
-            ERRORS.inc();
-        }
-    }
-}
-
-#[async_trait]
-impl BackgroundService for LogWriter {
-    async fn start(&self, mut shutdown: ShutdownWatch) {
-        let mut out = match self.open() {
-            Ok(sink) => sink,
-            Err(e) => {
-                log::error!("access log: {e}; lines will be dropped");
-                ERRORS.inc();
-                return;
-            }
-        };
-        let mut tick = tokio::time::interval(FLUSH_EVERY);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut spare = Vec::with_capacity(64 * 1024);
-        loop {
-            let stopping = tokio::select! {
-                _ = tick.tick() => false,
-                _ = shutdown.changed() => true,
-            };
-            self.collect(&mut *out, &mut spare);
-            if stopping {
-                break;
-            }
-        }
     }
 }

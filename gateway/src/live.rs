@@ -79,6 +79,7 @@ struct FixedSettings {
     access_log: String,
     log_null_connections: bool,
     admin_socket: Option<PathBuf>,
+    admin_timeout: std::time::Duration,
 }
 
 impl FixedSettings {
@@ -94,6 +95,7 @@ impl FixedSettings {
             access_log: format!("{:?}", config.access_log),
             log_null_connections: config.log_null_connections,
             admin_socket: config.admin_socket.clone(),
+            admin_timeout: config.admin_timeout,
         }
     }
 
@@ -129,6 +131,7 @@ impl FixedSettings {
             self.log_null_connections != new.log_null_connections,
         );
         differs("admin.socket", self.admin_socket != new.admin_socket);
+        differs("admin.timeout", self.admin_timeout != new.admin_timeout);
         notes
     }
 }
@@ -197,9 +200,24 @@ impl Live {
     /// Read the configuration file again and apply it. On failure nothing changes and every
     /// problem is returned.
     pub fn reload(&self) -> Result<ReloadReport, Vec<String>> {
-        let config = config::load(&self.source, &self.registry)?;
+        self.apply(&self.read_config()?)
+    }
+
+    /// The configuration file, read and checked again (the slow part of a reload: files are
+    /// read and certificates parsed).
+    pub fn read_config(&self) -> Result<Config, Vec<String>> {
+        config::load(&self.source, &self.registry)
+    }
+
+    /// The configuration file's path.
+    pub fn source(&self) -> &std::path::Path {
+        &self.source
+    }
+
+    /// Apply `config` (from [`Self::read_config`]). On failure nothing changes.
+    pub fn apply(&self, config: &Config) -> Result<ReloadReport, Vec<String>> {
         let previous = self.upstreams.load_full();
-        let upstreams = build_upstreams(&config, &previous);
+        let upstreams = build_upstreams(config, &previous);
         // Build every new state before swapping any, so a failure changes nothing.
         let mut states = Vec::new();
         for slot in &self.listeners {
@@ -208,7 +226,7 @@ impl Live {
                 .iter()
                 .find(|l| l.name == slot.name && l.address == slot.address);
             if let Some(listener) = listener {
-                let state = listener_state(&config, listener, &upstreams).map_err(|e| vec![e])?;
+                let state = listener_state(config, listener, &upstreams).map_err(|e| vec![e])?;
                 states.push((slot, state));
             }
         }
@@ -224,14 +242,13 @@ impl Live {
             slot.state.store(Arc::new(state));
         }
         Ok(ReloadReport {
-            needs_upgrade: self.fixed.changes(&FixedSettings::of(&config)),
+            needs_upgrade: self.fixed.changes(&FixedSettings::of(config)),
         })
     }
 
-    /// Reload and log the outcome (the SIGHUP handler).
-    pub fn reload_and_log(&self) {
-        log::warn!("SIGHUP: reloading {}", self.source.display());
-        match self.reload() {
+    /// Log the outcome of a reload.
+    pub fn log_reload(&self, outcome: Result<ReloadReport, Vec<String>>) {
+        match outcome {
             Ok(report) => {
                 for change in &report.needs_upgrade {
                     log::warn!("reload: {change}: this needs an upgrade (gateway -u), not applied");

@@ -56,6 +56,9 @@ pub fn build(
     opt: Opt,
     registry: Registry,
 ) -> Result<(Server, Arc<Live>, Arc<Control>), String> {
+    if !opt.upgrade {
+        check_bindable(config)?;
+    }
     let mut conf = config.server.to_server_conf();
     conf.daemon = opt.daemon;
     let mut server = Server::new_with_opt_and_conf(opt, conf);
@@ -118,7 +121,10 @@ pub fn build(
     };
     let control = Arc::new(Control::new(
         live.clone(),
-        config.admin_socket.clone(),
+        config
+            .admin_socket
+            .clone()
+            .map(|path| (path, config.admin_timeout)),
         identity,
     ));
     server.add_service(GenBackgroundService::new(
@@ -126,4 +132,22 @@ pub fn build(
         control.clone(),
     ));
     Ok((server, live, control))
+}
+
+/// At a fresh start (not `-u`, where the sockets come from the old process), every listening
+/// address must be free: a bind failure is fatal here, with its reason, instead of a listener
+/// thread that gives up later while the rest serves.
+fn check_bindable(config: &Config) -> Result<(), String> {
+    let addresses = config
+        .listeners
+        .iter()
+        .map(|l| (format!("listener {}", l.name), l.address))
+        .chain(config.stats.map(|s| ("stats".to_string(), s.address)));
+    let mut held = Vec::new();
+    for (what, address) in addresses {
+        let socket = std::net::TcpListener::bind(address)
+            .map_err(|e| format!("{what}: cannot bind {address}: {e}"))?;
+        held.push(socket);
+    }
+    Ok(())
 }

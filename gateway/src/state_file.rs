@@ -48,7 +48,7 @@ pub struct SavedServer {
     pub weight: usize,
 }
 
-/// The state of `live` now.
+/// The state of `live` now (one load of its backends).
 pub fn capture(live: &Live, last: bool) -> SavedState {
     let mut servers = Vec::new();
     for upstream in live.upstreams().iter() {
@@ -100,11 +100,13 @@ pub fn read(path: &Path) -> Option<SavedState> {
     }
 }
 
-/// Apply the servers' state and add the counters of `state` to `live`.
+/// Apply the servers' state and add the counters of `state` to `live` (one load of its
+/// backends).
 pub fn restore(live: &Live, state: &SavedState) {
     let mut restored = 0;
+    let upstreams = live.upstreams();
     for saved in &state.servers {
-        let Some(upstream) = live.upstream(&saved.backend) else {
+        let Some(upstream) = upstreams.iter().find(|u| u.name == saved.backend) else {
             continue;
         };
         let Some(index) = upstream.server_named(&saved.server) else {

@@ -200,6 +200,12 @@ pub fn convert(
         }
     }
     let admin_socket = file.admin.as_ref().map(|a| resolve(base, &a.socket));
+    let admin_timeout = duration_or(
+        &mut problems,
+        "admin.timeout",
+        &file.admin.as_ref().and_then(|a| a.timeout.clone()),
+        ADMIN_TIMEOUT_DEFAULT,
+    );
     let limits = convert_limits(&mut problems, &file.limits);
 
     if !problems.0.is_empty() {
@@ -217,6 +223,7 @@ pub fn convert(
         log_null_connections: file.log_null_connections,
         error_pages: Arc::new(crate::error_pages::ErrorPages::new(pages)),
         admin_socket,
+        admin_timeout,
         limits,
     })
 }

@@ -119,6 +119,8 @@ pub struct ServerSection {
 pub struct AdminSection {
     /// Unix socket path; created with mode 0660.
     pub socket: String,
+    /// Idle sessions are closed after this (HAProxy `stats timeout`); default 10s.
+    pub timeout: Option<Duration>,
 }
 
 /// A duration as written: `"500ms"`, `"2s"`, `"1m"`, `"1h"`, or a bare number of milliseconds

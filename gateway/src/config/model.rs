@@ -38,9 +38,14 @@ pub struct Config {
     pub error_pages: Arc<ErrorPages>,
     /// The admin socket's path, if any.
     pub admin_socket: Option<PathBuf>,
+    /// How long an admin session may stay idle (HAProxy `stats timeout`).
+    pub admin_timeout: Duration,
     /// Request limits.
     pub limits: Limits,
 }
+
+/// `admin.timeout` when not set: HAProxy's `stats timeout` default.
+pub const ADMIN_TIMEOUT_DEFAULT: Duration = Duration::from_secs(10);
 
 /// What a request may be (the `limits:` section).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,16 +3,20 @@
 //!   scraper accepts it);
 //! - `GET /stats`: an HTML page like HAProxy's, reloading itself every `stats.refresh`;
 //!   `GET /stats?format=json` returns the same figures as JSON;
-//! - anything else: 404.
+//! - anything else: 404; a method other than GET or HEAD: 405 (`Allow: GET, HEAD`).
+//!
+//! HTTP/1.0 clients get their connection closed after the response unless they ask for
+//! `Connection: keep-alive`; HTTP/1.1 clients keep it unless they say `close`.
 
 mod html;
 pub mod snapshot;
 
 use crate::live::Live;
 use async_trait::async_trait;
-use http::{header, Response, StatusCode};
+use http::{header, Method, Response, StatusCode, Version};
 use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
+use pingora_http::RequestHeader;
 use pingora_prometheus::PrometheusHttpApp;
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,6 +38,24 @@ impl StatsApp {
 #[async_trait]
 impl ServeHttp for StatsApp {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
+        let request = session.req_header();
+        let allowed = matches!(request.method, Method::GET | Method::HEAD);
+        let keep = session.is_http2() || (allowed && keeps_alive(request));
+        if !keep {
+            // Pingora's app loop would keep every HTTP/1 connection (and an unread body).
+            session.set_keepalive(None);
+        }
+        if !allowed {
+            let mut response = respond(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "text/plain",
+                b"405 Method Not Allowed\n".to_vec(),
+            );
+            response
+                .headers_mut()
+                .insert(header::ALLOW, header::HeaderValue::from_static("GET, HEAD"));
+            return response;
+        }
         let uri = &session.req_header().uri;
         match uri.path() {
             "/metrics" => PrometheusHttpApp.response(session).await,
@@ -57,6 +79,24 @@ impl ServeHttp for StatsApp {
             ),
         }
     }
+}
+
+/// Whether an HTTP/1 client's request lets its connection stay open: HTTP/1.1 unless it says
+/// `Connection: close`, HTTP/1.0 only with `Connection: keep-alive`.
+fn keeps_alive(request: &RequestHeader) -> bool {
+    let has = |token: &str| {
+        request
+            .headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case(token))
+    };
+    if has("close") {
+        return false;
+    }
+    request.version >= Version::HTTP_11 || has("keep-alive")
 }
 
 fn respond(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response<Vec<u8>> {

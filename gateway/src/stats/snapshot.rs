@@ -3,10 +3,12 @@
 
 use crate::live::Live;
 use crate::metrics::{unix_now, BACKEND_REQUESTS_TOTAL, REQUESTS_TOTAL, START_TIME};
+use crate::upstream::Upstream;
 use prometheus::core::Collector;
 use prometheus::Histogram;
 use serde::Serialize;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Responses by status class.
 #[derive(Debug, Default, Clone, Copy, Serialize, PartialEq, Eq)]
@@ -176,8 +178,14 @@ fn classes_by(collector: &dyn Collector, keys: &[&str]) -> HashMap<Vec<String>, 
     out
 }
 
-/// Read the current figures.
+/// Read the current figures (the backends loaded once).
 pub fn take(live: &Live) -> Snapshot {
+    take_with(live, &live.upstreams())
+}
+
+/// Read the current figures of the listeners of `live` and of `upstreams`, one load of its
+/// backends, in that order.
+pub fn take_with(live: &Live, upstreams: &[Arc<Upstream>]) -> Snapshot {
     let by_listener = classes_by(&*REQUESTS_TOTAL, &["listener"]);
     let by_server = classes_by(&*BACKEND_REQUESTS_TOTAL, &["backend", "server"]);
     let now = unix_now();
@@ -206,8 +214,7 @@ pub fn take(live: &Live) -> Snapshot {
             }
         })
         .collect();
-    let backends = live
-        .upstreams()
+    let backends = upstreams
         .iter()
         .map(|u| {
             let servers: Vec<ServerStats> = u

@@ -2,22 +2,27 @@
 //! runs health checks and the admin socket, and the privilege drop after binding.
 //!
 //! Signals, as HAProxy and Pingora operators know them:
-//! - `SIGHUP`: reload the YAML in place ([`Live::reload`]); a bad file leaves the old one.
+//! - `SIGHUP`: reload the YAML in place, off the signal loop and within a time limit
+//!   ([`reload`]); a bad or slow file leaves the old one. The access log is reopened.
 //! - `SIGQUIT`: hand the listening sockets to a new process started with `-u` (Pingora), after
 //!   writing the state file the new process starts from; then finish in-flight requests.
 //! - `SIGTERM`: graceful stop (state file written); `SIGINT`: fast stop.
+
+mod reload;
+mod signals;
+
+pub use signals::{ignore_hangup_until_ready, Signals};
 
 use crate::live::Live;
 use crate::privileges::Identity;
 use crate::state_file;
 use async_trait::async_trait;
-use pingora::server::{ShutdownSignal, ShutdownSignalWatch, ShutdownWatch};
+use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::signal::unix::{signal, SignalKind};
 
 /// How long the listeners get to be bound before privileges are dropped regardless.
 const BIND_WAIT: Duration = Duration::from_secs(30);
@@ -28,48 +33,6 @@ static DRAINING: AtomicBool = AtomicBool::new(false);
 /// Whether the process is shutting down: HTTP/1 responses then close their connection.
 pub fn draining() -> bool {
     DRAINING.load(Ordering::Relaxed)
-}
-
-/// Pingora's shutdown-signal watcher, extended with SIGHUP (reload) and the state file.
-pub struct Signals {
-    live: Arc<Live>,
-}
-
-impl Signals {
-    /// Signals acting on `live`.
-    pub fn new(live: Arc<Live>) -> Self {
-        Signals { live }
-    }
-}
-
-#[async_trait]
-impl ShutdownSignalWatch for Signals {
-    async fn recv(&self) -> ShutdownSignal {
-        let listen = |kind| signal(kind).expect("signal handlers can be installed");
-        let mut hangup = listen(SignalKind::hangup());
-        let mut quit = listen(SignalKind::quit());
-        let mut terminate = listen(SignalKind::terminate());
-        let mut interrupt = listen(SignalKind::interrupt());
-        loop {
-            tokio::select! {
-                _ = hangup.recv() => {
-                    let live = self.live.clone();
-                    // Certificates are read and parsed: off the signal loop.
-                    let _ = tokio::task::spawn_blocking(move || live.reload_and_log()).await;
-                }
-                _ = quit.recv() => {
-                    log::warn!("SIGQUIT: handing over to the new process");
-                    state_file::save(&self.live, false);
-                    return ShutdownSignal::GracefulUpgrade;
-                }
-                _ = terminate.recv() => {
-                    state_file::save(&self.live, false);
-                    return ShutdownSignal::GracefulTerminate;
-                }
-                _ = interrupt.recv() => return ShutdownSignal::FastShutdown,
-            }
-        }
-    }
 }
 
 /// Raise the open-file limit to its hard maximum, and warn when even that cannot hold
@@ -99,20 +62,11 @@ pub fn raise_open_file_limit(max_connections: usize) {
     }
 }
 
-/// Ignore SIGHUP until [`Signals`] listens for it: the default action would kill a process
-/// that is still starting.
-pub fn ignore_hangup_until_ready() {
-    // SAFETY: setting a signal's disposition to SIG_IGN has no preconditions.
-    unsafe {
-        libc::signal(libc::SIGHUP, libc::SIG_IGN);
-    }
-}
-
 /// The background service: health checks, the admin socket, the privilege drop, and
 /// following the previous process after an upgrade.
 pub struct Control {
     live: Arc<Live>,
-    admin_socket: Option<PathBuf>,
+    admin_socket: Option<(PathBuf, Duration)>,
     identity: Option<(Identity, Vec<u16>)>,
     /// After an upgrade: the state taken over, and how long to wait for the old process's
     /// last one.
@@ -120,10 +74,11 @@ pub struct Control {
 }
 
 impl Control {
-    /// Control for `live`; `identity` is who to become once the `u16` ports are bound.
+    /// Control for `live`; `admin_socket` is the admin socket's path and idle timeout;
+    /// `identity` is who to become once the `u16` ports are bound.
     pub fn new(
         live: Arc<Live>,
-        admin_socket: Option<PathBuf>,
+        admin_socket: Option<(PathBuf, Duration)>,
         identity: Option<(Identity, Vec<u16>)>,
     ) -> Self {
         Control {
@@ -150,9 +105,9 @@ impl BackgroundService for Control {
             });
         }
         self.live.start_checks(tokio::runtime::Handle::current());
-        if let Some(path) = self.admin_socket.clone() {
+        if let Some((path, idle)) = self.admin_socket.clone() {
             let (live, shutdown) = (self.live.clone(), shutdown.clone());
-            tokio::spawn(async move { crate::admin::serve(&path, live, shutdown).await });
+            tokio::spawn(async move { crate::admin::serve(&path, live, idle, shutdown).await });
         }
         let taken_over = self
             .taken_over

@@ -1,0 +1,19 @@
+//! The admin socket (`admin.socket`): HAProxy's runtime API, the verbs operators' scripts
+//! already send with `socat` to `stats socket`. One command per line (several per line
+//! separated by `;`); each answer ends with an empty line; the connection closes at end of
+//! input, after `quit`, after a line longer than [`session::MAX_LINE`] (refused, nothing of it
+//! run) or after `admin.timeout` without input.
+//!
+//! - [`session`]: the socket, its sessions and how a line is read;
+//! - [`commands`]: parsing a command and acting on the running state;
+//! - [`info`], [`stat_csv`], [`servers_state`]: the three output formats (`show info`,
+//!   `show stat`, `show servers state`).
+
+pub mod commands;
+mod info;
+mod servers_state;
+pub mod session;
+mod stat_csv;
+
+pub use commands::execute;
+pub use session::serve;
