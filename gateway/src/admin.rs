@@ -397,7 +397,7 @@ backends:
       - { name: b, address: 127.0.0.1:3, weight: 3 }
 ";
         let registry = Registry::with_builtins();
-        let config = crate::config::parse(Path::new("/t.yaml"), yaml, &registry).unwrap();
+        let config = crate::runtime_config::parse(Path::new("/t.yaml"), yaml, &registry).unwrap();
         Live::new(&config, registry).unwrap()
     }
 
