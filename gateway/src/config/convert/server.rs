@@ -59,6 +59,14 @@ pub(super) fn server(problems: &mut Problems, s: &file::ServerSection) -> Server
         "server.upgrade_sock",
         Path::new(&settings.upgrade_sock),
     );
+    if let Some(error_log) = &settings.error_log {
+        if crate::regular_file::exists_but_not_regular(Path::new(error_log)) {
+            problems.push(
+                "server.error_log",
+                format!("{error_log} is not a regular file"),
+            );
+        }
+    }
     if settings.state_file.is_dir() {
         problems.push(
             "server.state_file",

@@ -62,6 +62,12 @@ impl Redirect {
                 if ![301, 302, 303, 307, 308].contains(&status) {
                     return Err(format!("rules[{i}].status: {status} is not a redirect"));
                 }
+                if HeaderValue::try_from(rule.to.as_str()).is_err() {
+                    return Err(format!(
+                        "rules[{i}].to: {:?} is not a valid Location (no control characters such as CR or LF)",
+                        rule.to
+                    ));
+                }
                 Ok((matcher, rule.to, status))
             })
             .collect::<Result<_, String>>()?;
