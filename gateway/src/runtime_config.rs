@@ -39,17 +39,28 @@ pub struct ListenerObjects {
 
 /// Read, check and build the configuration at `path`, with the hook kinds of `registry`.
 pub fn load(path: &Path, registry: &Registry) -> Result<RuntimeConfig, Vec<Problem>> {
-    build(config::load(path)?, registry)
+    let (config, problems) = config::check(path)?;
+    build_reporting(config, problems, registry)
 }
 
 /// Check and build configuration text (`path` names it and anchors relative paths).
 pub fn parse(path: &Path, text: &str, registry: &Registry) -> Result<RuntimeConfig, Vec<Problem>> {
-    build(config::parse(path, text)?, registry)
+    let (config, problems) = config::check_text(path, text)?;
+    build_reporting(config, problems, registry)
 }
 
-/// Build the running objects of `config`, reporting every problem.
+/// Build the running objects of a valid `config`, reporting every problem.
 pub fn build(config: Config, registry: &Registry) -> Result<RuntimeConfig, Vec<Problem>> {
-    let mut problems = Problems::default();
+    build_reporting(config, Problems::default(), registry)
+}
+
+/// Build the running objects of `config`, adding their problems to those the model's checks
+/// found (`problems`): the result only if there are none at all.
+fn build_reporting(
+    config: Config,
+    mut problems: Problems,
+    registry: &Registry,
+) -> Result<RuntimeConfig, Vec<Problem>> {
     let listeners = config
         .listeners
         .iter()

@@ -19,21 +19,34 @@ use std::path::Path;
 
 /// Read, parse and check a configuration file. On failure, every problem found.
 pub fn load(path: &Path) -> Result<Config, Vec<Problem>> {
+    let (config, problems) = check(path)?;
+    problems.into_result(config)
+}
+
+/// Read, parse and check a configuration file: the model with every problem found, or, when
+/// the file cannot be read or parsed at all, only the problems.
+pub fn check(path: &Path) -> Result<(Config, problem::Problems), Vec<Problem>> {
     let bytes = crate::regular_file::read(path, crate::regular_file::CONFIG_CAP)
         .map_err(|e| vec![Problem::new(path.display(), e)])?;
     let text = String::from_utf8(bytes)
         .map_err(|e| vec![Problem::new(path.display(), format!("not UTF-8 text: {e}"))])?;
-    parse(path, &text)
+    check_text(path, &text)
 }
 
 /// Parse and check configuration text; `path` names it in messages and anchors relative file
 /// paths. A UTF-8 byte order mark at the start is ignored.
 pub fn parse(path: &Path, text: &str) -> Result<Config, Vec<Problem>> {
+    let (config, problems) = check_text(path, text)?;
+    problems.into_result(config)
+}
+
+/// Parse and check configuration text, as [`check`] does a file.
+pub fn check_text(path: &Path, text: &str) -> Result<(Config, problem::Problems), Vec<Problem>> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     nesting::check(text).map_err(|e| vec![Problem::new(path.display(), e)])?;
     let file: file::ConfigFile =
         serde_yaml::from_str(text).map_err(|e| vec![describe(path, &e)])?;
-    convert::convert(path, file)
+    Ok(convert::convert_all(path, file))
 }
 
 /// serde_yaml puts the key path first (`listeners[0].tls: unknown field ...`); keep that

@@ -36,14 +36,12 @@ pub(super) fn listeners(
             check_overlap(problems, &format!("{path}.address"), &bound, address);
             bound.push(address);
         }
-        let role = role(problems, &path, base, section, backends);
-        if let (Some(address), Some(role)) = (address, role) {
-            listeners.push(Listener {
-                name: section.name.clone(),
-                address,
-                role,
-            });
-        }
+        // Kept even with problems (see `convert_all`): the placeholder address is never used.
+        listeners.push(Listener {
+            name: section.name.clone(),
+            address: address.unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0))),
+            role: role(problems, &path, base, section, backends),
+        });
     }
     listeners
 }
@@ -96,7 +94,7 @@ fn role(
     base: &Path,
     section: &file::ListenerSection,
     backends: &BTreeMap<String, file::BackendSection>,
-) -> Option<ListenerRole> {
+) -> ListenerRole {
     if let Some(redirect) = &section.redirect_https {
         if section.backend.is_some()
             || section.tls.is_some()
@@ -123,16 +121,16 @@ fn role(
             default.port,
             bounds::PORT,
         );
-        return Some(ListenerRole::RedirectHttps(Redirect { port, status }));
+        return ListenerRole::RedirectHttps(Redirect { port, status });
     }
-    let Some(backend) = &section.backend else {
+    let backend = section.backend.clone().unwrap_or_else(|| {
         problems.push(
             path,
             "needs either `backend` (proxy) or `redirect_https` (redirect)",
         );
-        return None;
-    };
-    if !backends.contains_key(backend) {
+        String::new()
+    });
+    if section.backend.is_some() && !backends.contains_key(&backend) {
         problems.push(
             format!("{path}.backend"),
             format!("unknown backend {backend:?}"),
@@ -160,16 +158,16 @@ fn role(
             hooks: route.hooks.clone(),
         });
     }
-    let tls = match &section.tls {
-        None => None,
-        Some(tls) => Some(tls_settings(problems, &format!("{path}.tls"), base, tls)?),
-    };
-    Some(ListenerRole::Proxy {
+    let tls = section
+        .tls
+        .as_ref()
+        .and_then(|tls| tls_settings(problems, &format!("{path}.tls"), base, tls));
+    ListenerRole::Proxy {
         tls,
-        backend: backend.clone(),
+        backend,
         hooks: section.hooks.clone(),
         routes,
-    })
+    }
 }
 
 fn tls_settings(

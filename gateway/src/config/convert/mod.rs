@@ -18,6 +18,15 @@ pub use values::parse_duration;
 /// Convert a parsed file into the model; `source` is the file's path, whose directory
 /// relative file paths are resolved against.
 pub fn convert(source: &Path, file: file::ConfigFile) -> Result<Config, Vec<Problem>> {
+    let (config, problems) = convert_all(source, file);
+    problems.into_result(config)
+}
+
+/// Convert a parsed file, and every problem found. With problems, the model is a best effort
+/// (a backend with a problem is left out; every listener is kept, with what could be read, so
+/// key paths such as `listeners[2]` stay right) that the checks building on the model still
+/// run on, reporting their problems at the same time. It must never be run.
+pub fn convert_all(source: &Path, file: file::ConfigFile) -> (Config, Problems) {
     let mut problems = Problems::default();
     let base = source.parent().unwrap_or(Path::new("."));
 
@@ -62,7 +71,7 @@ pub fn convert(source: &Path, file: file::ConfigFile) -> Result<Config, Vec<Prob
         .map(|a| server::admin(&mut problems, base, a));
     let limits = server::limits(&mut problems, &file.limits);
 
-    problems.into_result(Config {
+    let config = Config {
         source: source.to_path_buf(),
         server,
         listeners,
@@ -75,5 +84,6 @@ pub fn convert(source: &Path, file: file::ConfigFile) -> Result<Config, Vec<Prob
         error_pages,
         admin_socket,
         limits,
-    })
+    };
+    (config, problems)
 }
