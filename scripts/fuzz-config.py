@@ -221,6 +221,7 @@ def read_output(out):
 
 
 def main():
+    sys.setrecursionlimit(20000)  # deeply nested cases are built and rendered recursively
     if not os.path.exists(BINARY):
         sys.exit(f"fuzz-config: {BINARY} not found: cargo build -p gateway --bins")
     shutil.rmtree(WORK, ignore_errors=True)

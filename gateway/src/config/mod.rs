@@ -65,3 +65,40 @@ fn describe(path: &Path, e: &serde_yaml::Error) -> Problem {
         None => Problem::new(path.display(), text),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = "listeners:\n  - { name: web, address: \"127.0.0.1:1\", backend: app }\nbackends:\n  app:\n    servers: [{ name: n1, address: \"127.0.0.1:2\" }]\n";
+
+    #[test]
+    fn problems_carry_their_key_path() {
+        let text = format!("{MINIMAL}timeouts: {{ client: 300000000000d }}\n");
+        let problems = parse(Path::new("/t.yaml"), &text).unwrap_err();
+        assert_eq!(
+            problems,
+            vec![Problem::new(
+                "timeouts.client",
+                "longer than the maximum of 2147483647ms (about 24.8 days)"
+            )]
+        );
+        assert_eq!(
+            problems[0].to_string(),
+            "timeouts.client: longer than the maximum of 2147483647ms (about 24.8 days)"
+        );
+    }
+
+    #[test]
+    fn a_problem_with_the_whole_file_names_the_file() {
+        let problems = parse(Path::new("/t.yaml"), "backends: {}\n").unwrap_err();
+        assert_eq!(problems[0].path, "/t.yaml");
+        assert!(problems[0].message.contains("missing field `listeners`"));
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_skipped() {
+        let config = parse(Path::new("/t.yaml"), &format!("\u{feff}{MINIMAL}")).unwrap();
+        assert_eq!(config.listeners[0].name, "web");
+    }
+}
