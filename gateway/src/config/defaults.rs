@@ -133,8 +133,8 @@ mod tests {
         let redirect = Redirect::default();
         let expected = [
             format!("(default {}, at most {})", server.threads, bounds::THREADS.end()),
-            format!("pid_file: {}", server.pid_file),
-            format!("upgrade_sock: {}", server.upgrade_sock),
+            format!("# default {}", server.pid_file),
+            format!("# default {};", server.upgrade_sock),
             format!("grace_period: {}", secs(server.grace_period)),
             format!(
                 "graceful_shutdown_timeout: {}",
