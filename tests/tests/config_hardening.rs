@@ -2,9 +2,9 @@
 //! quickly, without a panic, a hang or a memory blow-up; the ones that used to panic at start
 //! are refused at start the same way.
 
-use gateway_tests::gateway::{binary, server_section, workdir};
+use gateway_tests::gateway::{binary, server_section, workdir, Gateway};
 use gateway_tests::pki::Pki;
-use gateway_tests::wait_for;
+use gateway_tests::{free_addr, wait_for};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -478,5 +478,33 @@ fn model_and_certificate_problems_are_reported_together() {
             r#"listeners[1].hooks[0]: unknown hook kind "nope""#,
             "4 problem(s)",
         ],
+    );
+}
+
+#[test]
+fn a_reload_with_a_crlf_health_check_host_is_refused_and_logged() {
+    // Used to panic the reload thread, with no "refused" line.
+    let dir = workdir();
+    let addr = free_addr();
+    let yaml = config(dir.path(), "", "", "").replace("127.0.0.1:18080", &addr.to_string());
+    let gateway = Gateway::start(dir.path(), &yaml, &[addr]);
+    let bad = yaml.replacen(
+        "      - { name: n1, address: \"127.0.0.1:9\" }\n",
+        "      - { name: n1, address: \"127.0.0.1:9\" }\n    health_check: { host: \"a\\r\\nX-Evil: 1\" }\n",
+        1,
+    );
+    assert_ne!(bad, yaml);
+    std::fs::write(dir.path().join("gateway.yaml"), bad).unwrap();
+    gateway.signal("HUP");
+    gateway.wait_log("configuration refused", 1, LIMIT);
+    let log = gateway.log();
+    assert!(
+        log.contains("reload: backends.app.health_check.host: invalid host"),
+        "{log}"
+    );
+    assert!(!log.contains("panicked"), "{log}");
+    assert!(
+        gateway_tests::accepting(addr),
+        "still serving the previous configuration"
     );
 }
