@@ -111,7 +111,7 @@ fn process_numbers_are_bounded() {
         ("max_connections", "4611686018427387904", "1..=1000000"),
         ("threads", "18446744073709551615", "1..=64"),
         ("threads", "100000", "1..=64"),
-        ("upstream_keepalive_pool_size", "0", "1..=65536"),
+        ("upstream_keepalive_pool_size", "65537", "0..=65536"),
     ] {
         let dir = workdir();
         let setting = if key == "threads" {

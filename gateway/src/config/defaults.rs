@@ -91,8 +91,8 @@ pub mod bounds {
     /// `server.max_connections`: open client connections (HAProxy's `maxconn`). Each one can
     /// hold a file descriptor and buffers; a million is beyond any single process's reach.
     pub const MAX_CONNECTIONS: RangeInclusive<usize> = 1..=1_000_000;
-    /// `server.upstream_keepalive_pool_size`: idle upstream connections kept.
-    pub const UPSTREAM_KEEPALIVE_POOL_SIZE: RangeInclusive<usize> = 1..=65_536;
+    /// `server.upstream_keepalive_pool_size`: idle upstream connections kept (0: none).
+    pub const UPSTREAM_KEEPALIVE_POOL_SIZE: RangeInclusive<usize> = 0..=65_536;
     /// `limits.header_bytes`: a head longer than 1 MiB is never accepted.
     pub const HEADER_BYTES: RangeInclusive<usize> = 1024..=1024 * 1024;
     /// `limits.headers`: Pingora parses at most 256 header fields.
