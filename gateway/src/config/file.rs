@@ -225,7 +225,7 @@ pub struct ServerEntry {
 pub struct HealthCheckSection {
     /// Path requested with GET; default `/`.
     pub path: Option<String>,
-    /// Host header sent; default the server's address.
+    /// Host header sent; default [`super::defaults::HEALTH_CHECK_HOST`].
     pub host: Option<String>,
     /// Time between checks.
     pub interval: Option<Duration>,

@@ -108,6 +108,22 @@ mod tests {
     use crate::hooks::builtin::testing::{request, status_of};
 
     #[test]
+    fn rates_are_bounded() {
+        let settings = |requests_per_second, burst| Settings {
+            requests_per_second,
+            burst: Some(burst),
+            key: None,
+        };
+        let error = RateLimit::new(settings(u32::MAX, 1)).err().unwrap();
+        assert_eq!(
+            error,
+            "requests_per_second: 4294967295 is over the maximum of 1000000"
+        );
+        assert!(RateLimit::new(settings(1, u32::MAX)).is_err());
+        assert!(RateLimit::new(settings(RATE_MAX, RATE_MAX)).is_ok());
+    }
+
+    #[test]
     fn over_the_limit_is_429_per_key() {
         let hook = RateLimit::new(Settings {
             requests_per_second: 3,

@@ -123,6 +123,15 @@ mod tests {
     }
 
     #[test]
+    fn a_location_with_control_characters_is_refused() {
+        let settings =
+            serde_yaml::from_str("{ rules: [ { path_prefix: /a, to: \"/b\\r\\nX-Evil: 1\" } ] }")
+                .unwrap();
+        let error = Redirect::new(settings).err().unwrap();
+        assert!(error.starts_with("rules[0].to:"), "{error}");
+    }
+
+    #[test]
     fn prefix_keeps_the_rest_and_regex_expands_captures() {
         let r = hook(
             r#"{ rules: [ { path_prefix: /old/, to: /new/, status: 301 },
