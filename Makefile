@@ -3,7 +3,7 @@ SYSTEM_PACKAGES := cmake pkg-config libssl-dev perl make curl
 TEST_PACKAGES := prometheus chromium systemd python3-h2 testssl.sh openssl
 BENCH_PACKAGES := haproxy nginx wrk nghttp2-client python3
 
-.PHONY: all deps test-deps bench-deps build release cert demo test lint check ci bench audit soak
+.PHONY: all deps test-deps bench-deps build release cert demo test lint check ci bench audit soak fuzz-config
 
 all: build
 
@@ -47,6 +47,11 @@ audit: test-deps build cert
 ## Soak: the gateway under load for SOAK_MINUTES (default 30), RSS sampled; not part of CI.
 soak: bench-deps release cert
 	@scripts/soak.sh
+
+## Fuzz `gateway -t` with FUZZ_CASES (default 3000) mutated configurations; fails on a panic,
+## a run over 5 s or over 200 MB. Not part of CI.
+fuzz-config: build
+	python3 scripts/fuzz-config.py
 
 ## Formatting, clippy, and no dependency cycle between the gateway's modules.
 lint:

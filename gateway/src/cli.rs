@@ -2,7 +2,6 @@
 //! Pingora's `-d` (daemon) and `-u` (upgrade: take the sockets of the running process, which
 //! is then sent SIGQUIT) keep their meaning.
 
-use crate::config;
 use crate::control::Signals;
 use crate::hooks::Registry;
 use crate::state_file;
@@ -45,8 +44,8 @@ pub fn run_with(args: impl IntoIterator<Item = OsString>, registry: Registry) ->
         eprintln!("gateway: no configuration file: use -c FILE");
         return 2;
     };
-    let config = match config::load(&path, &registry) {
-        Ok(config) => config,
+    let runtime = match crate::runtime_config::load(&path, &registry) {
+        Ok(runtime) => runtime,
         Err(problems) => {
             for problem in &problems {
                 eprintln!("{problem}");
@@ -63,10 +62,11 @@ pub fn run_with(args: impl IntoIterator<Item = OsString>, registry: Registry) ->
         println!("gateway: {}: configuration is valid", path.display());
         return 0;
     }
+    let config = &runtime.config;
     crate::control::ignore_hangup_until_ready();
     crate::control::raise_open_file_limit(config.server.max_connections);
     let upgrade = opt.upgrade;
-    let built = match crate::server::build(&config, opt, registry) {
+    let built = match crate::server::build(&runtime, opt, registry) {
         Ok(built) => built,
         Err(e) => {
             eprintln!("gateway: {e}");

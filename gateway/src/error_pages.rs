@@ -37,7 +37,7 @@ impl ErrorPages {
 
 /// Read and parse an errorfile; it must exist and start with an HTTP status line.
 pub fn load(path: &Path) -> Result<ErrorPage, String> {
-    let raw = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let raw = crate::regular_file::read(path, crate::regular_file::ERRORFILE_CAP)?;
     parse(&raw).map_err(|e| format!("{}: {e}", path.display()))
 }
 

@@ -2,7 +2,8 @@
 //! robin with active health checks, `X-Forwarded-*`, an https redirect listener and a
 //! Prometheus stats listener, configured by one YAML file.
 //!
-//! The pipeline: [`config::load`] turns `gateway.yaml` into a validated [`config::Config`];
+//! The pipeline: [`config::load`] turns `gateway.yaml` into a validated [`config::Config`]
+//! (data only); [`runtime_config::load`] adds the objects built from it (hooks, TLS, errorfiles);
 //! [`server::build`] turns that into Pingora services (one per listener, the stats listener
 //! and one health-check service per backend); [`cli::run`] is the whole `gateway` command.
 
@@ -19,6 +20,8 @@ pub mod live;
 pub mod metrics;
 pub mod privileges;
 pub mod proxy;
+pub mod regular_file;
+pub mod runtime_config;
 pub mod server;
 pub mod state_file;
 pub mod stats;

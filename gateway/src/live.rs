@@ -7,7 +7,6 @@
 //! a request half-way and never closes a connection. Backends are rebuilt on reload; servers
 //! that stay keep their health and admin state.
 
-use crate::config;
 use crate::config::model::{self, Config, ListenerRole};
 use crate::error_pages::ErrorPages;
 use crate::hooks::{Chain, Registry};
@@ -15,6 +14,7 @@ use crate::metrics::ListenerMetrics;
 use crate::proxy::forwarded::Forwarded;
 use crate::proxy::routing::{Routes, Target};
 use crate::proxy::Role;
+use crate::runtime_config::{self, ListenerObjects, RuntimeConfig};
 use crate::upstream::Upstream;
 use arc_swap::ArcSwap;
 use openssl::ssl::SslAcceptor;
@@ -75,8 +75,8 @@ pub struct Live {
 struct FixedSettings {
     listeners: Vec<(String, SocketAddr)>,
     stats: Option<SocketAddr>,
-    server: String,
-    access_log: String,
+    server: model::ServerSettings,
+    access_log: Option<model::AccessLog>,
     log_null_connections: bool,
     admin_socket: Option<PathBuf>,
     admin_timeout: std::time::Duration,
@@ -91,8 +91,8 @@ impl FixedSettings {
                 .map(|l| (l.name.clone(), l.address))
                 .collect(),
             stats: config.stats.map(|s| s.address),
-            server: format!("{:?}", config.server),
-            access_log: format!("{:?}", config.access_log),
+            server: config.server.clone(),
+            access_log: config.access_log.clone(),
             log_null_connections: config.log_null_connections,
             admin_socket: config.admin_socket.clone(),
             admin_timeout: config.admin_timeout,
@@ -146,13 +146,15 @@ pub struct ReloadReport {
 impl Live {
     /// The running state for `config` (read from `config.source`; reloads read it again with
     /// `registry`).
-    pub fn new(config: &Config, registry: Registry) -> Result<Arc<Live>, String> {
+    pub fn new(runtime: &RuntimeConfig, registry: Registry) -> Result<Arc<Live>, String> {
+        let config = &runtime.config;
         let upstreams = build_upstreams(config, &[]);
         let listeners = config
             .listeners
             .iter()
-            .map(|listener| {
-                let state = listener_state(config, listener, &upstreams)?;
+            .zip(&runtime.listeners)
+            .map(|(listener, objects)| {
+                let state = listener_state(runtime, listener, objects, &upstreams)?;
                 Ok(Arc::new(ListenerSlot {
                     name: listener.name.clone(),
                     address: listener.address,
@@ -203,10 +205,11 @@ impl Live {
         self.apply(&self.read_config()?)
     }
 
-    /// The configuration file, read and checked again (the slow part of a reload: files are
-    /// read and certificates parsed).
-    pub fn read_config(&self) -> Result<Config, Vec<String>> {
-        config::load(&self.source, &self.registry)
+    /// The configuration file, read and checked again, with its running objects built (the
+    /// slow part of a reload: files are read and certificates parsed).
+    pub fn read_config(&self) -> Result<RuntimeConfig, Vec<String>> {
+        runtime_config::load(&self.source, &self.registry)
+            .map_err(|problems| problems.iter().map(ToString::to_string).collect())
     }
 
     /// The configuration file's path.
@@ -214,8 +217,9 @@ impl Live {
         &self.source
     }
 
-    /// Apply `config` (from [`Self::read_config`]). On failure nothing changes.
-    pub fn apply(&self, config: &Config) -> Result<ReloadReport, Vec<String>> {
+    /// Apply `runtime` (from [`Self::read_config`]). On failure nothing changes.
+    pub fn apply(&self, runtime: &RuntimeConfig) -> Result<ReloadReport, Vec<String>> {
+        let config = &runtime.config;
         let previous = self.upstreams.load_full();
         let upstreams = build_upstreams(config, &previous);
         // Build every new state before swapping any, so a failure changes nothing.
@@ -224,9 +228,11 @@ impl Live {
             let listener = config
                 .listeners
                 .iter()
-                .find(|l| l.name == slot.name && l.address == slot.address);
-            if let Some(listener) = listener {
-                let state = listener_state(config, listener, &upstreams).map_err(|e| vec![e])?;
+                .zip(&runtime.listeners)
+                .find(|(l, _)| l.name == slot.name && l.address == slot.address);
+            if let Some((listener, objects)) = listener {
+                let state =
+                    listener_state(&runtime, listener, objects, &upstreams).map_err(|e| vec![e])?;
                 states.push((slot, state));
             }
         }
@@ -281,17 +287,19 @@ fn build_upstreams(config: &Config, previous: &[Arc<Upstream>]) -> BTreeMap<Stri
 }
 
 fn listener_state(
-    config: &Config,
+    runtime: &RuntimeConfig,
     listener: &model::Listener,
+    objects: &ListenerObjects,
     upstreams: &BTreeMap<String, Arc<Upstream>>,
 ) -> Result<ListenerState, String> {
-    let (role, tls, kind) = match &listener.role {
-        ListenerRole::RedirectHttps(redirect) => (Role::Redirect(*redirect), None, "redirect"),
+    let config = &runtime.config;
+    let (role, kind) = match &listener.role {
+        ListenerRole::RedirectHttps(redirect) => (Role::Redirect(*redirect), "redirect"),
         ListenerRole::Proxy {
             tls,
             backend,
-            hooks,
             routes,
+            ..
         } => {
             let target = |host: Option<&String>,
                           prefix: Option<&String>,
@@ -304,30 +312,19 @@ fn listener_state(
             };
             let routes = routes
                 .iter()
-                .map(|r| {
-                    target(
-                        r.host.as_ref(),
-                        r.path_prefix.as_ref(),
-                        &r.backend,
-                        &r.hooks,
-                    )
+                .zip(&objects.route_hooks)
+                .map(|(r, hooks)| {
+                    target(r.host.as_ref(), r.path_prefix.as_ref(), &r.backend, hooks)
                 })
                 .collect();
             let default = target(None, None, backend, &Chain::default());
             (
-                Role::Proxy(Routes::new(hooks.clone(), routes, default)),
-                tls.as_ref(),
+                Role::Proxy(Routes::new(objects.hooks.clone(), routes, default)),
                 if tls.is_some() { "https" } else { "http" },
             )
         }
     };
-    let tls = match tls {
-        None => None,
-        Some(tls) => Some(Arc::new(
-            crate::tls::build_acceptor(tls)
-                .map_err(|e| format!("listener {}: {e}", listener.name))?,
-        )),
-    };
+    let tls = objects.tls.clone();
     Ok(ListenerState {
         kind,
         role,
@@ -337,7 +334,7 @@ fn listener_state(
             config.trusted_proxies.clone(),
         ),
         tls,
-        error_pages: config.error_pages.clone(),
+        error_pages: runtime.error_pages.clone(),
         timeouts: config.timeouts,
         limits: config.limits,
     })

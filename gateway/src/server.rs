@@ -1,4 +1,4 @@
-//! `model::Config -> pingora::Server`: one proxy service per listener, the stats listener, the
+//! `RuntimeConfig -> pingora::Server`: one proxy service per listener, the stats listener, the
 //! control service (health checks, admin socket, privilege drop) and the access-log writer.
 
 use crate::access_log::AccessLog;
@@ -8,6 +8,7 @@ use crate::hooks::Registry;
 use crate::listener::{ConnectionLimit, ListenerApp};
 use crate::live::Live;
 use crate::proxy::GatewayProxy;
+use crate::runtime_config::RuntimeConfig;
 use crate::stats::StatsApp;
 use pingora::apps::http_app::HttpServer;
 use pingora::listeners::ListenerConfig;
@@ -48,14 +49,15 @@ fn h2_options(limits: &Limits) -> H2Options {
     options
 }
 
-/// Build the Pingora server for `config`; `opt` carries Pingora's own flags (`-d`, `-u`),
+/// Build the Pingora server for `runtime`; `opt` carries Pingora's own flags (`-d`, `-u`),
 /// `registry` the hook kinds reloads build with. Also returns the running state, which the
 /// signal handler reloads and saves.
 pub fn build(
-    config: &Config,
+    runtime: &RuntimeConfig,
     opt: Opt,
     registry: Registry,
 ) -> Result<(Server, Arc<Live>, Arc<Control>), String> {
+    let config = &runtime.config;
     if !opt.upgrade {
         check_bindable(config)?;
     }
@@ -64,7 +66,7 @@ pub fn build(
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     let conf = server.configuration.clone();
     crate::metrics::init();
-    let live = Live::new(config, registry)?;
+    let live = Live::new(runtime, registry)?;
 
     let access_log = config.access_log.as_ref().map(|settings| {
         let (logger, writer) = AccessLog::new(settings);

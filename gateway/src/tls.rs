@@ -5,25 +5,50 @@
 //! ciphers, ALPN, session id context); the servername callback switches the handshake to the
 //! context whose names match, and the first certificate answers everything else.
 
-use crate::config::model::{CertifiedKey, TlsConfig, TlsVersion};
+use crate::config::model::{TlsSettings, TlsVersion};
+use crate::regular_file;
 use openssl::nid::Nid;
 use openssl::ocsp::OcspResponse;
-use openssl::pkey::PKey;
+use openssl::pkey::{PKey, Private};
 use openssl::ssl::{
     select_next_proto, AlpnError, NameType, SniError, SslAcceptor, SslContext, SslContextBuilder,
     SslMethod, SslMode, SslOptions, SslVersion,
 };
 use openssl::x509::X509;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// ALPN protocols offered, in preference order (wire format).
 const ALPN_H2_H1: &[u8] = b"\x02h2\x08http/1.1";
 
+/// A certificate chain with its private key and the names it covers.
+#[derive(Clone)]
+pub struct CertifiedKey {
+    /// Leaf first, then intermediates.
+    pub chain: Vec<X509>,
+    /// The leaf's private key.
+    pub key: PKey<Private>,
+    /// DNS names (SAN, or CN when there is no SAN), lower case; may start with `*.`.
+    pub names: Vec<String>,
+    /// The file it was read from, for messages.
+    pub path: PathBuf,
+    /// A DER OCSP response to staple (HAProxy's `<certificate>.ocsp` file), if there is one.
+    pub ocsp: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for CertifiedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CertifiedKey")
+            .field("names", &self.names)
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
 /// Read a certificate chain and its private key. With `key == None`, `cert` is a combined PEM
 /// holding both (certbot's `fullchain.pem` followed by `privkey.pem`).
 pub fn load_certified_key(cert: &Path, key: Option<&Path>) -> Result<CertifiedKey, String> {
-    let read = |p: &Path| std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
+    let read = |p: &Path| regular_file::read(p, regular_file::PEM_CAP);
     let cert_pem = read(cert)?;
     let chain = X509::stack_from_pem(&cert_pem)
         .map_err(|e| format!("{}: not a PEM certificate: {e}", cert.display()))?;
@@ -61,9 +86,10 @@ fn load_ocsp(cert: &Path) -> Result<Option<Vec<u8>>, String> {
     let mut path = cert.as_os_str().to_owned();
     path.push(".ocsp");
     let path = Path::new(&path);
-    let Ok(der) = std::fs::read(path) else {
+    if std::fs::symlink_metadata(path).is_err() {
         return Ok(None);
-    };
+    }
+    let der = regular_file::read(path, regular_file::OCSP_CAP)?;
     OcspResponse::from_der(&der)
         .map_err(|e| format!("{}: not a DER OCSP response: {e}", path.display()))?;
     Ok(Some(der))
@@ -143,7 +169,11 @@ fn prefer_h2(alpn_in: &[u8]) -> Result<&[u8], AlpnError> {
 }
 
 /// Apply the listener's protocol settings (identical for every certificate's context).
-fn configure(builder: &mut SslContextBuilder, config: &TlsConfig) -> Result<(), String> {
+fn configure(
+    builder: &mut SslContextBuilder,
+    config: &TlsSettings,
+    certificates: &[CertifiedKey],
+) -> Result<(), String> {
     let floor = match config.min_version {
         TlsVersion::Tls12 => SslVersion::TLS1_2,
         TlsVersion::Tls13 => SslVersion::TLS1_3,
@@ -173,7 +203,7 @@ fn configure(builder: &mut SslContextBuilder, config: &TlsConfig) -> Result<(), 
             | SslOptions::NO_RENEGOTIATION
             | SslOptions::CIPHER_SERVER_PREFERENCE,
     );
-    install_ocsp_stapling(builder, &config.certificates)?;
+    install_ocsp_stapling(builder, certificates)?;
     // Read as much as the socket holds in one call (the socket has no read buffer of its own),
     // and free the 2 x 16 KiB record buffers of idle connections, as nginx and HAProxy do.
     builder.set_read_ahead(true);
@@ -198,27 +228,33 @@ fn new_builder() -> Result<openssl::ssl::SslAcceptorBuilder, String> {
 }
 
 /// Check `ciphers`, `ciphersuites` and `min_version` are accepted by OpenSSL.
-pub fn check_cipher_settings(config: &TlsConfig) -> Result<(), String> {
+pub fn check_cipher_settings(config: &TlsSettings) -> Result<(), String> {
     let mut builder = new_builder()?;
-    configure(&mut builder, config)
+    configure(&mut builder, config, &[])
 }
 
 /// Build the acceptor of a listener: ALPN h2 + http/1.1, SNI certificate choice, session
-/// resumption (server-side cache and tickets).
-pub fn build_acceptor(config: &TlsConfig) -> Result<SslAcceptor, String> {
+/// resumption (server-side cache and tickets). `certificates` are loaded from
+/// `config.certificates`; the first is the default.
+pub fn build_acceptor(
+    config: &TlsSettings,
+    certificates: Vec<CertifiedKey>,
+) -> Result<SslAcceptor, String> {
     let mut builder = new_builder()?;
-    configure(&mut builder, config)?;
-    install_certificate(&mut builder, &config.certificates[0])?;
-    if config.certificates.len() > 1 {
-        let mut contexts = Vec::with_capacity(config.certificates.len());
-        for cert in &config.certificates {
+    configure(&mut builder, config, &certificates)?;
+    let Some(default) = certificates.first() else {
+        return Err("no certificate".into());
+    };
+    install_certificate(&mut builder, default)?;
+    if certificates.len() > 1 {
+        let mut contexts = Vec::with_capacity(certificates.len());
+        for cert in &certificates {
             let mut ctx = new_builder()?;
-            configure(&mut ctx, config)?;
+            configure(&mut ctx, config, &certificates)?;
             install_certificate(&mut ctx, cert)?;
             contexts.push(ctx.build().into_context());
         }
-        let by_name: Arc<(Vec<CertifiedKey>, Vec<SslContext>)> =
-            Arc::new((config.certificates.clone(), contexts));
+        let by_name: Arc<(Vec<CertifiedKey>, Vec<SslContext>)> = Arc::new((certificates, contexts));
         builder.set_servername_callback(move |ssl, _alert| {
             let (certs, contexts) = &*by_name;
             if let Some(host) = ssl.servername(NameType::HOST_NAME) {

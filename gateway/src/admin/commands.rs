@@ -109,8 +109,9 @@ backends:
       - { name: b, address: 127.0.0.1:3, weight: 3 }
 ";
         let registry = Registry::with_builtins();
-        let config = crate::config::parse(Path::new("/t.yaml"), yaml, &registry).unwrap();
-        Live::new(&config, registry).unwrap()
+        let runtime =
+            crate::runtime_config::parse(Path::new("/t.yaml"), yaml, &registry).unwrap();
+        Live::new(&runtime, registry).unwrap()
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //!
 //! Every struct rejects unknown keys, so a typo is an error that names the key instead of a
 //! setting that silently does nothing. Values stay as written (strings for addresses and
-//! durations); [`super::model`] parses and checks them, collecting every problem with its
-//! key path.
+//! durations); [`super::convert`] parses and checks them, collecting every problem with its
+//! key path. Defaults and bounds are in [`super::defaults`], stated once.
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -47,15 +47,15 @@ pub struct ConfigFile {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsSection {
-    /// Request line and headers, in bytes (431); default 32768.
+    /// Request line and headers, in bytes (431).
     pub header_bytes: Option<usize>,
-    /// Header fields (431); default 100.
+    /// Header fields (431).
     pub headers: Option<usize>,
-    /// Request target, in bytes (414); default 8192.
+    /// Request target, in bytes (414).
     pub uri_bytes: Option<usize>,
-    /// Request body, in bytes (413); default 104857600 (100 MiB); 0: no limit.
+    /// Request body, in bytes (413); 0: no limit.
     pub body_bytes: Option<u64>,
-    /// Concurrent HTTP/2 streams per connection; default 100.
+    /// Concurrent HTTP/2 streams per connection.
     pub h2_streams: Option<u32>,
 }
 
@@ -88,15 +88,15 @@ pub struct AccessLogSection {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerSection {
-    /// Worker threads per service; default 1.
+    /// Worker threads per service.
     pub threads: Option<usize>,
-    /// Where the daemon writes its pid; default `/tmp/gateway.pid`.
+    /// Where the daemon writes its pid.
     pub pid_file: Option<String>,
     /// Unix socket the listening sockets are handed over on during an upgrade.
     pub upgrade_sock: Option<String>,
-    /// How long an old process keeps serving after an upgrade; default 30s.
+    /// How long an old process keeps serving after an upgrade.
     pub grace_period: Option<Duration>,
-    /// How long in-flight requests get to finish at shutdown; default 10s.
+    /// How long in-flight requests get to finish at shutdown.
     pub graceful_shutdown_timeout: Option<Duration>,
     /// HAProxy `maxconn`: open client connections at most; beyond it new ones wait.
     pub max_connections: Option<usize>,
@@ -106,7 +106,7 @@ pub struct ServerSection {
     pub user: Option<String>,
     /// Group to switch to with `user`; default the user's own group.
     pub group: Option<String>,
-    /// Idle upstream connections kept for reuse; default 128.
+    /// Idle upstream connections kept for reuse.
     pub upstream_keepalive_pool_size: Option<usize>,
     /// HAProxy `server-state-file`: servers' health and admin state and the counters, written
     /// when the process hands over to a new one (and at exit), read by the new one.
@@ -160,9 +160,9 @@ pub struct ListenerSection {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RedirectSection {
-    /// The https port to redirect to; default 443 (then left out of the URL).
+    /// The https port to redirect to (443 is left out of the URL).
     pub port: Option<u16>,
-    /// 301, 302, 303, 307 or 308; default 301.
+    /// 301, 302, 303, 307 or 308.
     pub status: Option<u16>,
 }
 
@@ -193,7 +193,7 @@ pub struct TlsSection {
 pub struct StatsSection {
     /// `ip:port` of the stats listener.
     pub address: String,
-    /// How often the `/stats` page reloads itself; default 10s.
+    /// How often the `/stats` page reloads itself.
     pub refresh: Option<Duration>,
 }
 
@@ -217,7 +217,7 @@ pub struct ServerEntry {
     pub name: String,
     /// `ip:port`.
     pub address: String,
-    /// Relative share of requests, 1..=256; default 1.
+    /// Relative share of requests, 1..=256.
     pub weight: Option<usize>,
 }
 
@@ -227,15 +227,15 @@ pub struct ServerEntry {
 pub struct HealthCheckSection {
     /// Path requested with GET; default `/`.
     pub path: Option<String>,
-    /// Host header sent; default the server's address.
+    /// Host header sent; default [`super::defaults::HEALTH_CHECK_HOST`].
     pub host: Option<String>,
-    /// Time between checks; default 2s.
+    /// Time between checks.
     pub interval: Option<Duration>,
-    /// Connect and response timeout of one check; default 1s.
+    /// Connect and response timeout of one check.
     pub timeout: Option<Duration>,
-    /// Consecutive successes to mark a server up; default 2.
+    /// Consecutive successes to mark a server up.
     pub rise: Option<usize>,
-    /// Consecutive failures to mark a server down; default 3.
+    /// Consecutive failures to mark a server down.
     pub fall: Option<usize>,
 }
 
@@ -243,11 +243,11 @@ pub struct HealthCheckSection {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TimeoutsSection {
-    /// Connecting to an origin; default 5s.
+    /// Connecting to an origin.
     pub connect: Option<Duration>,
-    /// Client inactivity, and the deadline for receiving a whole request head; default 50s.
+    /// Client inactivity, and the deadline for receiving a whole request head.
     pub client: Option<Duration>,
-    /// Origin inactivity while waiting for or reading its response; default 50s.
+    /// Origin inactivity while waiting for or reading its response.
     pub server: Option<Duration>,
     /// Idle time allowed between two requests on a client keep-alive connection; default
     /// `client` (HAProxy `timeout http-keep-alive`).

@@ -1,20 +1,19 @@
-//! The validated runtime configuration: parsed addresses, durations, CIDRs and loaded
-//! certificates. Nothing here is serde; [`super::convert`] builds it from [`super::file`].
+//! The validated configuration: parsed addresses, durations, CIDRs and paths, data only.
+//! Nothing here is serde and nothing here runs: [`super::convert`] builds it from
+//! [`super::file`], and `crate::runtime_config` builds hook chains, TLS acceptors and
+//! errorfile pages from it. Every default and every bound is stated once, in [`defaults`]
+//! and [`bounds`].
 
-use crate::error_pages::ErrorPages;
-use crate::hooks::Chain;
 use ipnet::IpNet;
-use openssl::pkey::{PKey, Private};
-use openssl::x509::X509;
-use pingora::server::configuration::ServerConf;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
+pub use super::defaults::{self, bounds};
+
 /// Everything the gateway runs on, checked and cross-referenced.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// The YAML file this came from.
     pub source: PathBuf,
@@ -25,7 +24,7 @@ pub struct Config {
     /// The stats listener, if any.
     pub stats: Option<Stats>,
     /// Backends by name.
-    pub backends: BTreeMap<String, Arc<Backend>>,
+    pub backends: BTreeMap<String, Backend>,
     /// Timeouts shared by every listener and backend.
     pub timeouts: Timeouts,
     /// Peers whose `X-Forwarded-For` is trusted.
@@ -34,8 +33,8 @@ pub struct Config {
     pub access_log: Option<AccessLog>,
     /// Whether connections that never sent a request are logged.
     pub log_null_connections: bool,
-    /// Errorfiles by status.
-    pub error_pages: Arc<ErrorPages>,
+    /// Errorfiles by status (resolved paths; read when the configuration is built).
+    pub error_pages: BTreeMap<u16, PathBuf>,
     /// The admin socket's path, if any.
     pub admin_socket: Option<PathBuf>,
     /// How long an admin session may stay idle (HAProxy `stats timeout`).
@@ -43,9 +42,6 @@ pub struct Config {
     /// Request limits.
     pub limits: Limits,
 }
-
-/// `admin.timeout` when not set: HAProxy's `stats timeout` default.
-pub const ADMIN_TIMEOUT_DEFAULT: Duration = Duration::from_secs(10);
 
 /// What a request may be (the `limits:` section).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,20 +58,8 @@ pub struct Limits {
     pub h2_streams: u32,
 }
 
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            header_bytes: 32 * 1024,
-            headers: 100,
-            uri_bytes: 8 * 1024,
-            body_bytes: 100 * 1024 * 1024,
-            h2_streams: 100,
-        }
-    }
-}
-
 /// The stats listener.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stats {
     /// Its address.
     pub address: SocketAddr,
@@ -84,7 +68,7 @@ pub struct Stats {
 }
 
 /// Access log settings.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccessLog {
     /// Where lines go.
     pub target: LogTarget,
@@ -111,7 +95,7 @@ pub enum LogFormat {
 }
 
 /// Process settings (the `server:` section).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerSettings {
     /// Worker threads per listener.
     pub threads: usize,
@@ -137,29 +121,8 @@ pub struct ServerSettings {
     pub state_file: PathBuf,
 }
 
-impl ServerSettings {
-    /// Render Pingora's own process configuration.
-    pub fn to_server_conf(&self) -> ServerConf {
-        let seconds = |d: Duration| d.as_secs() + u64::from(d.subsec_nanos() > 0);
-        ServerConf {
-            threads: self.threads,
-            pid_file: self.pid_file.clone(),
-            upgrade_sock: self.upgrade_sock.clone(),
-            grace_period_seconds: Some(seconds(self.grace_period)),
-            graceful_shutdown_timeout_seconds: Some(seconds(self.graceful_shutdown_timeout)),
-            error_log: self.error_log.clone(),
-            // Privileges are dropped by `crate::privileges` once the listeners are bound:
-            // Pingora would drop them before binding, when daemonizing.
-            user: None,
-            group: None,
-            upstream_keepalive_pool_size: self.upstream_keepalive_pool_size,
-            ..ServerConf::default()
-        }
-    }
-}
-
 /// Timeouts (the `timeouts:` section).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
     /// Connecting to an origin.
     pub connect: Duration,
@@ -172,7 +135,7 @@ pub struct Timeouts {
 }
 
 /// One client-facing listener.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Listener {
     /// Unique name.
     pub name: String,
@@ -182,28 +145,30 @@ pub struct Listener {
     pub role: ListenerRole,
 }
 
+/// A hook as written: a mapping with `kind` and the kind's settings, built by
+/// `crate::runtime_config` with the hook registry.
+pub type HookEntry = serde_yaml::Value;
+
 /// What a listener does with the requests it receives.
-// Built once per listener at start-up: the size difference between variants is irrelevant.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum ListenerRole {
     /// Answer every request with a redirect to https.
     RedirectHttps(Redirect),
     /// Proxy to a backend, optionally terminating TLS first.
     Proxy {
         /// TLS termination settings; `None` for plain HTTP.
-        tls: Option<TlsConfig>,
+        tls: Option<TlsSettings>,
         /// Name of the default backend (checked to exist).
         backend: String,
-        /// Hooks for every request, built.
-        hooks: Chain,
+        /// Hooks for every request.
+        hooks: Vec<HookEntry>,
         /// Routes, first match wins.
         routes: Vec<Route>,
     },
 }
 
 /// A route (HAProxy `use_backend ... if`): every condition given must match.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Route {
     /// Host, lower case, without port.
     pub host: Option<String>,
@@ -212,11 +177,11 @@ pub struct Route {
     /// Backend name (checked to exist).
     pub backend: String,
     /// Hooks for matching requests.
-    pub hooks: Chain,
+    pub hooks: Vec<HookEntry>,
 }
 
 /// Settings of a redirect listener.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Redirect {
     /// The https port; 443 is left out of the Location.
     pub port: u16,
@@ -224,35 +189,27 @@ pub struct Redirect {
     pub status: u16,
 }
 
-/// A certificate chain with its private key and the names it covers.
-#[derive(Clone)]
-pub struct CertifiedKey {
-    /// Leaf first, then intermediates.
-    pub chain: Vec<X509>,
-    /// The leaf's private key.
-    pub key: PKey<Private>,
-    /// DNS names (SAN, or CN when there is no SAN), lower case; may start with `*.`.
-    pub names: Vec<String>,
-    /// The file it was read from, for messages.
-    pub path: PathBuf,
-    /// A DER OCSP response to staple (HAProxy's `<certificate>.ocsp` file), if there is one.
-    pub ocsp: Option<Vec<u8>>,
-}
-
-impl std::fmt::Debug for CertifiedKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CertifiedKey")
-            .field("names", &self.names)
-            .field("path", &self.path)
-            .finish()
-    }
+/// The certificate files of a TLS listener, in the form they were given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CertificateFiles {
+    /// `certificate:` one combined PEM (chain and key).
+    Combined(PathBuf),
+    /// `cert:` + `key:` a chain and its key in two files.
+    Pair {
+        /// The chain.
+        cert: PathBuf,
+        /// The key.
+        key: PathBuf,
+    },
+    /// `certificates:` combined PEMs chosen by SNI; the first is the default.
+    BySni(Vec<PathBuf>),
 }
 
 /// TLS termination settings of a listener.
-#[derive(Debug, Clone)]
-pub struct TlsConfig {
-    /// Certificates; the first is the default when SNI matches none.
-    pub certificates: Vec<CertifiedKey>,
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSettings {
+    /// Certificate and key files.
+    pub certificates: CertificateFiles,
     /// Lowest protocol version accepted.
     pub min_version: TlsVersion,
     /// TLS 1.2 cipher list, if set.
@@ -271,7 +228,7 @@ pub enum TlsVersion {
 }
 
 /// A pool of origin servers.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Backend {
     /// Its name.
     pub name: String,
@@ -282,7 +239,7 @@ pub struct Backend {
 }
 
 /// One origin server.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Server {
     /// Unique within its backend.
     pub name: String,
@@ -293,7 +250,7 @@ pub struct Server {
 }
 
 /// Active HTTP health check settings.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HealthCheck {
     /// Path requested with GET.
     pub path: String,
@@ -316,4 +273,25 @@ pub fn contains(nets: &[IpNet], ip: IpAddr) -> bool {
         v4 => v4,
     };
     nets.iter().any(|net| net.contains(&ip))
+}
+
+impl ServerSettings {
+    /// Render Pingora's own process configuration.
+    pub fn to_server_conf(&self) -> pingora::server::configuration::ServerConf {
+        let seconds = |d: Duration| d.as_secs() + u64::from(d.subsec_nanos() > 0);
+        pingora::server::configuration::ServerConf {
+            threads: self.threads,
+            pid_file: self.pid_file.clone(),
+            upgrade_sock: self.upgrade_sock.clone(),
+            grace_period_seconds: Some(seconds(self.grace_period)),
+            graceful_shutdown_timeout_seconds: Some(seconds(self.graceful_shutdown_timeout)),
+            error_log: self.error_log.clone(),
+            // Privileges are dropped by `crate::privileges` once the listeners are bound:
+            // Pingora would drop them before binding, when daemonizing.
+            user: None,
+            group: None,
+            upstream_keepalive_pool_size: self.upstream_keepalive_pool_size,
+            ..Default::default()
+        }
+    }
 }

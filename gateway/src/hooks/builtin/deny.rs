@@ -71,7 +71,7 @@ impl Deny {
                 .methods
                 .map(|m| m.into_iter().map(|m| m.to_ascii_uppercase()).collect()),
             header,
-            status: settings.status.unwrap_or(403),
+            status: super::refusal_status(settings.status)?,
         };
         if deny.path_prefix.is_none()
             && deny.path_regex.is_none()

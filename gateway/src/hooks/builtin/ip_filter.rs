@@ -48,7 +48,7 @@ impl IpFilter {
         Ok(IpFilter {
             allow: cidrs(&settings.allow, "allow")?,
             deny: cidrs(&settings.deny, "deny")?,
-            status: settings.status.unwrap_or(403),
+            status: super::refusal_status(settings.status)?,
         })
     }
 }

@@ -10,6 +10,15 @@ pub mod redirect;
 
 use super::Registry;
 
+/// The status a refusing hook answers with: `status` if given, else 403; an error status
+/// (400..=599) either way.
+pub fn refusal_status(status: Option<u16>) -> Result<u16, String> {
+    match status.unwrap_or(403) {
+        status @ 400..=599 => Ok(status),
+        other => Err(format!("status: {other} is not an error status (400-599)")),
+    }
+}
+
 /// Register every built-in kind.
 pub fn register_all(registry: &mut Registry) {
     registry.register("ip_filter", ip_filter::IpFilter::new);

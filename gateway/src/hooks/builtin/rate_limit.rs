@@ -10,6 +10,10 @@ use pingora_limits::rate::Rate;
 use serde::Deserialize;
 use std::time::Duration;
 
+/// The most `requests_per_second` and `burst` may each be: far above what one process serves,
+/// and small enough that their sum never overflows a counter.
+pub const RATE_MAX: u32 = 1_000_000;
+
 /// Settings of `rate_limit`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -40,6 +44,15 @@ impl RateLimit {
         if settings.requests_per_second == 0 {
             return Err("requests_per_second: must be at least 1".into());
         }
+        let burst = settings.burst.unwrap_or(0);
+        for (key, value) in [
+            ("requests_per_second", settings.requests_per_second),
+            ("burst", burst),
+        ] {
+            if value > RATE_MAX {
+                return Err(format!("{key}: {value} is over the maximum of {RATE_MAX}"));
+            }
+        }
         let key = match settings.key.as_deref() {
             None | Some("client_ip") => Key::ClientIp,
             Some(k) => match k.strip_prefix("header:") {
@@ -52,7 +65,9 @@ impl RateLimit {
         };
         Ok(RateLimit {
             rate: Rate::new(Duration::from_secs(1)),
-            limit: (settings.requests_per_second + settings.burst.unwrap_or(0)) as isize,
+            // Both at most RATE_MAX: the sum fits.
+            limit: isize::try_from(u64::from(settings.requests_per_second) + u64::from(burst))
+                .unwrap_or(isize::MAX),
             key,
         })
     }
@@ -91,6 +106,22 @@ impl Hook for RateLimit {
 mod tests {
     use super::*;
     use crate::hooks::builtin::testing::{request, status_of};
+
+    #[test]
+    fn rates_are_bounded() {
+        let settings = |requests_per_second, burst| Settings {
+            requests_per_second,
+            burst: Some(burst),
+            key: None,
+        };
+        let error = RateLimit::new(settings(u32::MAX, 1)).err().unwrap();
+        assert_eq!(
+            error,
+            "requests_per_second: 4294967295 is over the maximum of 1000000"
+        );
+        assert!(RateLimit::new(settings(1, u32::MAX)).is_err());
+        assert!(RateLimit::new(settings(RATE_MAX, RATE_MAX)).is_ok());
+    }
 
     #[test]
     fn over_the_limit_is_429_per_key() {

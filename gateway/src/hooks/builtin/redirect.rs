@@ -62,6 +62,12 @@ impl Redirect {
                 if ![301, 302, 303, 307, 308].contains(&status) {
                     return Err(format!("rules[{i}].status: {status} is not a redirect"));
                 }
+                if HeaderValue::try_from(rule.to.as_str()).is_err() {
+                    return Err(format!(
+                        "rules[{i}].to: {:?} is not a valid Location (no control characters such as CR or LF)",
+                        rule.to
+                    ));
+                }
                 Ok((matcher, rule.to, status))
             })
             .collect::<Result<_, String>>()?;
@@ -114,6 +120,15 @@ mod tests {
 
     fn hook(yaml: &str) -> Redirect {
         Redirect::new(serde_yaml::from_str(yaml).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_location_with_control_characters_is_refused() {
+        let settings =
+            serde_yaml::from_str("{ rules: [ { path_prefix: /a, to: \"/b\\r\\nX-Evil: 1\" } ] }")
+                .unwrap();
+        let error = Redirect::new(settings).err().unwrap();
+        assert!(error.starts_with("rules[0].to:"), "{error}");
     }
 
     #[test]

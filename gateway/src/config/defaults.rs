@@ -1,0 +1,194 @@
+//! Every default and every bound of the configuration, stated once. The README's
+//! "Configuration reference" states the same values; a test below checks they agree.
+
+use super::model::{HealthCheck, Limits, Redirect, ServerSettings, Timeouts};
+use std::time::Duration;
+
+/// `admin.timeout` when not set: HAProxy's `stats timeout` default.
+pub const ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `server:` defaults.
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            threads: 1,
+            pid_file: "/tmp/gateway.pid".into(),
+            upgrade_sock: "/tmp/gateway_upgrade.sock".into(),
+            grace_period: Duration::from_secs(30),
+            graceful_shutdown_timeout: Duration::from_secs(10),
+            max_connections: 2048,
+            error_log: None,
+            user: None,
+            group: None,
+            upstream_keepalive_pool_size: 128,
+            state_file: "/tmp/gateway.state".into(),
+        }
+    }
+}
+
+/// `timeouts:` defaults (`keep_alive` defaults to whatever `client` is).
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(5),
+            client: Duration::from_secs(50),
+            server: Duration::from_secs(50),
+            keep_alive: Duration::from_secs(50),
+        }
+    }
+}
+
+/// `limits:` defaults.
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            header_bytes: 32 * 1024,
+            headers: 100,
+            uri_bytes: 8 * 1024,
+            body_bytes: 100 * 1024 * 1024,
+            h2_streams: 100,
+        }
+    }
+}
+
+/// `redirect_https:` defaults.
+impl Default for Redirect {
+    fn default() -> Self {
+        Redirect {
+            port: 443,
+            status: 301,
+        }
+    }
+}
+
+/// `health_check:` defaults.
+impl Default for HealthCheck {
+    fn default() -> Self {
+        HealthCheck {
+            path: "/".into(),
+            host: None,
+            interval: Duration::from_secs(2),
+            timeout: Duration::from_secs(1),
+            rise: 2,
+            fall: 3,
+        }
+    }
+}
+
+/// The `/stats` page's self-refresh period.
+pub const STATS_REFRESH: Duration = Duration::from_secs(10);
+/// The `Host` of a health check without `health_check.host`. (`upstream::health` still states
+/// it as its own `DEFAULT_CHECK_HOST`; it should use this one.)
+pub const HEALTH_CHECK_HOST: &str = "localhost";
+/// A server's weight.
+pub const WEIGHT: usize = 1;
+
+/// The largest and smallest values each numeric setting may take, and why.
+pub mod bounds {
+    use std::ops::RangeInclusive;
+    use std::time::Duration;
+
+    /// Every duration: HAProxy's own ceiling for timeouts (2^31 - 1 ms, about 24.8 days).
+    /// Longer ones overflow deadline arithmetic.
+    pub const DURATION_MAX: Duration = Duration::from_millis(i32::MAX as u64);
+    /// `server.threads`: worker threads per listener. Each listener runs its own pool, so
+    /// more than this starts thousands of threads that spend their time being scheduled.
+    pub const THREADS: RangeInclusive<usize> = 1..=64;
+    /// `server.max_connections`: open client connections (HAProxy's `maxconn`). Each one can
+    /// hold a file descriptor and buffers; a million is beyond any single process's reach.
+    pub const MAX_CONNECTIONS: RangeInclusive<usize> = 1..=1_000_000;
+    /// `server.upstream_keepalive_pool_size`: idle upstream connections kept (0: none).
+    pub const UPSTREAM_KEEPALIVE_POOL_SIZE: RangeInclusive<usize> = 0..=65_536;
+    /// `limits.header_bytes`: a head longer than 1 MiB is never accepted.
+    pub const HEADER_BYTES: RangeInclusive<usize> = 1024..=1024 * 1024;
+    /// `limits.headers`: Pingora parses at most 256 header fields.
+    pub const HEADERS: RangeInclusive<usize> = 8..=256;
+    /// `limits.uri_bytes`: the upper end is `limits.header_bytes` (the target is in the head).
+    pub const URI_BYTES_MIN: usize = 64;
+    /// `limits.h2_streams`: concurrent HTTP/2 streams per connection.
+    pub const H2_STREAMS: RangeInclusive<usize> = 1..=10_000;
+    /// `backends.*.servers[*].weight` (HAProxy's range is 0..=256; 0 is `disable` here).
+    pub const WEIGHT: RangeInclusive<usize> = 1..=256;
+    /// `health_check.rise` and `fall`: consecutive checks.
+    pub const RISE_FALL: RangeInclusive<usize> = 1..=100;
+    /// `redirect_https.port`.
+    pub const PORT: RangeInclusive<u16> = 1..=65_535;
+    /// Listener, backend and server names: characters HAProxy's tools accept (a `,` or a space
+    /// would break `show stat` CSV), and this many at most.
+    pub const NAME_LENGTH: RangeInclusive<usize> = 1..=64;
+    /// A Unix socket path's bytes (`sun_path` holds 108 with the terminating NUL).
+    pub const UNIX_SOCKET_PATH_MAX: usize = 107;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The README's "Configuration reference" states these values; they must be these.
+    #[test]
+    fn readme_reference_states_the_same_defaults() {
+        let readme = include_str!("../../../README.md");
+        let start = readme.find("### Configuration reference").unwrap();
+        let reference = &readme[start..];
+        let reference = &reference[..reference.find("\n### ").unwrap()];
+        let secs = |d: Duration| format!("{}s", d.as_secs());
+        let server = ServerSettings::default();
+        let timeouts = Timeouts::default();
+        let limits = Limits::default();
+        let check = HealthCheck::default();
+        let redirect = Redirect::default();
+        let expected = [
+            format!("(default {}, at most {})", server.threads, bounds::THREADS.end()),
+            format!("# default {}", server.pid_file),
+            format!("# default {};", server.upgrade_sock),
+            format!("grace_period: {}", secs(server.grace_period)),
+            format!(
+                "graceful_shutdown_timeout: {}",
+                secs(server.graceful_shutdown_timeout)
+            ),
+            format!(
+                "max_connections: {}   # open client connections, all listeners together (at most {})",
+                server.max_connections,
+                bounds::MAX_CONNECTIONS.end()
+            ),
+            format!(
+                "upstream_keepalive_pool_size: {}",
+                server.upstream_keepalive_pool_size
+            ),
+            format!("(default {})", server.state_file.display()),
+            format!(
+                "redirect_https: {{ port: {}, status: {} }}",
+                redirect.port, redirect.status
+            ),
+            format!("refresh: {}", secs(STATS_REFRESH)),
+            format!("weight: {WEIGHT}"),
+            format!("host: (default {HEALTH_CHECK_HOST})"),
+            format!(
+                "health_check: {{ path: {}, interval: {}, timeout: {}, rise: {}, fall: {} }}",
+                check.path,
+                secs(check.interval),
+                secs(check.timeout),
+                check.rise,
+                check.fall
+            ),
+            format!(
+                "timeouts: {{ connect: {}, client: {}, server: {} }}",
+                secs(timeouts.connect),
+                secs(timeouts.client),
+                secs(timeouts.server)
+            ),
+            format!("header_bytes: {}", limits.header_bytes),
+            format!("headers: {}", limits.headers),
+            format!("uri_bytes: {}", limits.uri_bytes),
+            format!("body_bytes: {}", limits.body_bytes),
+            format!("h2_streams: {}", limits.h2_streams),
+            format!("timeout: {}   ", secs(ADMIN_TIMEOUT)),
+        ];
+        for text in expected {
+            assert!(
+                reference.contains(&text),
+                "README's configuration reference should say {text:?}"
+            );
+        }
+    }
+}
