@@ -185,6 +185,21 @@ impl Chain {
         chain
     }
 
+    /// This chain's hooks, then `next`'s, in every phase: a listener's chain followed by a
+    /// route's, combined once when the configuration is built.
+    pub fn then(&self, next: &Chain) -> Chain {
+        let join = |a: &Vec<Arc<dyn Hook>>, b: &Vec<Arc<dyn Hook>>| {
+            a.iter().chain(b).cloned().collect::<Vec<_>>()
+        };
+        Chain {
+            request: join(&self.request, &next.request),
+            request_body: join(&self.request_body, &next.request_body),
+            upstream_request: join(&self.upstream_request, &next.upstream_request),
+            response: join(&self.response, &next.response),
+            log: join(&self.log, &next.log),
+        }
+    }
+
     /// Whether the chain does nothing in the request phase.
     pub fn is_empty(&self) -> bool {
         self.request.is_empty()
