@@ -31,8 +31,7 @@ impl GatewayProxy {
                 metrics.bytes_out.inc_by(bytes_out as u64);
             }
         }
-        let state = ctx.state.clone();
-        if let Some(chain) = context::chain(&state, ctx.route) {
+        if let Some(chain) = context::chain(&ctx.state, ctx.route) {
             chain
                 .on_log(session.req_header(), status, &mut ctx.hooks)
                 .await;

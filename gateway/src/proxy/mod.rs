@@ -121,15 +121,14 @@ impl ProxyHttp for GatewayProxy {
         end_of_stream: bool,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        let state = ctx.state.clone();
-        if !ctx.body.add(body.as_ref(), state.limits.body_bytes) {
+        if !ctx.body.add(body.as_ref(), ctx.state.limits.body_bytes) {
             // Stop before the excess is forwarded; fail_to_proxy answers 413.
             return Error::e_explain(
                 ErrorType::HTTPStatus(413),
                 "request body over limits.body_bytes",
             );
         }
-        if let Some(chain) = context::chain(&state, ctx.route) {
+        if let Some(chain) = context::chain(&ctx.state, ctx.route) {
             let flow = chain
                 .on_request_body(body.as_ref(), end_of_stream, &mut ctx.hooks)
                 .await;
@@ -221,9 +220,8 @@ impl ProxyHttp for GatewayProxy {
             .client_addr()
             .and_then(|a| a.as_inet())
             .map(|a| a.ip());
-        let state = ctx.state.clone();
-        state.forwarded.apply(upstream_request, client);
-        if let Some(chain) = context::chain(&state, ctx.route) {
+        ctx.state.forwarded.apply(upstream_request, client);
+        if let Some(chain) = context::chain(&ctx.state, ctx.route) {
             chain
                 .on_upstream_request(upstream_request, &mut ctx.hooks)
                 .await;
@@ -241,8 +239,7 @@ impl ProxyHttp for GatewayProxy {
             // The last response on this connection says so (`Connection: close`).
             session.set_keepalive(None);
         }
-        let state = ctx.state.clone();
-        if let Some(chain) = context::chain(&state, ctx.route) {
+        if let Some(chain) = context::chain(&ctx.state, ctx.route) {
             chain.on_response(upstream_response, &mut ctx.hooks).await;
         }
         Ok(())

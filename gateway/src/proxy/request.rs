@@ -5,7 +5,7 @@ use super::context::RequestCtx;
 use super::redirect::https_location;
 use super::respond::Answer;
 use super::routing::request_host;
-use super::state::Role;
+use super::state::{ListenerState, Role};
 use crate::body_limit::{declared_fits, declared_length};
 use crate::config::model::Redirect;
 use crate::hooks::{Flow, RequestInfo};
@@ -14,9 +14,9 @@ use pingora_error::Result;
 
 /// Run the request phase; `true` when the gateway answered the request itself.
 pub async fn filter(session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
-    let state = ctx.state.clone();
+    let state = &ctx.state;
     let routes = match &state.role {
-        Role::Redirect(redirect) => return answer_redirect(session, redirect, ctx).await,
+        Role::Redirect(redirect) => return answer_redirect(session, redirect, state).await,
         Role::Proxy(routes) => routes,
     };
     // A client that stalls while sending its body gets 408 after `timeouts.client`.
@@ -55,14 +55,14 @@ pub async fn filter(session: &mut Session, ctx: &mut RequestCtx) -> Result<bool>
 async fn answer_redirect(
     session: &mut Session,
     redirect: &Redirect,
-    ctx: &RequestCtx,
+    state: &ListenerState,
 ) -> Result<bool> {
     let req = session.req_header();
     let path = req.uri.path_and_query().map_or("/", |p| p.as_str());
     let location = request_host(req).and_then(|h| https_location(h, path, redirect.port));
     let answer = match location {
         Some(location) => Answer::redirect(redirect.status, &location)?,
-        None => Answer::error(400, &ctx.state.error_pages),
+        None => Answer::error(400, &state.error_pages),
     };
     answer.send(session).await?;
     Ok(true)
