@@ -12,9 +12,12 @@
 //!   is handed to Pingora's proxy with the TLS handshake and with each HTTP/1 request
 //!   ([`crate::proxy::state`]).
 
+mod admission;
 mod framing;
 mod head;
 mod redirect;
+
+pub use admission::{ConnectionLimit, MIN_QUEUE};
 
 use crate::access_log::{AccessLog, Entry};
 use crate::config::model::Redirect;
@@ -23,6 +26,7 @@ use crate::proxy::respond::Answer;
 use crate::proxy::state::{hand_over, StateHandOver};
 use crate::proxy::{GatewayProxy, ListenerSlot, ListenerState, Role};
 use crate::transport::Transport;
+use admission::client_gone;
 use framing::Checked;
 use head::{read_head, Head};
 use pingora::apps::{HttpPersistentSettings, HttpServerApp, ServerApp};
@@ -31,52 +35,8 @@ use pingora::protocols::tls::server::handshake_with_callback;
 use pingora::protocols::{Stream, ALPN};
 use pingora::proxy::HttpProxy;
 use pingora::server::ShutdownWatch;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-
-/// Connections allowed to wait for a slot, at the least.
-pub const MIN_QUEUE: usize = 64;
-
-/// HAProxy `maxconn`, process-wide: at most `max` connections are served at once; up to `max`
-/// more (at least [`MIN_QUEUE`]) wait for a slot, holding nothing but their socket; beyond that
-/// a new connection is closed at once, so a flood cannot exhaust file descriptors.
-pub struct ConnectionLimit {
-    slots: Arc<Semaphore>,
-    waiting: AtomicUsize,
-    max_waiting: usize,
-}
-
-impl ConnectionLimit {
-    /// A limit of `max` served connections (and `max`, at least [`MIN_QUEUE`], waiting).
-    pub fn new(max: usize) -> Arc<Self> {
-        Arc::new(ConnectionLimit {
-            slots: Arc::new(Semaphore::new(max)),
-            waiting: AtomicUsize::new(0),
-            max_waiting: max.max(MIN_QUEUE),
-        })
-    }
-
-    /// A slot, once one is free; `None` when too many connections are already waiting.
-    async fn admit(&self) -> Option<OwnedSemaphorePermit> {
-        if let Ok(permit) = self.slots.clone().try_acquire_owned() {
-            return Some(permit);
-        }
-        if self.waiting.fetch_add(1, Ordering::Relaxed) >= self.max_waiting {
-            self.waiting.fetch_sub(1, Ordering::Relaxed);
-            return None;
-        }
-        struct Waiting<'a>(&'a AtomicUsize);
-        impl Drop for Waiting<'_> {
-            fn drop(&mut self) {
-                self.0.fetch_sub(1, Ordering::Relaxed);
-            }
-        }
-        let _waiting = Waiting(&self.waiting);
-        self.slots.clone().acquire_owned().await.ok()
-    }
-}
 
 /// One listener: connection limit, TLS, request-head deadline, then Pingora's proxy.
 pub struct ListenerApp {
@@ -332,15 +292,6 @@ impl ServerApp for ListenerApp {
 
     async fn cleanup(&self) {
         self.proxy.http_cleanup().await;
-    }
-}
-
-/// Completes when the client closes before sending anything (a queued connection it gave up
-/// on); never, once it has sent a byte (the byte stays buffered for the request).
-async fn client_gone(stream: &mut Stream) {
-    let mut first = [0u8; 1];
-    if stream.try_peek(&mut first).await.is_ok() {
-        std::future::pending::<()>().await;
     }
 }
 
