@@ -119,3 +119,61 @@ fn an_http2_connection_keeps_its_configuration_across_a_reload() {
     assert_eq!(get(&old, "/"), (200, "a\n".into()));
     assert_eq!((a.hits(), b.hits()), (3, 1));
 }
+
+/// Send `request` on a new connection and read the answer until the gateway closes it; the
+/// head's lines.
+fn head_lines_until_close(addr: SocketAddr, request: &str) -> Vec<String> {
+    let mut stream = connect(addr);
+    stream.get_mut().write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let head = answer.split("\r\n\r\n").next().unwrap_or_default();
+    head.lines().map(str::to_string).collect()
+}
+
+#[test]
+fn the_gateways_own_responses_have_one_shape_whoever_writes_them() {
+    let dir = workdir();
+    let addr = free_addr();
+    let nowhere = free_addr(); // nothing listens there: the origin is down
+    let yaml = format!(
+        "{}listeners:\n  - name: web\n    address: \"{addr}\"\n    backend: app\nbackends:\n  app:\n    servers:\n      - {{ name: gone, address: \"{nowhere}\" }}\n",
+        server_section(dir.path())
+    );
+    let _gw = Gateway::start(dir.path(), &yaml, &[addr]);
+    // Refused by the listener before Pingora sees it (no Host), and answered by the proxy
+    // when the origin cannot be reached (502, or 503 once its health check marked it down).
+    let refused = head_lines_until_close(addr, "GET / HTTP/1.1\r\n\r\n");
+    let failed = head_lines_until_close(
+        addr,
+        "GET / HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n",
+    );
+    assert!(refused[0].starts_with("HTTP/1.1 400 "), "{refused:?}");
+    assert!(
+        failed[0].starts_with("HTTP/1.1 502 ") || failed[0].starts_with("HTTP/1.1 503 "),
+        "{failed:?}"
+    );
+    let names = |lines: &[String]| {
+        let mut names: Vec<String> = lines[1..]
+            .iter()
+            .map(|l| l.split(':').next().unwrap().to_ascii_lowercase())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(names(&refused), names(&failed), "{refused:?} {failed:?}");
+    for lines in [&refused, &failed] {
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.eq_ignore_ascii_case("content-length: 0")),
+            "{lines:?}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.eq_ignore_ascii_case("connection: close")),
+            "{lines:?}"
+        );
+    }
+}

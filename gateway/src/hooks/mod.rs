@@ -251,3 +251,55 @@ impl Chain {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Appends its mark to the request's trail in the request and log phases.
+    struct Mark(&'static str);
+
+    #[derive(Clone, Default)]
+    struct Trail(Vec<&'static str>);
+
+    #[async_trait]
+    impl Hook for Mark {
+        fn phases(&self) -> Phases {
+            Phases {
+                request: true,
+                log: true,
+                ..Phases::NONE
+            }
+        }
+
+        async fn on_request(&self, _req: &RequestInfo<'_>, state: &mut HookState) -> Flow {
+            state.values.get_or_insert_default::<Trail>().0.push(self.0);
+            Flow::Continue
+        }
+
+        async fn on_log(&self, _req: &RequestHeader, _status: u16, state: &mut HookState) {
+            state.values.get_or_insert_default::<Trail>().0.push(self.0);
+        }
+    }
+
+    #[test]
+    fn a_combined_chain_runs_the_first_then_the_second_in_every_phase() {
+        let listener = Chain::new(vec![Arc::new(Mark("l1")), Arc::new(Mark("l2"))]);
+        let route = Chain::new(vec![Arc::new(Mark("r1"))]);
+        let combined = listener.then(&route);
+        let header = RequestHeader::build("GET", b"/", None).unwrap();
+        let info = RequestInfo {
+            header: &header,
+            client: None,
+        };
+        let mut state = HookState::default();
+        futures::executor::block_on(async {
+            combined.on_request(&info, &mut state).await;
+            combined.on_log(&header, 200, &mut state).await;
+        });
+        let trail = state.values.get::<Trail>().unwrap();
+        assert_eq!(trail.0, ["l1", "l2", "r1", "l1", "l2", "r1"]);
+        assert!(!combined.is_empty());
+        assert!(Chain::default().then(&Chain::default()).is_empty());
+    }
+}
