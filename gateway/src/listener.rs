@@ -271,6 +271,8 @@ impl ServerApp for ListenerApp {
                     return None;
                 }
             }
+            // TLS connections carry their state in the handshake's digest already.
+            let plain = stream.get_ssl().is_none();
             let mut session = ServerSession::new_http1(stream);
             match persisted.take() {
                 Some(settings) => settings.apply_to_session(&mut session),
@@ -279,7 +281,9 @@ impl ServerApp for ListenerApp {
             if *shutdown.borrow() {
                 session.set_keepalive(None);
             }
-            session.set_connection_user_context(Some(hand_over(&state)));
+            if plain {
+                session.set_connection_user_context(Some(hand_over(&state)));
+            }
             session.set_pipelined_prefix(head);
             // Boxed: Pingora's request future is large, and an idle keep-alive connection
             // (waiting in `read_head`) should not carry its space.

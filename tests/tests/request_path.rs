@@ -4,7 +4,7 @@
 use gateway_tests::gateway::{plain_config, server_section, workdir, Gateway};
 use gateway_tests::origin::Origin;
 use gateway_tests::pki::Pki;
-use gateway_tests::{free_addr, https_client, servers_yaml};
+use gateway_tests::{free_addr, https_client, https_http1_client, servers_yaml};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
@@ -80,7 +80,7 @@ fn a_kept_alive_http1_connection_keeps_its_configuration_across_a_reload() {
 }
 
 #[test]
-fn an_http2_connection_keeps_its_configuration_across_a_reload() {
+fn tls_connections_keep_their_configuration_across_a_reload() {
     let dir = workdir();
     let pki = Pki::new();
     let cert = pki.leaf(dir.path(), &["localhost"]);
@@ -96,28 +96,32 @@ fn an_http2_connection_keeps_its_configuration_across_a_reload() {
     };
     let gw = Gateway::start(dir.path(), &yaml(&a, ""), &[addr]);
     let old = https_client(&pki, &[("localhost", addr)]);
+    let old_http1 = https_http1_client(&pki, &[("localhost", addr)]);
     let get = |client: &reqwest::blocking::Client, path: &str| {
         let resp = client
             .get(format!("https://localhost:{}{path}", addr.port()))
             .send()
             .unwrap();
-        assert_eq!(resp.version(), reqwest::Version::HTTP_2);
-        (resp.status().as_u16(), resp.text().unwrap())
+        (resp.version(), resp.status().as_u16(), resp.text().unwrap())
     };
-    assert_eq!(get(&old, "/"), (200, "a\n".into()));
+    let h2 = reqwest::Version::HTTP_2;
+    let h1 = reqwest::Version::HTTP_11;
+    assert_eq!(get(&old, "/"), (h2, 200, "a\n".into()));
+    assert_eq!(get(&old_http1, "/"), (h1, 200, "a\n".into()));
 
     // After the reload: another backend, and a hook denying what the old one let through.
     let deny = "    hooks: [ { kind: deny, path_prefix: /blocked } ]\n";
     reload(&gw, dir.path(), &yaml(&b, deny), 1);
 
     let new = https_client(&pki, &[("localhost", addr)]);
-    assert_eq!(get(&new, "/"), (200, "b\n".into()));
-    assert_eq!(get(&new, "/blocked").0, 403);
+    assert_eq!(get(&new, "/"), (h2, 200, "b\n".into()));
+    assert_eq!(get(&new, "/blocked").1, 403);
 
-    // The old connection's streams: the old backend, no such hook.
-    assert_eq!(get(&old, "/blocked"), (200, "a\n".into()));
-    assert_eq!(get(&old, "/"), (200, "a\n".into()));
-    assert_eq!((a.hits(), b.hits()), (3, 1));
+    // The old connections' requests: the old backend, no such hook.
+    assert_eq!(get(&old, "/blocked"), (h2, 200, "a\n".into()));
+    assert_eq!(get(&old, "/"), (h2, 200, "a\n".into()));
+    assert_eq!(get(&old_http1, "/blocked"), (h1, 200, "a\n".into()));
+    assert_eq!((a.hits(), b.hits()), (5, 1));
 }
 
 /// Send `request` on a new connection and read the answer until the gateway closes it; the

@@ -5,8 +5,9 @@
 //! served by that same state (TLS certificates, head limits, routes, hooks, backends,
 //! errorfiles, timeouts): a reload never changes a connection half-way, as HAProxy's old
 //! process keeps its connections on the old configuration. The listener hands the state to
-//! the proxy with the connection ([`hand_over`]); the proxy takes it back per request
-//! ([`handed_over`], [`from_reused_connection`]).
+//! the proxy with the connection: in the TLS handshake's digest ([`StateHandOver`]), or with
+//! each request of a plain HTTP/1 connection ([`hand_over`]). The proxy takes it back per
+//! request ([`handed_over`], [`from_reused_connection`]).
 
 use super::forwarded::Forwarded;
 use super::routing::Routes;
@@ -75,8 +76,8 @@ impl TlsAccept for StateHandOver {
     }
 }
 
-/// The state an HTTP/1 request carries to the proxy (set on each request's session; Pingora
-/// gives it back in `on_connection_reuse`).
+/// The state a plain-HTTP/1 request carries to the proxy (set on each request's session;
+/// Pingora gives it back in `on_connection_reuse`). TLS connections have it in their digest.
 pub fn hand_over(state: &Arc<ListenerState>) -> Box<dyn Any + Send + Sync> {
     Box::new(state.clone())
 }
@@ -88,7 +89,7 @@ pub fn handed_over(session: &Session) -> Option<Arc<ListenerState>> {
     tls.extension.get::<Arc<ListenerState>>().cloned()
 }
 
-/// The state an HTTP/1 connection handed over with [`hand_over`].
+/// The state a plain HTTP/1 connection handed over with [`hand_over`].
 pub fn from_reused_connection(value: Box<dyn Any + Send + Sync>) -> Option<Arc<ListenerState>> {
     value.downcast::<Arc<ListenerState>>().ok().map(|b| *b)
 }
