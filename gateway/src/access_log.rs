@@ -109,22 +109,8 @@ impl AccessLog {
     /// Log a connection on `listener` from `client` that closed without a request.
     pub fn log_null_connection(&self, listener: &str, client: Option<std::net::SocketAddr>) {
         self.log(&Entry {
-            unix_ms: (crate::metrics::unix_now() * 1000.0) as u64,
-            client,
-            listener,
-            backend: "-",
-            server: "-",
-            status: 0,
-            duration_ms: 0.0,
-            connect_ms: -1.0,
-            response_ms: -1.0,
-            bytes_sent: 0,
-            bytes_received: 0,
-            method: "-",
-            path: "-",
-            version: "-",
             termination: "CR",
-            retries: 0,
+            ..Entry::started(listener, client, std::time::Duration::ZERO)
         });
     }
 

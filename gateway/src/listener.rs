@@ -8,70 +8,35 @@
 //!   So for HTTP/1 this layer reads the head itself under one deadline and hands the bytes to
 //!   Pingora as an already-buffered prefix (no copy, no re-parse). HTTP/2 goes straight on.
 //! - Redirect listeners answer requests without a body here ([`redirect`]).
+//! - The listener state taken when the connection is accepted serves every request on it: it
+//!   is handed to Pingora's proxy with the TLS handshake and with each HTTP/1 request
+//!   ([`crate::proxy::state`]).
 
+mod admission;
+mod framing;
 mod head;
 mod redirect;
 
+pub use admission::{ConnectionLimit, MIN_QUEUE};
+
 use crate::access_log::{AccessLog, Entry};
 use crate::config::model::Redirect;
-use crate::live::{ListenerSlot, ListenerState};
-use crate::metrics::{unix_now, ListenerMetrics};
-use crate::proxy::{GatewayProxy, Role};
+use crate::metrics::ListenerMetrics;
+use crate::proxy::respond::Answer;
+use crate::proxy::state::{hand_over, StateHandOver};
+use crate::proxy::{GatewayProxy, ListenerSlot, ListenerState, Role};
 use crate::transport::Transport;
-use head::{read_head, refuse, Checked, Head};
+use admission::client_gone;
+use framing::Checked;
+use head::{read_head, Head};
 use pingora::apps::{HttpPersistentSettings, HttpServerApp, ServerApp};
 use pingora::protocols::http::ServerSession;
-use pingora::protocols::tls::server::handshake;
+use pingora::protocols::tls::server::handshake_with_callback;
 use pingora::protocols::{Stream, ALPN};
 use pingora::proxy::HttpProxy;
 use pingora::server::ShutdownWatch;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::io::AsyncWriteExt;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-
-/// Connections allowed to wait for a slot, at the least.
-pub const MIN_QUEUE: usize = 64;
-
-/// HAProxy `maxconn`, process-wide: at most `max` connections are served at once; up to `max`
-/// more (at least [`MIN_QUEUE`]) wait for a slot, holding nothing but their socket; beyond that
-/// a new connection is closed at once, so a flood cannot exhaust file descriptors.
-pub struct ConnectionLimit {
-    slots: Arc<Semaphore>,
-    waiting: AtomicUsize,
-    max_waiting: usize,
-}
-
-impl ConnectionLimit {
-    /// A limit of `max` served connections (and `max`, at least [`MIN_QUEUE`], waiting).
-    pub fn new(max: usize) -> Arc<Self> {
-        Arc::new(ConnectionLimit {
-            slots: Arc::new(Semaphore::new(max)),
-            waiting: AtomicUsize::new(0),
-            max_waiting: max.max(MIN_QUEUE),
-        })
-    }
-
-    /// A slot, once one is free; `None` when too many connections are already waiting.
-    async fn admit(&self) -> Option<OwnedSemaphorePermit> {
-        if let Ok(permit) = self.slots.clone().try_acquire_owned() {
-            return Some(permit);
-        }
-        if self.waiting.fetch_add(1, Ordering::Relaxed) >= self.max_waiting {
-            self.waiting.fetch_sub(1, Ordering::Relaxed);
-            return None;
-        }
-        struct Waiting<'a>(&'a AtomicUsize);
-        impl Drop for Waiting<'_> {
-            fn drop(&mut self) {
-                self.0.fetch_sub(1, Ordering::Relaxed);
-            }
-        }
-        let _waiting = Waiting(&self.waiting);
-        self.slots.clone().acquire_owned().await.ok()
-    }
-}
 
 /// One listener: connection limit, TLS, request-head deadline, then Pingora's proxy.
 pub struct ListenerApp {
@@ -116,20 +81,14 @@ impl ListenerApp {
         shutdown: &ShutdownWatch,
     ) -> bool {
         let started = Instant::now();
-        let keep_alive = request.keep_alive && !*shutdown.borrow() && !crate::control::draining();
-        let (status, kept) = match redirect::response(request, redirect, keep_alive) {
-            Some(response) => {
-                let written =
-                    stream.write_all(&response).await.is_ok() && stream.flush().await.is_ok();
-                (redirect.status, keep_alive && written)
-            }
-            None => {
-                refuse(stream, 400, &state.error_pages).await;
-                (400, false)
-            }
+        let (answer, keep_alive) = match redirect::answer(request, redirect) {
+            Some(answer) => (answer, request.keep_alive && !*shutdown.borrow()),
+            None => (Answer::error(400, &state.error_pages), false),
         };
+        let status = answer.status();
+        let written = answer.write_to(stream, keep_alive).await;
         self.log_answered(stream, request, status, started);
-        kept
+        keep_alive && written
     }
 
     /// Metrics and the access-log line of a request answered by the listener itself.
@@ -142,20 +101,11 @@ impl ListenerApp {
             return;
         };
         let digest = stream.get_socket_digest();
+        let client = digest
+            .as_ref()
+            .and_then(|d| d.peer_addr()?.as_inet().copied());
         log.log(&Entry {
-            unix_ms: (unix_now() * 1000.0) as u64 - elapsed.as_millis() as u64,
-            client: digest
-                .as_ref()
-                .and_then(|d| d.peer_addr()?.as_inet().copied()),
-            listener: &self.listener.name,
-            backend: "-",
-            server: "-",
             status,
-            duration_ms: elapsed.as_secs_f64() * 1000.0,
-            connect_ms: -1.0,
-            response_ms: -1.0,
-            bytes_sent: 0,
-            bytes_received: 0,
             method: request.method,
             path: request.target,
             version: if request.http11 {
@@ -164,16 +114,17 @@ impl ListenerApp {
                 "HTTP/1.0"
             },
             termination: "LR",
-            retries: 0,
+            ..Entry::started(&self.listener.name, client, elapsed)
         });
     }
 
-    /// Run the TLS handshake (on TLS listeners). A connection that closes or stays silent
-    /// before its first byte is a null connection (a port probe), not a failed handshake.
+    /// Run the TLS handshake (on TLS listeners), attaching `state` to the connection for its
+    /// requests. A connection that closes or stays silent before its first byte is a null
+    /// connection (a port probe), not a failed handshake.
     async fn tls_handshake(
         &self,
         mut stream: Stream,
-        state: &ListenerState,
+        state: &Arc<ListenerState>,
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
         let Some(acceptor) = &state.tls else {
@@ -204,7 +155,12 @@ impl ListenerApp {
         let peer = stream
             .get_socket_digest()
             .and_then(|d| d.peer_addr().cloned());
-        let handshake = Box::pin(handshake(acceptor, Transport(stream)));
+        let hand_over = StateHandOver(state.clone());
+        let handshake = Box::pin(handshake_with_callback(
+            acceptor,
+            Transport(stream),
+            &hand_over,
+        ));
         let accepted = tokio::time::timeout(head_timeout, handshake).await;
         match accepted {
             Ok(Ok(tls)) => {
@@ -281,19 +237,25 @@ impl ServerApp for ListenerApp {
                     return None;
                 }
                 Head::TimedOut => {
-                    refuse(&mut stream, 408, error_pages).await;
+                    Answer::error(408, error_pages)
+                        .write_to(&mut stream, false)
+                        .await;
                     return None;
                 }
                 Head::TooLarge => {
-                    refuse(&mut stream, 431, error_pages).await;
+                    Answer::error(431, error_pages)
+                        .write_to(&mut stream, false)
+                        .await;
                     return None;
                 }
             };
             served_any = true;
-            let request = match head::check(&head, &state.limits) {
+            let request = match framing::check(&head, &state.limits) {
                 Ok(request) => request,
                 Err(status) => {
-                    refuse(&mut stream, status, error_pages).await;
+                    Answer::error(status, error_pages)
+                        .write_to(&mut stream, false)
+                        .await;
                     return None;
                 }
             };
@@ -309,6 +271,8 @@ impl ServerApp for ListenerApp {
                     return None;
                 }
             }
+            // TLS connections carry their state in the handshake's digest already.
+            let plain = stream.get_ssl().is_none();
             let mut session = ServerSession::new_http1(stream);
             match persisted.take() {
                 Some(settings) => settings.apply_to_session(&mut session),
@@ -316,6 +280,9 @@ impl ServerApp for ListenerApp {
             }
             if *shutdown.borrow() {
                 session.set_keepalive(None);
+            }
+            if plain {
+                session.set_connection_user_context(Some(hand_over(&state)));
             }
             session.set_pipelined_prefix(head);
             // Boxed: Pingora's request future is large, and an idle keep-alive connection
@@ -329,15 +296,6 @@ impl ServerApp for ListenerApp {
 
     async fn cleanup(&self) {
         self.proxy.http_cleanup().await;
-    }
-}
-
-/// Completes when the client closes before sending anything (a queued connection it gave up
-/// on); never, once it has sent a byte (the byte stays buffered for the request).
-async fn client_gone(stream: &mut Stream) {
-    let mut first = [0u8; 1];
-    if stream.try_peek(&mut first).await.is_ok() {
-        std::future::pending::<()>().await;
     }
 }
 

@@ -2,57 +2,24 @@
 //!
 //! Each listener keeps its socket, name and metric handles for the life of the process; what
 //! it does with a connection (TLS certificates, routes, hooks, backends, errorfiles, timeouts,
-//! forwarded-header policy) is a [`ListenerState`] in an `ArcSwap`. A connection or request
-//! takes the current state when it starts and keeps it to the end, so a reload never changes
-//! a request half-way and never closes a connection. Backends are rebuilt on reload; servers
-//! that stay keep their health and admin state.
+//! forwarded-header policy) is a [`ListenerState`] in an `ArcSwap`. A connection takes the
+//! current state when it is accepted and serves all its requests with it, so a reload never
+//! changes a connection half-way and never closes one (see [`crate::proxy::state`]). Backends
+//! are rebuilt on reload; servers that stay keep their health and admin state.
 
 use crate::config::model::{self, Config, ListenerRole};
-use crate::error_pages::ErrorPages;
 use crate::hooks::{Chain, Registry};
 use crate::metrics::ListenerMetrics;
 use crate::proxy::forwarded::Forwarded;
 use crate::proxy::routing::{Routes, Target};
-use crate::proxy::Role;
+use crate::proxy::{ListenerSlot, ListenerState, Role};
 use crate::runtime_config::{self, ListenerObjects, RuntimeConfig};
 use crate::upstream::Upstream;
 use arc_swap::ArcSwap;
-use openssl::ssl::SslAcceptor;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-
-/// What a listener does with connections and requests; replaced whole on reload.
-pub struct ListenerState {
-    /// `https`, `http` or `redirect`.
-    pub kind: &'static str,
-    /// Redirect, or proxy with routes and hooks.
-    pub role: Role,
-    /// TLS acceptor (certificates, versions, ciphers); `None` for plain HTTP.
-    pub tls: Option<Arc<SslAcceptor>>,
-    /// Errorfiles.
-    pub error_pages: Arc<ErrorPages>,
-    /// `X-Forwarded-*` policy.
-    pub forwarded: Forwarded,
-    /// Timeouts.
-    pub timeouts: model::Timeouts,
-    /// Request limits.
-    pub limits: model::Limits,
-}
-
-/// One listener for the life of the process: its socket's identity, metric handles and
-/// current state.
-pub struct ListenerSlot {
-    /// Name.
-    pub name: String,
-    /// Bound address.
-    pub address: SocketAddr,
-    /// Metric handles.
-    pub metrics: Arc<ListenerMetrics>,
-    /// What it does now.
-    pub state: ArcSwap<ListenerState>,
-}
 
 /// The running configuration: listeners' states and backends, reloadable from `source`.
 pub struct Live {
@@ -301,14 +268,15 @@ fn listener_state(
             routes,
             ..
         } => {
+            // The listener's hooks then the route's, combined once here.
             let target = |host: Option<&String>,
                           prefix: Option<&String>,
                           backend: &str,
-                          hooks: &Chain| Target {
+                          route_hooks: &Chain| Target {
                 host: host.cloned(),
                 path_prefix: prefix.cloned(),
                 upstream: upstreams[backend].clone(),
-                hooks: hooks.clone(),
+                hooks: objects.hooks.then(route_hooks),
             };
             let routes = routes
                 .iter()
@@ -319,7 +287,7 @@ fn listener_state(
                 .collect();
             let default = target(None, None, backend, &Chain::default());
             (
-                Role::Proxy(Routes::new(objects.hooks.clone(), routes, default)),
+                Role::Proxy(Routes::new(routes, default)),
                 if tls.is_some() { "https" } else { "http" },
             )
         }

@@ -3,73 +3,54 @@
 //! `user` / `group`. Pingora binds inside its services, so the switch waits until this
 //! process owns a listening socket on every configured port.
 
+use nix::unistd::{Gid, Group, Uid, User};
 use std::collections::HashSet;
-use std::ffi::CString;
 use std::time::{Duration, Instant};
 
 /// The user and group to run as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Identity {
     /// User id.
-    pub uid: libc::uid_t,
+    pub uid: Uid,
     /// Group id.
-    pub gid: libc::gid_t,
+    pub gid: Gid,
 }
 
 impl Identity {
-    /// Resolve `user` and `group` names (the group defaults to the user's own). On failure,
-    /// the key (`user` or `group`) and the reason.
+    /// Resolve `user` and `group` names (the group defaults to the user's own) through the
+    /// system's user database (reentrant lookups). On failure, the key (`user` or `group`) and
+    /// the reason.
     pub fn lookup(
         user: Option<&str>,
         group: Option<&str>,
     ) -> Result<Identity, (&'static str, String)> {
         let (uid, user_gid) = match user {
-            Some(name) => user_ids(name).ok_or(("user", format!("no such user {name:?}")))?,
-            // SAFETY: getuid and getgid cannot fail.
-            None => unsafe { (libc::getuid(), libc::getgid()) },
+            Some(name) => match User::from_name(name) {
+                Ok(Some(user)) => (user.uid, user.gid),
+                Ok(None) => return Err(("user", format!("no such user {name:?}"))),
+                Err(e) => return Err(("user", format!("cannot look up user {name:?}: {e}"))),
+            },
+            None => (nix::unistd::getuid(), nix::unistd::getgid()),
         };
         let gid = match group {
-            Some(name) => group_id(name).ok_or(("group", format!("no such group {name:?}")))?,
+            Some(name) => match Group::from_name(name) {
+                Ok(Some(group)) => group.gid,
+                Ok(None) => return Err(("group", format!("no such group {name:?}"))),
+                Err(e) => return Err(("group", format!("cannot look up group {name:?}: {e}"))),
+            },
             None => user_gid,
         };
         Ok(Identity { uid, gid })
     }
 
     /// Switch the whole process (every thread) to this identity, dropping supplementary
-    /// groups first.
+    /// groups first (glibc applies each call to every thread of the process).
     pub fn assume(&self) -> std::io::Result<()> {
-        let check = |rc: libc::c_int| {
-            if rc == 0 {
-                Ok(())
-            } else {
-                Err(std::io::Error::last_os_error())
-            }
-        };
-        // SAFETY: plain system calls with valid arguments; glibc applies setgid/setuid to
-        // every thread of the process.
-        unsafe {
-            check(libc::setgroups(1, &self.gid))?;
-            check(libc::setgid(self.gid))?;
-            check(libc::setuid(self.uid))?;
-        }
+        nix::unistd::setgroups(&[self.gid])?;
+        nix::unistd::setgid(self.gid)?;
+        nix::unistd::setuid(self.uid)?;
         Ok(())
     }
-}
-
-fn user_ids(name: &str) -> Option<(libc::uid_t, libc::gid_t)> {
-    let name = CString::new(name).ok()?;
-    // SAFETY: getpwnam returns null or a pointer to a static record, read at once.
-    let entry = unsafe { libc::getpwnam(name.as_ptr()) };
-    // SAFETY: checked for null.
-    unsafe { entry.as_ref().map(|p| (p.pw_uid, p.pw_gid)) }
-}
-
-fn group_id(name: &str) -> Option<libc::gid_t> {
-    let name = CString::new(name).ok()?;
-    // SAFETY: getgrnam returns null or a pointer to a static record, read at once.
-    let entry = unsafe { libc::getgrnam(name.as_ptr()) };
-    // SAFETY: checked for null.
-    unsafe { entry.as_ref().map(|g| g.gr_gid) }
 }
 
 /// Wait (up to `limit`) until this process has a listening TCP socket on each of `ports`, then
@@ -163,7 +144,7 @@ mod tests {
         let err = Identity::lookup(Some("root"), Some("no-such-group-here")).unwrap_err();
         assert_eq!(err.0, "group");
         let root = Identity::lookup(Some("root"), None).unwrap();
-        assert_eq!((root.uid, root.gid), (0, 0));
+        assert_eq!((root.uid.as_raw(), root.gid.as_raw()), (0, 0));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use serde::{Serialize, Serializer};
 use std::fmt::{self, Display, Write};
 use std::net::SocketAddr;
+use std::time::Duration;
 
 /// What is logged about one request. Rendering writes straight into the line: no
 /// intermediate strings.
@@ -67,6 +68,44 @@ fn push_client(line: &mut Line<'_>, client: Option<SocketAddr>) {
         Some(v6) => {
             let _ = write!(line, "{v6}");
         }
+    }
+}
+
+impl<'a> Entry<'a> {
+    /// The one builder of entries: a request on `listener` from `client` that started
+    /// `elapsed` ago, and nothing else known yet (no backend or server, nothing sent or
+    /// received, no request line, status 0, ended normally). Callers set the rest with struct
+    /// update syntax.
+    pub fn started(listener: &'a str, client: Option<SocketAddr>, elapsed: Duration) -> Self {
+        let now_ms = (crate::metrics::unix_now() * 1000.0) as u64;
+        Entry {
+            unix_ms: now_ms.saturating_sub(elapsed.as_millis() as u64),
+            client,
+            listener,
+            backend: "-",
+            server: "-",
+            status: 0,
+            duration_ms: elapsed.as_secs_f64() * 1000.0,
+            connect_ms: -1.0,
+            response_ms: -1.0,
+            bytes_sent: 0,
+            bytes_received: 0,
+            method: "-",
+            path: "-",
+            version: "-",
+            termination: "--",
+            retries: 0,
+        }
+    }
+}
+
+/// How a request's HTTP version is written in the log.
+pub fn version_text(version: http::Version) -> &'static str {
+    match version {
+        http::Version::HTTP_10 => "HTTP/1.0",
+        http::Version::HTTP_2 => "HTTP/2.0",
+        http::Version::HTTP_3 => "HTTP/3.0",
+        _ => "HTTP/1.1",
     }
 }
 

@@ -20,20 +20,11 @@ use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// How long the listeners get to be bound before privileges are dropped regardless.
 const BIND_WAIT: Duration = Duration::from_secs(30);
-
-/// Set once the process has stopped accepting (after a hand-over, or at a graceful stop).
-static DRAINING: AtomicBool = AtomicBool::new(false);
-
-/// Whether the process is shutting down: HTTP/1 responses then close their connection.
-pub fn draining() -> bool {
-    DRAINING.load(Ordering::Relaxed)
-}
 
 /// Raise the open-file limit to its hard maximum, and warn when even that cannot hold
 /// `max_connections` served connections (a client and an origin socket each), as many waiting,
@@ -119,6 +110,5 @@ impl BackgroundService for Control {
             std::thread::spawn(move || state_file::follow_old_process(&path, &first, limit));
         }
         let _ = shutdown.changed().await;
-        DRAINING.store(true, Ordering::Relaxed);
     }
 }

@@ -185,6 +185,21 @@ impl Chain {
         chain
     }
 
+    /// This chain's hooks, then `next`'s, in every phase: a listener's chain followed by a
+    /// route's, combined once when the configuration is built.
+    pub fn then(&self, next: &Chain) -> Chain {
+        let join = |a: &Vec<Arc<dyn Hook>>, b: &Vec<Arc<dyn Hook>>| {
+            a.iter().chain(b).cloned().collect::<Vec<_>>()
+        };
+        Chain {
+            request: join(&self.request, &next.request),
+            request_body: join(&self.request_body, &next.request_body),
+            upstream_request: join(&self.upstream_request, &next.upstream_request),
+            response: join(&self.response, &next.response),
+            log: join(&self.log, &next.log),
+        }
+    }
+
     /// Whether the chain does nothing in the request phase.
     pub fn is_empty(&self) -> bool {
         self.request.is_empty()
@@ -234,5 +249,57 @@ impl Chain {
         for hook in &self.log {
             hook.on_log(req, status, state).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Appends its mark to the request's trail in the request and log phases.
+    struct Mark(&'static str);
+
+    #[derive(Clone, Default)]
+    struct Trail(Vec<&'static str>);
+
+    #[async_trait]
+    impl Hook for Mark {
+        fn phases(&self) -> Phases {
+            Phases {
+                request: true,
+                log: true,
+                ..Phases::NONE
+            }
+        }
+
+        async fn on_request(&self, _req: &RequestInfo<'_>, state: &mut HookState) -> Flow {
+            state.values.get_or_insert_default::<Trail>().0.push(self.0);
+            Flow::Continue
+        }
+
+        async fn on_log(&self, _req: &RequestHeader, _status: u16, state: &mut HookState) {
+            state.values.get_or_insert_default::<Trail>().0.push(self.0);
+        }
+    }
+
+    #[test]
+    fn a_combined_chain_runs_the_first_then_the_second_in_every_phase() {
+        let listener = Chain::new(vec![Arc::new(Mark("l1")), Arc::new(Mark("l2"))]);
+        let route = Chain::new(vec![Arc::new(Mark("r1"))]);
+        let combined = listener.then(&route);
+        let header = RequestHeader::build("GET", b"/", None).unwrap();
+        let info = RequestInfo {
+            header: &header,
+            client: None,
+        };
+        let mut state = HookState::default();
+        futures::executor::block_on(async {
+            combined.on_request(&info, &mut state).await;
+            combined.on_log(&header, 200, &mut state).await;
+        });
+        let trail = state.values.get::<Trail>().unwrap();
+        assert_eq!(trail.0, ["l1", "l2", "r1", "l1", "l2", "r1"]);
+        assert!(!combined.is_empty());
+        assert!(Chain::default().then(&Chain::default()).is_empty());
     }
 }

@@ -1,7 +1,7 @@
 //! `X-Forwarded-For`, `X-Forwarded-Proto` and `X-Forwarded-Port` on the request to the origin
 //! (HAProxy `option forwardfor` plus the reference box's `set-header` lines).
 
-use crate::config::model::contains;
+use crate::ip_text::contains;
 use http::HeaderValue;
 use ipnet::IpNet;
 use pingora_http::RequestHeader;

@@ -16,14 +16,12 @@ pub struct Target {
     pub path_prefix: Option<String>,
     /// The backend.
     pub upstream: Arc<Upstream>,
-    /// Hooks run after the listener's.
+    /// The hooks its requests run: the listener's, then the route's.
     pub hooks: Chain,
 }
 
-/// A proxy listener's routing: its hooks and its targets, default last.
+/// A proxy listener's routing: its targets, default last.
 pub struct Routes {
-    /// Hooks for every request on the listener.
-    pub hooks: Chain,
     targets: Vec<Target>,
 }
 
@@ -37,12 +35,9 @@ pub fn request_host(req: &RequestHeader) -> Option<&str> {
 
 impl Routes {
     /// Routing over `routes`, then `default`.
-    pub fn new(hooks: Chain, mut routes: Vec<Target>, default: Target) -> Routes {
+    pub fn new(mut routes: Vec<Target>, default: Target) -> Routes {
         routes.push(default);
-        Routes {
-            hooks,
-            targets: routes,
-        }
+        Routes { targets: routes }
     }
 
     /// Index of the target for `req`.

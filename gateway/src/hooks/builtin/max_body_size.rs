@@ -1,10 +1,10 @@
 //! `max_body_size`: a request whose declared (`Content-Length`) or streamed body exceeds
 //! `bytes` gets 413; the chunk that crosses the limit is never forwarded.
 
+use crate::body_limit::{self, BodyCount};
 use crate::hooks::{Flow, Hook, HookState, Phases, Reply, RequestInfo};
 use async_trait::async_trait;
 use bytes::Bytes;
-use http::header;
 use serde::Deserialize;
 
 /// Settings of `max_body_size`.
@@ -19,10 +19,6 @@ pub struct Settings {
 pub struct MaxBodySize {
     bytes: u64,
 }
-
-/// Body bytes seen so far for this request.
-#[derive(Clone, Copy, Default)]
-struct BodySeen(u64);
 
 impl MaxBodySize {
     /// Build from settings.
@@ -44,14 +40,11 @@ impl Hook for MaxBodySize {
     }
 
     async fn on_request(&self, req: &RequestInfo<'_>, _state: &mut HookState) -> Flow {
-        let declared = req
-            .header
-            .headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
-        match declared {
-            Some(length) if length > self.bytes => Flow::Respond(Reply::status(413)),
-            _ => Flow::Continue,
+        let declared = body_limit::declared_length(&req.header.headers);
+        if body_limit::declared_fits(declared, self.bytes) {
+            Flow::Continue
+        } else {
+            Flow::Respond(Reply::status(413))
         }
     }
 
@@ -65,12 +58,11 @@ impl Hook for MaxBodySize {
         let Some(chunk) = chunk.filter(|c| !c.is_empty()) else {
             return Flow::Continue;
         };
-        let seen = state.values.get_or_insert_default::<BodySeen>();
-        seen.0 += chunk.len() as u64;
-        if seen.0 > self.bytes {
-            Flow::Respond(Reply::status(413))
-        } else {
+        let count = state.values.get_or_insert_default::<BodyCount>();
+        if count.add(Some(chunk), self.bytes) {
             Flow::Continue
+        } else {
+            Flow::Respond(Reply::status(413))
         }
     }
 }

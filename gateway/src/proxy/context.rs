@@ -1,0 +1,86 @@
+//! What one request carries through the proxy's phases: the listener state it is served by,
+//! the route and server chosen, its hooks' state and its timings.
+
+use super::routing::Target;
+use super::state::{ListenerState, Role};
+use crate::body_limit::BodyCount;
+use crate::hooks::{Chain, HookState};
+use crate::upstream::{ServerState, Upstream};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Per-request state.
+pub struct RequestCtx {
+    /// The listener state serving the request: its connection's (see [`super::state`]).
+    pub(super) state: Arc<ListenerState>,
+    /// When the request head was handed to the proxy.
+    pub(super) started: Instant,
+    /// The routing target chosen (index in the listener's routes).
+    pub(super) route: Option<usize>,
+    /// State the hooks keep for this request.
+    pub(super) hooks: HookState,
+    /// Request body bytes received so far.
+    pub(super) body: BodyCount,
+    /// The server (index in the backend) chosen for the current attempt.
+    pub(super) server: Option<usize>,
+    /// The server whose in-flight gauge this request holds.
+    pub(super) in_flight: Option<usize>,
+    /// Connection attempts that failed so far.
+    pub(super) connect_failures: u8,
+    /// When the current server was chosen, and when it was connected.
+    pub(super) upstream_started: Option<Instant>,
+    pub(super) connected: Option<Instant>,
+    /// When the origin's response header arrived.
+    pub(super) responded: Option<Instant>,
+    /// The origin's status, if it answered.
+    pub(super) upstream_status: Option<u16>,
+}
+
+impl RequestCtx {
+    /// A request served by `state`.
+    pub(super) fn new(state: Arc<ListenerState>) -> Self {
+        RequestCtx {
+            state,
+            started: Instant::now(),
+            route: None,
+            hooks: HookState::default(),
+            body: BodyCount::default(),
+            server: None,
+            in_flight: None,
+            connect_failures: 0,
+            upstream_started: None,
+            connected: None,
+            responded: None,
+            upstream_status: None,
+        }
+    }
+
+    /// The routing target the request was sent to, once chosen.
+    pub(super) fn target(&self) -> Option<&Target> {
+        target(&self.state, self.route)
+    }
+
+    /// The request's backend, once routed.
+    pub(super) fn upstream(&self) -> Option<&Upstream> {
+        self.target().map(|t| &*t.upstream)
+    }
+
+    /// Server `index` of the request's backend.
+    pub(super) fn server_at(&self, index: Option<usize>) -> Option<&ServerState> {
+        Some(&self.upstream()?.servers[index?])
+    }
+}
+
+/// Target `route` of `state`'s routes.
+pub(super) fn target(state: &ListenerState, route: Option<usize>) -> Option<&Target> {
+    match &state.role {
+        Role::Proxy(routes) => Some(routes.target(route?)),
+        Role::Redirect(_) => None,
+    }
+}
+
+/// The hooks a request routed to `route` runs (the listener's, then the route's): taken from
+/// a clone of the request's `state`, so the hooks can borrow the request's hook state.
+pub(super) fn chain(state: &ListenerState, route: Option<usize>) -> Option<&Chain> {
+    target(state, route).map(|t| &t.hooks)
+}

@@ -1,0 +1,65 @@
+//! The logging phase: listener and server figures, the hooks' `on_log`, and the access-log
+//! line of a proxied request.
+
+use super::context::{self, RequestCtx};
+use super::termination;
+use super::GatewayProxy;
+use crate::access_log::line::version_text;
+use crate::access_log::Entry;
+use pingora::proxy::Session;
+use pingora_error::Error;
+use std::time::Instant;
+
+impl GatewayProxy {
+    /// Record and log the request that just ended (with `error`, if it failed).
+    pub(super) async fn log_request(
+        &self,
+        session: &mut Session,
+        error: Option<&Error>,
+        ctx: &mut RequestCtx,
+    ) {
+        self.release_server(ctx);
+        let status = session.response_written().map_or(0, |r| r.status.as_u16());
+        let elapsed = ctx.started.elapsed();
+        let downstream = session.as_downstream();
+        let (bytes_in, bytes_out) = (downstream.body_bytes_read(), downstream.body_bytes_sent());
+        if let Some(metrics) = &self.metrics {
+            metrics.record(status, elapsed.as_secs_f64(), bytes_in, bytes_out);
+        }
+        if let Some(metrics) = self.server_metrics(ctx, ctx.server) {
+            if ctx.upstream_status.is_some() {
+                metrics.bytes_out.inc_by(bytes_out as u64);
+            }
+        }
+        if let Some(chain) = context::chain(&ctx.state, ctx.route) {
+            chain
+                .on_log(session.req_header(), status, &mut ctx.hooks)
+                .await;
+        }
+        let Some(access_log) = &self.access_log else {
+            return;
+        };
+        let millis = |from: Option<Instant>, to: Option<Instant>| match (from, to) {
+            (Some(from), Some(to)) => (to - from).as_secs_f64() * 1000.0,
+            _ => -1.0,
+        };
+        let req = session.req_header();
+        let client = session.client_addr().and_then(|a| a.as_inet()).copied();
+        let server = ctx.server_at(ctx.server);
+        access_log.log(&Entry {
+            backend: ctx.upstream().map_or("-", |u| u.name.as_str()),
+            server: server.map_or("-", |s| s.config.name.as_str()),
+            status,
+            connect_ms: millis(ctx.upstream_started, ctx.connected),
+            response_ms: millis(ctx.connected, ctx.responded),
+            bytes_sent: bytes_out,
+            bytes_received: bytes_in,
+            method: req.method.as_str(),
+            path: req.uri.path_and_query().map_or("/", |p| p.as_str()),
+            version: version_text(req.version),
+            termination: termination::state(error, &ctx.state.role, ctx.upstream_status.is_some()),
+            retries: ctx.connect_failures.min(1),
+            ..Entry::started(&self.listener.name, client, elapsed)
+        });
+    }
+}
