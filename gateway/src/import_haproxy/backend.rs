@@ -1,0 +1,306 @@
+//! A `backend` (or the backend half of a `listen`): balance, servers, health check and the
+//! backend's own http rules.
+
+use super::acl::Acls;
+use super::notes::Notes;
+use super::parse::{Directive, Section};
+use super::rules::{http_rule, Rule};
+use super::settings::ProxySettings;
+use super::values::{duration, socket_address};
+use super::yaml::{Entry, Item, Node};
+use serde_json::{json, Value};
+
+/// Keywords a backend takes besides the proxy settings.
+pub const KEYWORDS: &[&str] = &["server", "cookie", "hash-type", "http-reuse", "fullconn"];
+
+/// Server keywords that take a value.
+const VALUED: &[&str] = &[
+    "inter", "fastinter", "downinter", "rise", "fall", "weight", "maxconn", "maxqueue", "minconn",
+    "port", "addr", "cookie", "ca-file", "crt", "sni", "verify", "check-sni", "resolvers",
+    "init-addr", "id", "slowstart", "on-error", "observe", "error-limit", "agent-port",
+    "agent-inter", "source", "alpn", "proto", "pool-max-conn", "pool-purge-delay", "ws",
+    "ssl-min-ver", "ssl-max-ver", "ciphers", "ciphersuites", "crl-file", "namespace",
+    "resolve-prefer", "resolve-net", "track", "redir", "max-reuse", "tcp-ut", "agent-send",
+    "health-check-port", "check-proto", "check-alpn", "set-proxy-v2-tlv-fmt",
+];
+
+/// A converted backend.
+pub struct Backend {
+    /// The `backends.<name>` entry.
+    pub entry: Entry,
+    /// Hooks from the backend's http rules, for every route that leads to it.
+    pub hooks: Vec<Value>,
+    /// `timeouts:` keys it asks for: (key, value, line).
+    pub timeouts: Vec<(&'static str, String, usize)>,
+}
+
+/// Health-check settings read from server lines: value and line, first wins.
+#[derive(Default)]
+struct Checks {
+    interval: Option<(String, usize)>,
+    rise: Option<(u64, usize)>,
+    fall: Option<(u64, usize)>,
+    checked: Vec<usize>,
+    unchecked: Vec<usize>,
+}
+
+/// Convert `section` (a backend, or a listen when `listen`) with its effective `settings`;
+/// None when no server is left.
+pub fn backend(section: &Section, settings: &ProxySettings, listen: bool, notes: &mut Notes) -> Option<Backend> {
+    let name = section.name.clone().unwrap_or_default();
+    let mut acls = Acls::default();
+    let mut servers = Vec::new();
+    let mut hooks = Vec::new();
+    let mut checks = Checks::default();
+    for d in &section.directives {
+        match d.word(0) {
+            "acl" if !listen => {
+                if let Err(why) = acls.define(&d.words[1..]) {
+                    notes.lost_directive(d, why);
+                }
+            }
+            "server" => {
+                if let Some(item) = server(d, settings, &mut checks, notes) {
+                    servers.push(item);
+                }
+            }
+            "http-request" | "http-response" | "http-after-response" if !listen => {
+                for rule in http_rule(d, &acls, notes) {
+                    match rule {
+                        Rule::Hook(hook) => hooks.push(hook),
+                        _ => notes.lost_directive(d, "only frontends redirect or serve metrics"),
+                    }
+                }
+            }
+            "http-reuse" => notes.unneeded_directive(d, "the gateway pools origin connections"),
+            "cookie" => notes.lost_directive(d, "no cookie persistence in the gateway"),
+            "hash-type" | "fullconn" => notes.lost_directive(d, "not supported by the gateway"),
+            _ => {}
+        }
+    }
+    if servers.is_empty() {
+        notes.lost(section.line, format!("backend {name}"), "no server the gateway can use");
+        return None;
+    }
+    let mut entries = vec![Entry::leaf("balance", &[], "round_robin")];
+    if let Some(d) = &settings.balance {
+        entries[0].lines.push(d.line);
+        if !matches!(d.word(1), "roundrobin" | "static-rr") {
+            notes.lost_directive(d, "the gateway balances by weighted round robin only");
+        }
+    }
+    entries.push(Entry::node("servers", &[], Node::List(servers)));
+    let mut timeouts = Vec::new();
+    if let Some(check) = health_check(settings, &checks, notes) {
+        entries.push(check);
+    }
+    for (key, (value, line)) in &settings.timeouts {
+        match key.as_str() {
+            "connect" => timeouts.push(("connect", value.clone(), *line)),
+            "server" => timeouts.push(("server", value.clone(), *line)),
+            "check" | "client" | "http-keep-alive" | "http-request" | "client-fin" | "tarpit" => {}
+            other => notes.lost(*line, format!("timeout {other}"), "not supported by the gateway"),
+        }
+    }
+    if let Some(d) = &settings.retries {
+        if d.word(1) != "1" {
+            notes.lost_directive(d, "the gateway retries a failed connection once, on another server");
+        }
+    }
+    let lines: Vec<usize> = vec![section.line];
+    Some(Backend {
+        entry: Entry::node(&name, &lines, Node::Map(entries)),
+        hooks,
+        timeouts,
+    })
+}
+
+/// One `server` line (with `default-server` first) as a `servers:` item.
+fn server(d: &Directive, settings: &ProxySettings, checks: &mut Checks, notes: &mut Notes) -> Option<Item> {
+    let name = d.word(1).to_string();
+    let label = |what: &str| format!("server {name} {what}");
+    let address = match socket_address(d.word(2)) {
+        Ok(a) => a,
+        Err(why) => {
+            notes.lost(d.line, label("address"), why);
+            return None;
+        }
+    };
+    let mut params: Vec<(usize, &str, &str)> = Vec::new();
+    for defaults in &settings.default_server {
+        collect(&defaults.words[1..], defaults.line, &mut params);
+    }
+    collect(&d.words[3..], d.line, &mut params);
+    let mut weight: Option<(u64, usize)> = None;
+    let mut has_check = false;
+    let mut skip = None;
+    for &(line, key, value) in &params {
+        let lost = |notes: &mut Notes, why: &str| notes.lost(line, label(key), why);
+        match key {
+            "check" => has_check = true,
+            "no-check" => has_check = false,
+            "inter" | "rise" | "fall" => match (key, duration(value), value.parse::<u64>()) {
+                ("inter", Ok(t), _) => keep(&mut checks.interval, t, line, &label(key), notes),
+                ("rise", _, Ok(n)) if n > 0 => keep(&mut checks.rise, n, line, &label(key), notes),
+                ("fall", _, Ok(n)) if n > 0 => keep(&mut checks.fall, n, line, &label(key), notes),
+                _ => lost(notes, "not a valid value"),
+            },
+            "weight" => match value.parse::<u64>() {
+                Ok(w) if (1..=256).contains(&w) => weight = Some((w, line)),
+                _ => {
+                    lost(notes, "the gateway takes weights 1..=256; server left out");
+                    skip = Some(());
+                }
+            },
+            "id" | "enabled" => notes.not_needed(line, label(key), "no meaning for the gateway"),
+            "backup" => {
+                lost(notes, "no backup servers in the gateway; server left out");
+                skip = Some(());
+            }
+            "ssl" => {
+                lost(notes, "the gateway speaks plain HTTP to origins; server left out");
+                skip = Some(());
+            }
+            "disabled" => {
+                lost(notes, "start it with `disable server` on the admin socket; server left out");
+                skip = Some(());
+            }
+            "verify" | "ca-file" | "sni" | "crt" | "check-sni" | "check-ssl" => {
+                lost(notes, "origin TLS is not supported by the gateway")
+            }
+            "maxconn" => lost(notes, "no per-server connection limit in the gateway"),
+            "cookie" => lost(notes, "no cookie persistence in the gateway"),
+            _ => lost(notes, "not supported by the gateway"),
+        }
+    }
+    if has_check {
+        checks.checked.push(d.line);
+    } else {
+        checks.unchecked.push(d.line);
+    }
+    skip.is_none().then(|| {
+        let mut entry = vec![
+            Entry::leaf("name", &[], name.clone()),
+            Entry::leaf("address", &[], address),
+        ];
+        if let Some((w, _)) = weight {
+            entry.push(Entry::leaf("weight", &[], w));
+        }
+        Item {
+            lines: vec![d.line],
+            value: Node::Leaf(Value::Object(
+                entry
+                    .into_iter()
+                    .map(|e| match e.value {
+                        Node::Leaf(v) => (e.key, v),
+                        _ => unreachable!("server fields are leaves"),
+                    })
+                    .collect(),
+            )),
+        }
+    })
+}
+
+/// Split server words into (line, keyword, value).
+fn collect<'a>(words: &'a [String], line: usize, out: &mut Vec<(usize, &'a str, &'a str)>) {
+    let mut i = 0;
+    while i < words.len() {
+        let key = words[i].as_str();
+        if VALUED.contains(&key) {
+            let value = words.get(i + 1).map(String::as_str).unwrap_or("");
+            out.push((line, key, value));
+            i += 2;
+        } else {
+            out.push((line, key, ""));
+            i += 1;
+        }
+    }
+}
+
+/// Keep the first value; a different later one is a loss (checks are per backend).
+fn keep<T: PartialEq + Clone>(slot: &mut Option<(T, usize)>, value: T, line: usize, label: &str, notes: &mut Notes) {
+    match slot {
+        None => *slot = Some((value, line)),
+        Some((first, _)) if *first == value => {}
+        Some(_) => notes.lost(line, label, "the gateway's check settings are per backend; the first server's are used"),
+    }
+}
+
+/// `health_check:` from `option httpchk`, `http-check send` and the servers' `check`.
+fn health_check(settings: &ProxySettings, checks: &Checks, notes: &mut Notes) -> Option<Entry> {
+    let Some(&first) = checks.checked.first() else {
+        if let Some(d) = &settings.httpchk {
+            notes.unneeded_directive(d, "no server has `check`");
+        }
+        return None;
+    };
+    for line in &checks.unchecked {
+        notes.lost(*line, "server", "the gateway checks every server of a backend that checks one");
+    }
+    let mut lines = vec![first];
+    let mut check = serde_json::Map::new();
+    let (mut path, mut host) = ("/".to_string(), None);
+    match &settings.httpchk {
+        None => notes.lost(first, "server check", "HAProxy checks a TCP connect here; the gateway sends GET / (add `option httpchk`)"),
+        Some(d) => {
+            lines.push(d.line);
+            let words = &d.words[2..];
+            let (method, uri, version) = match words {
+                [] => ("GET", "/", ""),
+                [uri] => ("GET", uri.as_str(), ""),
+                [m, uri] => (m.as_str(), uri.as_str(), ""),
+                [m, uri, v, ..] => (m.as_str(), uri.as_str(), v.as_str()),
+            };
+            if method != "GET" {
+                notes.lost_directive(d, "the gateway checks with GET");
+            }
+            path = uri.to_string();
+            host = version
+                .split("\r\n")
+                .filter_map(|h| h.split_once(':'))
+                .find(|(n, _)| n.eq_ignore_ascii_case("host"))
+                .map(|(_, v)| v.trim().to_string());
+        }
+    }
+    for d in &settings.http_check {
+        lines.push(d.line);
+        let pairs: Vec<&[String]> = d.words[2..].chunks(2).collect();
+        match d.word(1) {
+            "send" => {
+                for pair in pairs {
+                    match pair {
+                        [k, v] if k == "uri" => path = v.clone(),
+                        [k, v] if k == "meth" && v != "GET" => notes.lost_directive(d, "the gateway checks with GET"),
+                        [k, _] if k == "meth" || k == "ver" => {}
+                        [k, n, ..] if k == "hdr" && n.eq_ignore_ascii_case("host") => {
+                            host = d.words.iter().skip_while(|w| !w.eq_ignore_ascii_case("host")).nth(1).cloned()
+                        }
+                        _ => notes.lost_directive(d, "only uri, meth GET and hdr host are supported"),
+                    }
+                }
+            }
+            _ => notes.lost_directive(d, "the gateway counts every 2xx and 3xx as healthy"),
+        }
+    }
+    check.insert("path".into(), json!(path));
+    if let Some(host) = host {
+        check.insert("host".into(), json!(host));
+    }
+    if let Some((interval, line)) = &checks.interval {
+        lines.push(*line);
+        check.insert("interval".into(), json!(interval));
+    }
+    if let Some((timeout, line)) = settings.timeouts.get("check") {
+        lines.push(*line);
+        check.insert("timeout".into(), json!(timeout));
+    }
+    if let Some((rise, line)) = checks.rise {
+        lines.push(line);
+        check.insert("rise".into(), json!(rise));
+    }
+    if let Some((fall, line)) = checks.fall {
+        lines.push(line);
+        check.insert("fall".into(), json!(fall));
+    }
+    Some(Entry::leaf("health_check", &lines, Value::Object(check)))
+}

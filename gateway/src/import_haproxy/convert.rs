@@ -1,0 +1,249 @@
+//! The whole import: sections in file order, `defaults` carried into the proxies after
+//! them, and the per-proxy settings the gateway keeps globally (timeouts, errorfiles, the
+//! access log) reconciled, first value wins.
+
+use super::backend::{self, backend, Backend};
+use super::frontend::{self, frontend, Frontend, ListenerPlan};
+use super::notes::{Note, Notes};
+use super::parse::{parse, Section};
+use super::settings::{self, Global, ProxySettings};
+use super::yaml::{render, Entry, Item, Node};
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+
+/// A converted file.
+pub struct Conversion {
+    /// The gateway configuration.
+    pub yaml: String,
+    /// What was not converted, or not needed, in line order.
+    pub notes: Vec<Note>,
+}
+
+/// Settings the gateway keeps once for every proxy: key → (value, lines).
+#[derive(Default)]
+struct Shared(BTreeMap<String, (Value, Vec<usize>)>);
+
+impl Shared {
+    fn offer(&mut self, key: &str, value: Value, line: usize, label: &str, notes: &mut Notes) {
+        match self.0.get_mut(key) {
+            None => drop(self.0.insert(key.to_string(), (value, vec![line]))),
+            Some((first, lines)) if *first == value => lines.push(line),
+            Some((first, _)) => notes.lost(line, label, format!("global in the gateway; {first} (the first one) is used")),
+        }
+    }
+
+    fn entries(&self) -> Vec<Entry> {
+        self.0
+            .iter()
+            .map(|(k, (v, lines))| Entry::leaf(k, lines, v.clone()))
+            .collect()
+    }
+}
+
+/// Convert haproxy.cfg `text`; `source` names it in the comments.
+pub fn convert(text: &str, source: &str) -> Conversion {
+    let parsed = parse(text);
+    let mut notes = Notes::default();
+    for bad in &parsed.bad_lines {
+        notes.lost(bad.line, bad.directive.clone(), bad.why.clone());
+    }
+    let mut global = Global::default();
+    let mut global_seen = false;
+    let mut defaults = ProxySettings::default();
+    let mut frontends: Vec<Frontend> = Vec::new();
+    let mut backends: BTreeMap<String, Backend> = BTreeMap::new();
+    let mut timeouts = Shared::default();
+    let mut error_pages = Shared::default();
+    let mut httplog: Option<(usize, bool)> = None;
+    for section in &parsed.sections {
+        let kind = section.kind.as_str();
+        match kind {
+            "global" if global_seen => notes.lost(section.line, "global", "a second global section"),
+            "global" => {
+                global = settings::global(section, &mut notes);
+                global_seen = true;
+            }
+            "defaults" => {
+                defaults = settings::defaults(section, &mut notes);
+            }
+            "frontend" | "backend" | "listen" => {
+                let Some(name) = &section.name else {
+                    notes.lost(section.line, kind, "a proxy needs a name");
+                    continue;
+                };
+                let settings = proxy_settings(section, &defaults, &mut notes);
+                if let Some(line) = settings.tcp_mode {
+                    notes.lost(line, "mode", format!("{kind} {name}: the gateway proxies HTTP only"));
+                    continue;
+                }
+                if kind != "backend" {
+                    let converted = frontend(section, &settings, &global, kind == "listen", &mut notes);
+                    for (key, value, line) in &converted.timeouts {
+                        timeouts.offer(key, json!(value), *line, &format!("timeout ({name})"), &mut notes);
+                    }
+                    if let Some(line) = settings.httplog {
+                        httplog.get_or_insert((line, settings.dontlognull.is_some()));
+                    }
+                    frontends.push(converted);
+                }
+                if kind != "frontend" {
+                    if let Some(converted) = backend(section, &settings, kind == "listen", &mut notes) {
+                        for (key, value, line) in &converted.timeouts {
+                            timeouts.offer(key, json!(value), *line, &format!("timeout ({name})"), &mut notes);
+                        }
+                        backends.insert(name.clone(), converted);
+                    }
+                }
+                for (code, (path, line)) in &settings.error_pages {
+                    error_pages.offer(&code.to_string(), json!(path), *line, "errorfile", &mut notes);
+                }
+            }
+            other => notes.lost(section.line, other, "this section is not supported by the gateway"),
+        }
+    }
+    let mut document = Vec::new();
+    if !global.server.is_empty() {
+        document.push(Entry::node("server", &[], Node::Map(global.server.clone())));
+    }
+    let listeners: Vec<Item> = frontends
+        .iter()
+        .flat_map(|f| &f.listeners)
+        .filter_map(|plan| listener(plan, &backends, &mut notes))
+        .collect();
+    if listeners.is_empty() {
+        notes.lost(1, "frontend", "no listener could be converted; the gateway needs one");
+    }
+    document.push(Entry::node("listeners", &[], Node::List(listeners)));
+    let mut stats = frontends.iter().filter_map(|f| f.stats.as_ref());
+    if let Some((value, lines)) = stats.next() {
+        document.push(Entry::leaf("stats", lines, value.clone()));
+    }
+    for (_, lines) in stats {
+        notes.lost(lines[0], "stats", "the gateway has one stats listener");
+    }
+    if let (Some((log_target, log_line)), Some((httplog_line, dontlognull))) = (&global.log, httplog) {
+        let remark = format!("HAProxy `log {log_target}`: the journal under systemd");
+        document.push(
+            Entry::leaf("access_log", &[*log_line, httplog_line], json!({ "path": "stderr", "format": "haproxy" }))
+                .remark(&remark),
+        );
+        document.push(Entry::leaf("log_null_connections", &[], !dontlognull));
+    }
+    let backend_entries: Vec<Entry> = backends.values().map(|b| b.entry.clone()).collect();
+    document.push(Entry::node("backends", &[], Node::Map(backend_entries)));
+    if !timeouts.0.is_empty() {
+        document.push(Entry::node("timeouts", &[], Node::Map(timeouts.entries())));
+    }
+    if !error_pages.0.is_empty() {
+        document.push(Entry::node("error_pages", &[], Node::Map(error_pages.entries())));
+    }
+    if !global.admin.is_empty() {
+        document.push(Entry::node("admin", &[], Node::Map(global.admin.clone())));
+    }
+    let header = format!(
+        "Written by `gateway import-haproxy {source}`: each block names the lines it came from.\nCheck it with `gateway -t -c FILE`."
+    );
+    let mut notes = notes.0;
+    notes.sort_by_key(|n| n.line);
+    Conversion {
+        yaml: render(source, &header, &document),
+        notes,
+    }
+}
+
+/// A proxy's effective settings: the last `defaults` above it overridden by its own lines;
+/// lines neither it nor the frontend and backend conversions know are reported.
+fn proxy_settings(section: &Section, defaults: &ProxySettings, notes: &mut Notes) -> ProxySettings {
+    let mut settings = defaults.clone();
+    let kind = section.kind.as_str();
+    for d in &section.directives {
+        if settings.apply(d, notes) {
+            continue;
+        }
+        let keyword = d.word(0);
+        let known = match kind {
+            "frontend" => frontend::KEYWORDS.contains(&keyword),
+            "backend" => {
+                backend::KEYWORDS.contains(&keyword)
+                    || matches!(keyword, "acl" | "http-request" | "http-response" | "http-after-response")
+            }
+            _ => frontend::KEYWORDS.contains(&keyword) || backend::KEYWORDS.contains(&keyword),
+        };
+        if known {
+            continue;
+        }
+        match keyword {
+            "description" | "id" | "enabled" => notes.unneeded_directive(d, "no meaning for the gateway"),
+            "maxconn" => notes.lost_directive(d, "the gateway's connection limit is server.max_connections, for all listeners"),
+            _ => notes.lost_directive(d, "not supported by the gateway"),
+        }
+    }
+    settings
+}
+
+/// A `listeners:` item, once the backends are known; None when it has nowhere to send
+/// requests.
+fn listener(plan: &ListenerPlan, backends: &BTreeMap<String, Backend>, notes: &mut Notes) -> Option<Item> {
+    let mut entries = vec![
+        Entry::leaf("name", &[], plan.name.clone()),
+        Entry::leaf("address", &[], plan.address.clone()),
+    ];
+    if let Some((port, status, line)) = plan.redirect {
+        entries.push(Entry::leaf("redirect_https", &[line], json!({ "port": port, "status": status })));
+        return Some(Item { lines: plan.lines.clone(), value: Node::Map(entries) });
+    }
+    if let Some(tls) = &plan.tls {
+        entries.push(Entry::leaf("tls", &[], tls.clone()));
+    }
+    let mut routes = Vec::new();
+    for (host, prefix, backend, line) in &plan.routes {
+        let Some(target) = backends.get(backend) else {
+            notes.lost(*line, "use_backend", format!("backend {backend:?} was not converted"));
+            continue;
+        };
+        let mut route = Map::new();
+        if let Some(host) = host {
+            route.insert("host".into(), json!(host));
+        }
+        if let Some(prefix) = prefix {
+            route.insert("path_prefix".into(), json!(prefix));
+        }
+        route.insert("backend".into(), json!(backend));
+        if !target.hooks.is_empty() {
+            route.insert("hooks".into(), json!(target.hooks));
+        }
+        routes.push(Item { lines: vec![*line], value: Node::Leaf(Value::Object(route)) });
+    }
+    let default = match &plan.default_backend {
+        Some((name, _)) if backends.contains_key(name) => Some(name.clone()),
+        Some((name, line)) => {
+            notes.lost(*line, "default_backend", format!("backend {name:?} was not converted"));
+            None
+        }
+        None => None,
+    };
+    let default = match default {
+        Some(name) => name,
+        None => {
+            let first = plan.routes.iter().find(|r| backends.contains_key(&r.2))?;
+            notes.lost(first.3, "use_backend", format!("listener {}: requests matching no route go to {:?} (HAProxy answers 503)", plan.name, first.2));
+            first.2.clone()
+        }
+    };
+    let lines: Vec<usize> = plan.default_backend.iter().map(|(_, l)| *l).collect();
+    entries.push(Entry::leaf("backend", &lines, default.clone()));
+    if let Some(target) = backends.get(&default).filter(|b| !b.hooks.is_empty()) {
+        routes.push(Item {
+            lines: vec![],
+            value: Node::Leaf(json!({ "path_prefix": "/", "backend": default, "hooks": target.hooks })),
+        });
+    }
+    if !routes.is_empty() {
+        entries.push(Entry::node("routes", &[], Node::List(routes)));
+    }
+    if !plan.hooks.is_empty() {
+        let hooks = plan.hooks.iter().map(|h| Item { lines: vec![], value: Node::Leaf(h.clone()) }).collect();
+        entries.push(Entry::node("hooks", &[], Node::List(hooks)));
+    }
+    Some(Item { lines: plan.lines.clone(), value: Node::Map(entries) })
+}
