@@ -28,8 +28,9 @@ const VALUED: &[&str] = &[
 pub struct Backend {
     /// The `backends.<name>` entry.
     pub entry: Entry,
-    /// Hooks from the backend's http rules, for every route that leads to it.
-    pub hooks: Vec<Value>,
+    /// Hooks from the backend's http rules (with their lines), for every route that leads
+    /// to it.
+    pub hooks: Vec<(Value, usize)>,
     /// `timeouts:` keys it asks for: (key, value, line).
     pub timeouts: Vec<(&'static str, String, usize)>,
 }
@@ -67,7 +68,7 @@ pub fn backend(section: &Section, settings: &ProxySettings, listen: bool, notes:
             "http-request" | "http-response" | "http-after-response" if !listen => {
                 for rule in http_rule(d, &acls, notes) {
                     match rule {
-                        Rule::Hook(hook) => hooks.push(hook),
+                        Rule::Hook(hook) => hooks.push((hook, d.line)),
                         _ => notes.lost_directive(d, "only frontends redirect or serve metrics"),
                     }
                 }
@@ -186,8 +187,10 @@ fn server(d: &Directive, settings: &ProxySettings, checks: &mut Checks, notes: &
         if let Some((w, _)) = weight {
             entry.push(Entry::leaf("weight", &[], w));
         }
+        let mut lines: Vec<usize> = settings.default_server.iter().map(|d| d.line).collect();
+        lines.push(d.line);
         Item {
-            lines: vec![d.line],
+            lines,
             value: Node::Leaf(Value::Object(
                 entry
                     .into_iter()
@@ -264,22 +267,23 @@ fn health_check(settings: &ProxySettings, checks: &Checks, notes: &mut Notes) ->
     }
     for d in &settings.http_check {
         lines.push(d.line);
-        let pairs: Vec<&[String]> = d.words[2..].chunks(2).collect();
-        match d.word(1) {
-            "send" => {
-                for pair in pairs {
-                    match pair {
-                        [k, v] if k == "uri" => path = v.clone(),
-                        [k, v] if k == "meth" && v != "GET" => notes.lost_directive(d, "the gateway checks with GET"),
-                        [k, _] if k == "meth" || k == "ver" => {}
-                        [k, n, ..] if k == "hdr" && n.eq_ignore_ascii_case("host") => {
-                            host = d.words.iter().skip_while(|w| !w.eq_ignore_ascii_case("host")).nth(1).cloned()
-                        }
-                        _ => notes.lost_directive(d, "only uri, meth GET and hdr host are supported"),
-                    }
+        if d.word(1) != "send" {
+            notes.lost_directive(d, "the gateway counts every 2xx and 3xx as healthy");
+            continue;
+        }
+        let mut i = 2;
+        while i < d.words.len() {
+            match (d.word(i), d.word(i + 1)) {
+                ("uri", uri) => path = uri.to_string(),
+                ("meth", "GET") | ("ver", _) => {}
+                ("meth", _) => notes.lost_directive(d, "the gateway checks with GET"),
+                ("hdr", name) if name.eq_ignore_ascii_case("host") => {
+                    host = Some(d.word(i + 2).to_string());
+                    i += 1;
                 }
+                _ => notes.lost_directive(d, "only uri, meth GET and hdr host are supported"),
             }
-            _ => notes.lost_directive(d, "the gateway counts every 2xx and 3xx as healthy"),
+            i += 2;
         }
     }
     check.insert("path".into(), json!(path));

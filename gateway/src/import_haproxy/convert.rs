@@ -54,7 +54,7 @@ pub fn convert(text: &str, source: &str) -> Conversion {
     let mut backends: BTreeMap<String, Backend> = BTreeMap::new();
     let mut timeouts = Shared::default();
     let mut error_pages = Shared::default();
-    let mut httplog: Option<(usize, bool)> = None;
+    let mut httplog: Option<(usize, Option<usize>)> = None;
     for section in &parsed.sections {
         let kind = section.kind.as_str();
         match kind {
@@ -82,7 +82,7 @@ pub fn convert(text: &str, source: &str) -> Conversion {
                         timeouts.offer(key, json!(value), *line, &format!("timeout ({name})"), &mut notes);
                     }
                     if let Some(line) = settings.httplog {
-                        httplog.get_or_insert((line, settings.dontlognull.is_some()));
+                        httplog.get_or_insert((line, settings.dontlognull));
                     }
                     frontends.push(converted);
                 }
@@ -127,7 +127,8 @@ pub fn convert(text: &str, source: &str) -> Conversion {
             Entry::leaf("access_log", &[*log_line, httplog_line], json!({ "path": "stderr", "format": "haproxy" }))
                 .remark(&remark),
         );
-        document.push(Entry::leaf("log_null_connections", &[], !dontlognull));
+        let lines: Vec<usize> = dontlognull.into_iter().collect();
+        document.push(Entry::leaf("log_null_connections", &lines, dontlognull.is_none()));
     }
     let backend_entries: Vec<Entry> = backends.values().map(|b| b.entry.clone()).collect();
     document.push(Entry::node("backends", &[], Node::Map(backend_entries)));
@@ -209,10 +210,12 @@ fn listener(plan: &ListenerPlan, backends: &BTreeMap<String, Backend>, notes: &m
             route.insert("path_prefix".into(), json!(prefix));
         }
         route.insert("backend".into(), json!(backend));
+        let mut lines = vec![*line];
         if !target.hooks.is_empty() {
-            route.insert("hooks".into(), json!(target.hooks));
+            route.insert("hooks".into(), hook_values(&target.hooks));
+            lines.extend(target.hooks.iter().map(|(_, l)| *l));
         }
-        routes.push(Item { lines: vec![*line], value: Node::Leaf(Value::Object(route)) });
+        routes.push(Item { lines, value: Node::Leaf(Value::Object(route)) });
     }
     let default = match &plan.default_backend {
         Some((name, _)) if backends.contains_key(name) => Some(name.clone()),
@@ -234,16 +237,24 @@ fn listener(plan: &ListenerPlan, backends: &BTreeMap<String, Backend>, notes: &m
     entries.push(Entry::leaf("backend", &lines, default.clone()));
     if let Some(target) = backends.get(&default).filter(|b| !b.hooks.is_empty()) {
         routes.push(Item {
-            lines: vec![],
-            value: Node::Leaf(json!({ "path_prefix": "/", "backend": default, "hooks": target.hooks })),
+            lines: target.hooks.iter().map(|(_, l)| *l).collect(),
+            value: Node::Leaf(json!({ "path_prefix": "/", "backend": default, "hooks": hook_values(&target.hooks) })),
         });
     }
     if !routes.is_empty() {
         entries.push(Entry::node("routes", &[], Node::List(routes)));
     }
     if !plan.hooks.is_empty() {
-        let hooks = plan.hooks.iter().map(|h| Item { lines: vec![], value: Node::Leaf(h.clone()) }).collect();
+        let hooks = plan
+            .hooks
+            .iter()
+            .map(|(h, line)| Item { lines: vec![*line], value: Node::Leaf(h.clone()) })
+            .collect();
         entries.push(Entry::node("hooks", &[], Node::List(hooks)));
     }
     Some(Item { lines: plan.lines.clone(), value: Node::Map(entries) })
+}
+
+fn hook_values(hooks: &[(Value, usize)]) -> Value {
+    Value::Array(hooks.iter().map(|(h, _)| h.clone()).collect())
 }

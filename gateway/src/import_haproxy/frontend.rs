@@ -48,8 +48,8 @@ pub struct ListenerPlan {
     pub default_backend: Option<(String, usize)>,
     /// `use_backend` routes: (host, path_prefix, backend, line).
     pub routes: Vec<(Option<String>, Option<String>, String, usize)>,
-    /// Hooks from the frontend's http rules.
-    pub hooks: Vec<Value>,
+    /// Hooks from the frontend's http rules, with their lines.
+    pub hooks: Vec<(Value, usize)>,
 }
 
 /// What a frontend turns into.
@@ -96,7 +96,7 @@ pub fn frontend(section: &Section, settings: &ProxySettings, global: &Global, li
             "http-request" | "http-response" | "http-after-response" => {
                 for rule in http_rule(d, &acls, notes) {
                     match rule {
-                        Rule::Hook(hook) => hooks.push(hook),
+                        Rule::Hook(hook) => hooks.push((hook, d.line)),
                         Rule::RedirectHttps { status } => redirect = Some((status, d.line)),
                         Rule::PrometheusExporter => {
                             prometheus = true;
@@ -162,8 +162,8 @@ pub fn frontend(section: &Section, settings: &ProxySettings, global: &Global, li
                 }
             }
         }
-        for hook in &hooks {
-            notes.lost(section.line, format!("frontend {name}"), format!("the stats listener takes no hooks: {hook}"));
+        for (_, line) in &hooks {
+            notes.lost(*line, format!("frontend {name}"), "the stats listener takes no hooks");
         }
         return out;
     }

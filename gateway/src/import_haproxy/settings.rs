@@ -209,7 +209,10 @@ impl ProxySettings {
             ),
             ("option", "httpchk") => self.httpchk = Some(d.clone()),
             ("http-check", "send" | "expect") => self.http_check.push(d.clone()),
-            ("option", "http-server-close" | "http-keep-alive" | "httpclose" | "http-use-htx" | "http-buffer-request") => {
+            ("option", "http-use-htx") => {
+                notes.unneeded_directive(d, "HAProxy 2.x always uses HTX; the gateway has one HTTP engine")
+            }
+            ("option", "http-server-close" | "http-keep-alive" | "httpclose" | "http-buffer-request") => {
                 notes.unneeded_directive(
                     d,
                     "the gateway keeps client connections alive and pools origin connections itself",
