@@ -228,14 +228,21 @@ mod tests {
     #[test]
     fn named_acls_with_several_values_are_alternatives() {
         let mut acls = Acls::default();
-        acls.define(&w("api hdr(host) -i api.example.com api.example.org")).unwrap();
+        acls.define(&w("api hdr(host) -i api.example.com api.example.org"))
+            .unwrap();
         acls.define(&w("static path_beg /static")).unwrap();
         let c = acls.condition(&w("if api static")).unwrap();
         assert_eq!(
             c,
             vec![
-                vec![test(Fetch::Host, "api.example.com", false), test(Fetch::PathPrefix, "/static", false)],
-                vec![test(Fetch::Host, "api.example.org", false), test(Fetch::PathPrefix, "/static", false)],
+                vec![
+                    test(Fetch::Host, "api.example.com", false),
+                    test(Fetch::PathPrefix, "/static", false)
+                ],
+                vec![
+                    test(Fetch::Host, "api.example.org", false),
+                    test(Fetch::PathPrefix, "/static", false)
+                ],
             ]
         );
         let c = acls.condition(&w("if api || static")).unwrap();
@@ -265,8 +272,10 @@ mod tests {
     fn huge_expansions_are_refused() {
         let mut acls = Acls::default();
         let many: Vec<String> = (0..20).map(|i| format!("/p{i}")).collect();
-        acls.define(&w(&format!("a path_beg {}", many.join(" ")))).unwrap();
-        acls.define(&w(&format!("b path_beg {}", many.join(" ")))).unwrap();
+        acls.define(&w(&format!("a path_beg {}", many.join(" "))))
+            .unwrap();
+        acls.define(&w(&format!("b path_beg {}", many.join(" "))))
+            .unwrap();
         assert!(acls.condition(&w("if a b")).is_err());
     }
 }

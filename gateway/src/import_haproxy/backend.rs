@@ -15,13 +15,55 @@ pub const KEYWORDS: &[&str] = &["server", "cookie", "hash-type", "http-reuse", "
 
 /// Server keywords that take a value.
 const VALUED: &[&str] = &[
-    "inter", "fastinter", "downinter", "rise", "fall", "weight", "maxconn", "maxqueue", "minconn",
-    "port", "addr", "cookie", "ca-file", "crt", "sni", "verify", "check-sni", "resolvers",
-    "init-addr", "id", "slowstart", "on-error", "observe", "error-limit", "agent-port",
-    "agent-inter", "source", "alpn", "proto", "pool-max-conn", "pool-purge-delay", "ws",
-    "ssl-min-ver", "ssl-max-ver", "ciphers", "ciphersuites", "crl-file", "namespace",
-    "resolve-prefer", "resolve-net", "track", "redir", "max-reuse", "tcp-ut", "agent-send",
-    "health-check-port", "check-proto", "check-alpn", "set-proxy-v2-tlv-fmt",
+    "inter",
+    "fastinter",
+    "downinter",
+    "rise",
+    "fall",
+    "weight",
+    "maxconn",
+    "maxqueue",
+    "minconn",
+    "port",
+    "addr",
+    "cookie",
+    "ca-file",
+    "crt",
+    "sni",
+    "verify",
+    "check-sni",
+    "resolvers",
+    "init-addr",
+    "id",
+    "slowstart",
+    "on-error",
+    "observe",
+    "error-limit",
+    "agent-port",
+    "agent-inter",
+    "source",
+    "alpn",
+    "proto",
+    "pool-max-conn",
+    "pool-purge-delay",
+    "ws",
+    "ssl-min-ver",
+    "ssl-max-ver",
+    "ciphers",
+    "ciphersuites",
+    "crl-file",
+    "namespace",
+    "resolve-prefer",
+    "resolve-net",
+    "track",
+    "redir",
+    "max-reuse",
+    "tcp-ut",
+    "agent-send",
+    "health-check-port",
+    "check-proto",
+    "check-alpn",
+    "set-proxy-v2-tlv-fmt",
 ];
 
 /// A converted backend.
@@ -47,7 +89,12 @@ struct Checks {
 
 /// Convert `section` (a backend, or a listen when `listen`) with its effective `settings`;
 /// None when no server is left.
-pub fn backend(section: &Section, settings: &ProxySettings, listen: bool, notes: &mut Notes) -> Option<Backend> {
+pub fn backend(
+    section: &Section,
+    settings: &ProxySettings,
+    listen: bool,
+    notes: &mut Notes,
+) -> Option<Backend> {
     let name = section.name.clone().unwrap_or_default();
     let mut acls = Acls::default();
     let mut servers = Vec::new();
@@ -80,7 +127,11 @@ pub fn backend(section: &Section, settings: &ProxySettings, listen: bool, notes:
         }
     }
     if servers.is_empty() {
-        notes.lost(section.line, format!("backend {name}"), "no server the gateway can use");
+        notes.lost(
+            section.line,
+            format!("backend {name}"),
+            "no server the gateway can use",
+        );
         return None;
     }
     let mut entries = vec![Entry::leaf("balance", &[], "round_robin")];
@@ -100,12 +151,19 @@ pub fn backend(section: &Section, settings: &ProxySettings, listen: bool, notes:
             "connect" => timeouts.push(("connect", value.clone(), *line)),
             "server" => timeouts.push(("server", value.clone(), *line)),
             "check" | "client" | "http-keep-alive" | "http-request" | "client-fin" | "tarpit" => {}
-            other => notes.lost(*line, format!("timeout {other}"), "not supported by the gateway"),
+            other => notes.lost(
+                *line,
+                format!("timeout {other}"),
+                "not supported by the gateway",
+            ),
         }
     }
     if let Some(d) = &settings.retries {
         if d.word(1) != "1" {
-            notes.lost_directive(d, "the gateway retries a failed connection once, on another server");
+            notes.lost_directive(
+                d,
+                "the gateway retries a failed connection once, on another server",
+            );
         }
     }
     let lines: Vec<usize> = vec![section.line];
@@ -117,7 +175,12 @@ pub fn backend(section: &Section, settings: &ProxySettings, listen: bool, notes:
 }
 
 /// One `server` line (with `default-server` first) as a `servers:` item.
-fn server(d: &Directive, settings: &ProxySettings, checks: &mut Checks, notes: &mut Notes) -> Option<Item> {
+fn server(
+    d: &Directive,
+    settings: &ProxySettings,
+    checks: &mut Checks,
+    notes: &mut Notes,
+) -> Option<Item> {
     let name = d.word(1).to_string();
     let label = |what: &str| format!("server {name} {what}");
     let address = match socket_address(d.word(2)) {
@@ -159,11 +222,17 @@ fn server(d: &Directive, settings: &ProxySettings, checks: &mut Checks, notes: &
                 skip = Some(());
             }
             "ssl" => {
-                lost(notes, "the gateway speaks plain HTTP to origins; server left out");
+                lost(
+                    notes,
+                    "the gateway speaks plain HTTP to origins; server left out",
+                );
                 skip = Some(());
             }
             "disabled" => {
-                lost(notes, "start it with `disable server` on the admin socket; server left out");
+                lost(
+                    notes,
+                    "start it with `disable server` on the admin socket; server left out",
+                );
                 skip = Some(());
             }
             "verify" | "ca-file" | "sni" | "crt" | "check-sni" | "check-ssl" => {
@@ -221,11 +290,21 @@ fn collect<'a>(words: &'a [String], line: usize, out: &mut Vec<(usize, &'a str, 
 }
 
 /// Keep the first value; a different later one is a loss (checks are per backend).
-fn keep<T: PartialEq + Clone>(slot: &mut Option<(T, usize)>, value: T, line: usize, label: &str, notes: &mut Notes) {
+fn keep<T: PartialEq + Clone>(
+    slot: &mut Option<(T, usize)>,
+    value: T,
+    line: usize,
+    label: &str,
+    notes: &mut Notes,
+) {
     match slot {
         None => *slot = Some((value, line)),
         Some((first, _)) if *first == value => {}
-        Some(_) => notes.lost(line, label, "the gateway's check settings are per backend; the first server's are used"),
+        Some(_) => notes.lost(
+            line,
+            label,
+            "the gateway's check settings are per backend; the first server's are used",
+        ),
     }
 }
 
@@ -238,13 +317,21 @@ fn health_check(settings: &ProxySettings, checks: &Checks, notes: &mut Notes) ->
         return None;
     };
     for line in &checks.unchecked {
-        notes.lost(*line, "server", "the gateway checks every server of a backend that checks one");
+        notes.lost(
+            *line,
+            "server",
+            "the gateway checks every server of a backend that checks one",
+        );
     }
     let mut lines = vec![first];
     let mut check = serde_json::Map::new();
     let (mut path, mut host) = ("/".to_string(), None);
     match &settings.httpchk {
-        None => notes.lost(first, "server check", "HAProxy checks a TCP connect here; the gateway sends GET / (add `option httpchk`)"),
+        None => notes.lost(
+            first,
+            "server check",
+            "HAProxy checks a TCP connect here; the gateway sends GET / (add `option httpchk`)",
+        ),
         Some(d) => {
             lines.push(d.line);
             let words = &d.words[2..];

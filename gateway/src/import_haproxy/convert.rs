@@ -28,7 +28,11 @@ impl Shared {
         match self.0.get_mut(key) {
             None => drop(self.0.insert(key.to_string(), (value, vec![line]))),
             Some((first, lines)) if *first == value => lines.push(line),
-            Some((first, _)) => notes.lost(line, label, format!("global in the gateway; {first} (the first one) is used")),
+            Some((first, _)) => notes.lost(
+                line,
+                label,
+                format!("global in the gateway; {first} (the first one) is used"),
+            ),
         }
     }
 
@@ -58,7 +62,9 @@ pub fn convert(text: &str, source: &str) -> Conversion {
     for section in &parsed.sections {
         let kind = section.kind.as_str();
         match kind {
-            "global" if global_seen => notes.lost(section.line, "global", "a second global section"),
+            "global" if global_seen => {
+                notes.lost(section.line, "global", "a second global section")
+            }
             "global" => {
                 global = settings::global(section, &mut notes);
                 global_seen = true;
@@ -73,37 +79,88 @@ pub fn convert(text: &str, source: &str) -> Conversion {
                 };
                 let settings = proxy_settings(section, &defaults, &mut notes);
                 if let Some(line) = settings.tcp_mode {
-                    notes.lost(line, "mode", format!("{kind} {name}: the gateway proxies HTTP only"));
+                    notes.lost(
+                        line,
+                        "mode",
+                        format!("{kind} {name}: the gateway proxies HTTP only"),
+                    );
+                    for d in section.directives.iter().filter(|d| d.line != line) {
+                        notes.lost_directive(d, format!("inside TCP-mode {kind} {name}"));
+                    }
                     continue;
                 }
                 if kind != "backend" {
-                    let converted = frontend(section, &settings, &global, kind == "listen", &mut notes);
+                    let converted =
+                        frontend(section, &settings, &global, kind == "listen", &mut notes);
                     for (key, value, line) in &converted.timeouts {
-                        timeouts.offer(key, json!(value), *line, &format!("timeout ({name})"), &mut notes);
+                        timeouts.offer(
+                            key,
+                            json!(value),
+                            *line,
+                            &format!("timeout ({name})"),
+                            &mut notes,
+                        );
                     }
                     if let Some(line) = settings.httplog {
                         httplog.get_or_insert((line, settings.dontlognull));
                     }
                     frontends.push(converted);
                 }
-                if kind != "frontend" {
-                    if let Some(converted) = backend(section, &settings, kind == "listen", &mut notes) {
+                let has_servers = section.directives.iter().any(|d| d.word(0) == "server");
+                if kind == "backend" || (kind == "listen" && has_servers) {
+                    if let Some(converted) =
+                        backend(section, &settings, kind == "listen", &mut notes)
+                    {
                         for (key, value, line) in &converted.timeouts {
-                            timeouts.offer(key, json!(value), *line, &format!("timeout ({name})"), &mut notes);
+                            timeouts.offer(
+                                key,
+                                json!(value),
+                                *line,
+                                &format!("timeout ({name})"),
+                                &mut notes,
+                            );
                         }
                         backends.insert(name.clone(), converted);
                     }
                 }
                 for (code, (path, line)) in &settings.error_pages {
-                    error_pages.offer(&code.to_string(), json!(path), *line, "errorfile", &mut notes);
+                    error_pages.offer(
+                        &code.to_string(),
+                        json!(path),
+                        *line,
+                        "errorfile",
+                        &mut notes,
+                    );
                 }
             }
-            other => notes.lost(section.line, other, "this section is not supported by the gateway"),
+            other => {
+                notes.lost(
+                    section.line,
+                    other,
+                    "this section is not supported by the gateway",
+                );
+                for d in &section.directives {
+                    notes.lost_directive(d, format!("inside `{other}`"));
+                }
+            }
         }
     }
     let mut document = Vec::new();
     if !global.server.is_empty() {
         document.push(Entry::node("server", &[], Node::Map(global.server.clone())));
+    }
+    if !frontends
+        .iter()
+        .flat_map(|f| &f.listeners)
+        .any(|l| l.tls.is_some())
+    {
+        for (key, _, line) in &global.tls {
+            notes.not_needed(
+                *line,
+                format!("ssl-default-bind ({key})"),
+                "no TLS listener",
+            );
+        }
     }
     let listeners: Vec<Item> = frontends
         .iter()
@@ -111,7 +168,11 @@ pub fn convert(text: &str, source: &str) -> Conversion {
         .filter_map(|plan| listener(plan, &backends, &mut notes))
         .collect();
     if listeners.is_empty() {
-        notes.lost(1, "frontend", "no listener could be converted; the gateway needs one");
+        notes.lost(
+            1,
+            "frontend",
+            "no listener could be converted; the gateway needs one",
+        );
     }
     document.push(Entry::node("listeners", &[], Node::List(listeners)));
     let mut stats = frontends.iter().filter_map(|f| f.stats.as_ref());
@@ -121,14 +182,24 @@ pub fn convert(text: &str, source: &str) -> Conversion {
     for (_, lines) in stats {
         notes.lost(lines[0], "stats", "the gateway has one stats listener");
     }
-    if let (Some((log_target, log_line)), Some((httplog_line, dontlognull))) = (&global.log, httplog) {
+    if let (Some((log_target, log_line)), Some((httplog_line, dontlognull))) =
+        (&global.log, httplog)
+    {
         let remark = format!("HAProxy `log {log_target}`: the journal under systemd");
         document.push(
-            Entry::leaf("access_log", &[*log_line, httplog_line], json!({ "path": "stderr", "format": "haproxy" }))
-                .remark(&remark),
+            Entry::leaf(
+                "access_log",
+                &[*log_line, httplog_line],
+                json!({ "path": "stderr", "format": "haproxy" }),
+            )
+            .remark(&remark),
         );
         let lines: Vec<usize> = dontlognull.into_iter().collect();
-        document.push(Entry::leaf("log_null_connections", &lines, dontlognull.is_none()));
+        document.push(Entry::leaf(
+            "log_null_connections",
+            &lines,
+            dontlognull.is_none(),
+        ));
     }
     let backend_entries: Vec<Entry> = backends.values().map(|b| b.entry.clone()).collect();
     document.push(Entry::node("backends", &[], Node::Map(backend_entries)));
@@ -136,10 +207,28 @@ pub fn convert(text: &str, source: &str) -> Conversion {
         document.push(Entry::node("timeouts", &[], Node::Map(timeouts.entries())));
     }
     if !error_pages.0.is_empty() {
-        document.push(Entry::node("error_pages", &[], Node::Map(error_pages.entries())));
+        document.push(Entry::node(
+            "error_pages",
+            &[],
+            Node::Map(error_pages.entries()),
+        ));
     }
     if !global.admin.is_empty() {
         document.push(Entry::node("admin", &[], Node::Map(global.admin.clone())));
+    }
+    let used = cited(&document);
+    let noted: std::collections::BTreeSet<usize> = notes.0.iter().map(|n| n.line).collect();
+    for section in &parsed.sections {
+        for d in section.directives.iter().filter(|d| d.word(0) != "acl") {
+            if used.contains(&d.line) || noted.contains(&d.line) {
+                continue;
+            }
+            if section.kind == "defaults" {
+                notes.unneeded_directive(d, "no converted proxy uses it");
+            } else {
+                notes.lost_directive(d, "nothing the gateway converted uses it");
+            }
+        }
     }
     let header = format!(
         "Written by `gateway import-haproxy {source}`: each block names the lines it came from.\nCheck it with `gateway -t -c FILE`."
@@ -166,7 +255,10 @@ fn proxy_settings(section: &Section, defaults: &ProxySettings, notes: &mut Notes
             "frontend" => frontend::KEYWORDS.contains(&keyword),
             "backend" => {
                 backend::KEYWORDS.contains(&keyword)
-                    || matches!(keyword, "acl" | "http-request" | "http-response" | "http-after-response")
+                    || matches!(
+                        keyword,
+                        "acl" | "http-request" | "http-response" | "http-after-response"
+                    )
             }
             _ => frontend::KEYWORDS.contains(&keyword) || backend::KEYWORDS.contains(&keyword),
         };
@@ -174,8 +266,13 @@ fn proxy_settings(section: &Section, defaults: &ProxySettings, notes: &mut Notes
             continue;
         }
         match keyword {
-            "description" | "id" | "enabled" => notes.unneeded_directive(d, "no meaning for the gateway"),
-            "maxconn" => notes.lost_directive(d, "the gateway's connection limit is server.max_connections, for all listeners"),
+            "description" | "id" | "enabled" => {
+                notes.unneeded_directive(d, "no meaning for the gateway")
+            }
+            "maxconn" => notes.lost_directive(
+                d,
+                "the gateway's connection limit is server.max_connections, for all listeners",
+            ),
             _ => notes.lost_directive(d, "not supported by the gateway"),
         }
     }
@@ -184,14 +281,25 @@ fn proxy_settings(section: &Section, defaults: &ProxySettings, notes: &mut Notes
 
 /// A `listeners:` item, once the backends are known; None when it has nowhere to send
 /// requests.
-fn listener(plan: &ListenerPlan, backends: &BTreeMap<String, Backend>, notes: &mut Notes) -> Option<Item> {
+fn listener(
+    plan: &ListenerPlan,
+    backends: &BTreeMap<String, Backend>,
+    notes: &mut Notes,
+) -> Option<Item> {
     let mut entries = vec![
         Entry::leaf("name", &[], plan.name.clone()),
         Entry::leaf("address", &[], plan.address.clone()),
     ];
     if let Some((port, status, line)) = plan.redirect {
-        entries.push(Entry::leaf("redirect_https", &[line], json!({ "port": port, "status": status })));
-        return Some(Item { lines: plan.lines.clone(), value: Node::Map(entries) });
+        entries.push(Entry::leaf(
+            "redirect_https",
+            &[line],
+            json!({ "port": port, "status": status }),
+        ));
+        return Some(Item {
+            lines: plan.lines.clone(),
+            value: Node::Map(entries),
+        });
     }
     if let Some(tls) = &plan.tls {
         entries.push(Entry::leaf("tls", &[], tls.clone()));
@@ -199,7 +307,11 @@ fn listener(plan: &ListenerPlan, backends: &BTreeMap<String, Backend>, notes: &m
     let mut routes = Vec::new();
     for (host, prefix, backend, line) in &plan.routes {
         let Some(target) = backends.get(backend) else {
-            notes.lost(*line, "use_backend", format!("backend {backend:?} was not converted"));
+            notes.lost(
+                *line,
+                "use_backend",
+                format!("backend {backend:?} was not converted"),
+            );
             continue;
         };
         let mut route = Map::new();
@@ -215,12 +327,19 @@ fn listener(plan: &ListenerPlan, backends: &BTreeMap<String, Backend>, notes: &m
             route.insert("hooks".into(), hook_values(&target.hooks));
             lines.extend(target.hooks.iter().map(|(_, l)| *l));
         }
-        routes.push(Item { lines, value: Node::Leaf(Value::Object(route)) });
+        routes.push(Item {
+            lines,
+            value: Node::Leaf(Value::Object(route)),
+        });
     }
     let default = match &plan.default_backend {
         Some((name, _)) if backends.contains_key(name) => Some(name.clone()),
         Some((name, line)) => {
-            notes.lost(*line, "default_backend", format!("backend {name:?} was not converted"));
+            notes.lost(
+                *line,
+                "default_backend",
+                format!("backend {name:?} was not converted"),
+            );
             None
         }
         None => None,
@@ -229,7 +348,14 @@ fn listener(plan: &ListenerPlan, backends: &BTreeMap<String, Backend>, notes: &m
         Some(name) => name,
         None => {
             let first = plan.routes.iter().find(|r| backends.contains_key(&r.2))?;
-            notes.lost(first.3, "use_backend", format!("listener {}: requests matching no route go to {:?} (HAProxy answers 503)", plan.name, first.2));
+            notes.lost(
+                first.3,
+                "use_backend",
+                format!(
+                    "listener {}: requests matching no route go to {:?} (HAProxy answers 503)",
+                    plan.name, first.2
+                ),
+            );
             first.2.clone()
         }
     };
@@ -248,13 +374,43 @@ fn listener(plan: &ListenerPlan, backends: &BTreeMap<String, Backend>, notes: &m
         let hooks = plan
             .hooks
             .iter()
-            .map(|(h, line)| Item { lines: vec![*line], value: Node::Leaf(h.clone()) })
+            .map(|(h, line)| Item {
+                lines: vec![*line],
+                value: Node::Leaf(h.clone()),
+            })
             .collect();
         entries.push(Entry::node("hooks", &[], Node::List(hooks)));
     }
-    Some(Item { lines: plan.lines.clone(), value: Node::Map(entries) })
+    Some(Item {
+        lines: plan.lines.clone(),
+        value: Node::Map(entries),
+    })
 }
 
 fn hook_values(hooks: &[(Value, usize)]) -> Value {
     Value::Array(hooks.iter().map(|(h, _)| h.clone()).collect())
+}
+
+/// Every line cited anywhere in `entries`.
+fn cited(entries: &[Entry]) -> std::collections::BTreeSet<usize> {
+    fn node(value: &Node, out: &mut std::collections::BTreeSet<usize>) {
+        match value {
+            Node::Leaf(_) => {}
+            Node::Map(entries) => {
+                for e in entries {
+                    out.extend(&e.lines);
+                    node(&e.value, out);
+                }
+            }
+            Node::List(items) => {
+                for i in items {
+                    out.extend(&i.lines);
+                    node(&i.value, out);
+                }
+            }
+        }
+    }
+    let mut out = std::collections::BTreeSet::new();
+    node(&Node::Map(entries.to_vec()), &mut out);
+    out
 }

@@ -24,11 +24,45 @@ pub const KEYWORDS: &[&str] = &[
 
 /// Bind keywords that take a value.
 const VALUED: &[&str] = &[
-    "crt", "alpn", "name", "ssl-min-ver", "ssl-max-ver", "ciphers", "ciphersuites", "curves",
-    "ecdhe", "process", "thread", "interface", "mss", "user", "group", "mode", "uid", "gid", "id",
-    "level", "severity-output", "ca-file", "crl-file", "verify", "npn", "maxconn", "backlog",
-    "nice", "tcp-ut", "crt-list", "ca-sign-file", "ca-sign-pass", "ca-verify-file", "sigalgs",
-    "client-sigalgs", "namespace", "proto", "label", "shards",
+    "crt",
+    "alpn",
+    "name",
+    "ssl-min-ver",
+    "ssl-max-ver",
+    "ciphers",
+    "ciphersuites",
+    "curves",
+    "ecdhe",
+    "process",
+    "thread",
+    "interface",
+    "mss",
+    "user",
+    "group",
+    "mode",
+    "uid",
+    "gid",
+    "id",
+    "level",
+    "severity-output",
+    "ca-file",
+    "crl-file",
+    "verify",
+    "npn",
+    "maxconn",
+    "backlog",
+    "nice",
+    "tcp-ut",
+    "crt-list",
+    "ca-sign-file",
+    "ca-sign-pass",
+    "ca-verify-file",
+    "sigalgs",
+    "client-sigalgs",
+    "namespace",
+    "proto",
+    "label",
+    "shards",
 ];
 
 /// One listener to write once every backend is known.
@@ -64,11 +98,18 @@ pub struct Frontend {
 }
 
 /// Convert `section`; a `listen` section routes to its own backend by default.
-pub fn frontend(section: &Section, settings: &ProxySettings, global: &Global, listen: bool, notes: &mut Notes) -> Frontend {
+pub fn frontend(
+    section: &Section,
+    settings: &ProxySettings,
+    global: &Global,
+    listen: bool,
+    notes: &mut Notes,
+) -> Frontend {
     let name = section.name.clone().unwrap_or_default();
     let mut acls = Acls::default();
     let mut binds: Vec<(&Directive, String, Option<Value>)> = Vec::new();
-    let mut default_backend = listen.then(|| (name.clone(), section.line));
+    let has_servers = section.directives.iter().any(|d| d.word(0) == "server");
+    let mut default_backend = (listen && has_servers).then(|| (name.clone(), section.line));
     let mut routes = Vec::new();
     let mut hooks = Vec::new();
     let mut redirect = None;
@@ -110,7 +151,10 @@ pub fn frontend(section: &Section, settings: &ProxySettings, global: &Global, li
                 ("uri", "/stats") => stats_lines.push(d.line),
                 ("uri", _) => {
                     stats_lines.push(d.line);
-                    notes.lost_directive(d, "the gateway's page is at /stats (JSON at /stats?format=json)");
+                    notes.lost_directive(
+                        d,
+                        "the gateway's page is at /stats (JSON at /stats?format=json)",
+                    );
                 }
                 ("refresh", value) => match duration(value) {
                     Ok(t) => {
@@ -133,7 +177,11 @@ pub fn frontend(section: &Section, settings: &ProxySettings, global: &Global, li
         match key.as_str() {
             "client" => out.timeouts.push(("client", value.clone(), *line)),
             "http-keep-alive" => out.timeouts.push(("keep_alive", value.clone(), *line)),
-            "http-request" => notes.lost(*line, "timeout http-request", "the gateway bounds the request head by timeouts.client"),
+            "http-request" => notes.lost(
+                *line,
+                "timeout http-request",
+                "the gateway bounds the request head by timeouts.client",
+            ),
             "tarpit" => notes.not_needed(*line, "timeout tarpit", "the gateway has no tarpit"),
             "client-fin" => notes.lost(*line, "timeout client-fin", "not supported by the gateway"),
             _ => {}
@@ -158,23 +206,42 @@ pub fn frontend(section: &Section, settings: &ProxySettings, global: &Global, li
                 lines.push(d.line);
                 out.stats = Some((stats, lines));
                 if !prometheus {
-                    notes.not_needed(section.line, format!("frontend {name}"), "the stats listener also serves Prometheus /metrics");
+                    notes.not_needed(
+                        section.line,
+                        format!("frontend {name}"),
+                        "the stats listener also serves Prometheus /metrics",
+                    );
                 }
             }
         }
         for (_, line) in &hooks {
-            notes.lost(*line, format!("frontend {name}"), "the stats listener takes no hooks");
+            notes.lost(
+                *line,
+                format!("frontend {name}"),
+                "the stats listener takes no hooks",
+            );
         }
         return out;
     }
     for line in &stats_lines {
-        notes.lost(*line, "stats", "the stats page has its own listener (stats.address)");
+        notes.lost(
+            *line,
+            "stats",
+            "the stats page has its own listener (stats.address)",
+        );
     }
-    let tls_port = binds.iter().find(|(_, _, tls)| tls.is_some()).map(|(_, a, _)| port_of(a));
+    let tls_port = binds
+        .iter()
+        .find(|(_, _, tls)| tls.is_some())
+        .map(|(_, a, _)| port_of(a));
     let several = binds.len() > 1;
     let mut names: Vec<String> = Vec::new();
     for (d, address, tls) in binds {
-        let mut listener_name = if several { format!("{name}-{}", port_of(&address)) } else { name.clone() };
+        let mut listener_name = if several {
+            format!("{name}-{}", port_of(&address))
+        } else {
+            name.clone()
+        };
         while names.contains(&listener_name) {
             listener_name.push('_');
         }
@@ -183,10 +250,14 @@ pub fn frontend(section: &Section, settings: &ProxySettings, global: &Global, li
             (None, Some((status, line))) => Some((tls_port.unwrap_or(443), status, line)),
             _ => None,
         };
+        let mut lines = vec![section.line, d.line];
+        if tls.is_some() {
+            lines.extend(global.tls.iter().map(|(_, _, line)| *line));
+        }
         out.listeners.push(ListenerPlan {
             name: listener_name,
             address,
-            lines: vec![section.line, d.line],
+            lines,
             tls,
             redirect,
             default_backend: default_backend.clone(),
@@ -195,7 +266,11 @@ pub fn frontend(section: &Section, settings: &ProxySettings, global: &Global, li
         });
     }
     if out.listeners.is_empty() {
-        notes.lost(section.line, format!("{} {name}", section.kind), "no bind the gateway can use");
+        notes.lost(
+            section.line,
+            format!("{} {name}", section.kind),
+            "no bind the gateway can use",
+        );
     }
     out
 }
@@ -215,7 +290,11 @@ fn bind_tls(d: &Directive, global: &Global, notes: &mut Notes) -> Option<Value> 
         let label = format!("bind {key}");
         match key {
             "ssl" => ssl = true,
-            "crt" => certificates.extend(certificate_files(&based(global.crt_base.as_deref(), &value), d, notes)),
+            "crt" => certificates.extend(certificate_files(
+                &based(global.crt_base.as_deref(), &value),
+                d,
+                notes,
+            )),
             "alpn" if value.split(',').any(|p| p == "h2") => {
                 notes.not_needed(d.line, label, "the gateway offers h2 and http/1.1")
             }
@@ -225,18 +304,27 @@ fn bind_tls(d: &Directive, global: &Global, notes: &mut Notes) -> Option<Value> 
             }
             "ciphers" => drop(tls.insert("ciphers".into(), json!(value))),
             "ciphersuites" => drop(tls.insert("ciphersuites".into(), json!(value))),
-            "name" | "process" | "thread" | "id" | "backlog" | "tfo" | "defer-accept" | "npn" | "label" | "shards" => {
-                notes.not_needed(d.line, label, "no meaning for the gateway")
+            "name" | "process" | "thread" | "id" | "backlog" | "tfo" | "defer-accept" | "npn"
+            | "label" | "shards" => notes.not_needed(d.line, label, "no meaning for the gateway"),
+            "no-sslv3" | "no-tlsv10" | "no-tlsv11" => {
+                notes.not_needed(d.line, label, "the gateway's floor is TLS 1.2")
             }
-            "no-sslv3" | "no-tlsv10" | "no-tlsv11" => notes.not_needed(d.line, label, "the gateway's floor is TLS 1.2"),
-            "accept-proxy" => notes.lost(d.line, label, "the gateway does not read the PROXY protocol"),
+            "accept-proxy" => notes.lost(
+                d.line,
+                label,
+                "the gateway does not read the PROXY protocol",
+            ),
             _ => notes.lost(d.line, label, "not supported by the gateway"),
         }
         i += if VALUED.contains(&key) { 2 } else { 1 };
     }
     if !ssl {
         if !certificates.is_empty() {
-            notes.lost(d.line, "bind crt", "a certificate without `ssl` is not used");
+            notes.lost(
+                d.line,
+                "bind crt",
+                "a certificate without `ssl` is not used",
+            );
         }
         return None;
     }
@@ -261,18 +349,32 @@ fn certificate_files(path: &str, d: &Directive, notes: &mut Notes) -> Vec<String
         .filter_map(|e| e.ok())
         .map(|e| e.path())
         .filter(|p| p.is_file())
-        .filter(|p| !matches!(p.extension().and_then(|e| e.to_str()), Some("key" | "ocsp" | "issuer" | "sctl")))
+        .filter(|p| {
+            !matches!(
+                p.extension().and_then(|e| e.to_str()),
+                Some("key" | "ocsp" | "issuer" | "sctl")
+            )
+        })
         .map(|p| p.display().to_string())
         .collect();
     files.sort();
     if files.is_empty() {
-        notes.lost(d.line, "bind crt", format!("{path}: no certificate in the directory"));
+        notes.lost(
+            d.line,
+            "bind crt",
+            format!("{path}: no certificate in the directory"),
+        );
     }
     files
 }
 
 /// `use_backend NAME [if|unless COND]` as routes, one per alternative.
-fn use_backend(d: &Directive, acls: &Acls, routes: &mut Vec<(Option<String>, Option<String>, String, usize)>, notes: &mut Notes) {
+fn use_backend(
+    d: &Directive,
+    acls: &Acls,
+    routes: &mut Vec<(Option<String>, Option<String>, String, usize)>,
+    notes: &mut Notes,
+) {
     let backend = d.word(1).to_string();
     if backend.contains('%') {
         return notes.lost_directive(d, "the gateway routes to named backends");
@@ -290,7 +392,10 @@ fn use_backend(d: &Directive, acls: &Acls, routes: &mut Vec<(Option<String>, Opt
                 (Fetch::PathPrefix, false) => &mut prefix,
                 (fetch, negated) => {
                     let not = if negated { "not " } else { "" };
-                    return notes.lost_directive(d, format!("routes match a Host and a path prefix, not {not}{fetch:?}"));
+                    return notes.lost_directive(
+                        d,
+                        format!("routes match a Host and a path prefix, not {not}{fetch:?}"),
+                    );
                 }
             };
             if slot.replace(test.value.clone()).is_some() {

@@ -67,7 +67,9 @@ pub fn run(args: &[OsString]) -> i32 {
     };
     let conversion = convert(&text, &source);
     let written = match &output {
-        Some(path) => std::fs::write(path, &conversion.yaml).map_err(|e| format!("{}: {e}", path.display())),
+        Some(path) => {
+            std::fs::write(path, &conversion.yaml).map_err(|e| format!("{}: {e}", path.display()))
+        }
         None => {
             print!("{}", conversion.yaml);
             Ok(())
@@ -80,7 +82,11 @@ pub fn run(args: &[OsString]) -> i32 {
     for note in &conversion.notes {
         eprintln!("{}", note.render(&source));
     }
-    if conversion.notes.iter().any(|n| n.kind == notes::Kind::NotConverted) {
+    if conversion
+        .notes
+        .iter()
+        .any(|n| n.kind == notes::Kind::NotConverted)
+    {
         EXIT_LOSSES
     } else {
         EXIT_CONVERTED
@@ -106,7 +112,10 @@ fn read(path: &std::path::Path) -> Result<String, String> {
         .read_to_end(&mut bytes)
         .map_err(|e| e.to_string())?;
     if bytes.len() as u64 > MAX_INPUT_BYTES {
-        return Err(format!("larger than {} MiB; not a haproxy.cfg", MAX_INPUT_BYTES >> 20));
+        return Err(format!(
+            "larger than {} MiB; not a haproxy.cfg",
+            MAX_INPUT_BYTES >> 20
+        ));
     }
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }

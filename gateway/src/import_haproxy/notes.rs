@@ -50,7 +50,12 @@ impl Notes {
     }
 
     /// Record that `directive` at `line` is not needed.
-    pub fn not_needed(&mut self, line: usize, directive: impl Into<String>, why: impl Into<String>) {
+    pub fn not_needed(
+        &mut self,
+        line: usize,
+        directive: impl Into<String>,
+        why: impl Into<String>,
+    ) {
         self.push(line, directive.into(), Kind::NotNeeded, why.into());
     }
 

@@ -231,10 +231,20 @@ mod tests {
     #[test]
     fn quotes_and_escapes_make_one_word() {
         assert_eq!(
-            words(r#"http-response set-header Strict-Transport-Security "max-age=31536000; preload""#),
-            ["http-response", "set-header", "Strict-Transport-Security", "max-age=31536000; preload"]
+            words(
+                r#"http-response set-header Strict-Transport-Security "max-age=31536000; preload""#
+            ),
+            [
+                "http-response",
+                "set-header",
+                "Strict-Transport-Security",
+                "max-age=31536000; preload"
+            ]
         );
-        assert_eq!(words(r"option httpchk GET / HTTP/1.1\r\nHost:\ www"), ["option", "httpchk", "GET", "/", "HTTP/1.1\r\nHost: www"]);
+        assert_eq!(
+            words(r"option httpchk GET / HTTP/1.1\r\nHost:\ www"),
+            ["option", "httpchk", "GET", "/", "HTTP/1.1\r\nHost: www"]
+        );
         assert_eq!(words("a 'b # c' d"), ["a", "b # c", "d"]);
     }
 
@@ -247,10 +257,18 @@ mod tests {
     #[test]
     fn directives_are_filed_under_their_section() {
         let parsed = parse("global\n  maxconn 10\n\nfrontend web\n bind :80\nbackend app\n");
-        let kinds: Vec<_> = parsed.sections.iter().map(|s| (s.kind.as_str(), s.name.clone())).collect();
+        let kinds: Vec<_> = parsed
+            .sections
+            .iter()
+            .map(|s| (s.kind.as_str(), s.name.clone()))
+            .collect();
         assert_eq!(
             kinds,
-            [("global", None), ("frontend", Some("web".into())), ("backend", Some("app".into()))]
+            [
+                ("global", None),
+                ("frontend", Some("web".into())),
+                ("backend", Some("app".into()))
+            ]
         );
         assert_eq!(parsed.sections[1].directives[0].line, 5);
         assert_eq!(parsed.sections[1].end_line, 5);
@@ -260,15 +278,25 @@ mod tests {
     #[test]
     fn lines_before_any_section_and_bad_quotes_are_reported() {
         let parsed = parse("maxconn 10\nglobal\n  log \"x\n");
-        let lines: Vec<_> = parsed.bad_lines.iter().map(|b| (b.line, b.directive.as_str())).collect();
+        let lines: Vec<_> = parsed
+            .bad_lines
+            .iter()
+            .map(|b| (b.line, b.directive.as_str()))
+            .collect();
         assert_eq!(lines, [(1, "maxconn"), (3, "log")]);
     }
 
     #[test]
     fn labels_name_the_family() {
-        let d = Directive { line: 1, words: words("timeout client 50s") };
+        let d = Directive {
+            line: 1,
+            words: words("timeout client 50s"),
+        };
         assert_eq!(d.label(), "timeout client");
-        let d = Directive { line: 1, words: words("server a 1.2.3.4:80") };
+        let d = Directive {
+            line: 1,
+            words: words("server a 1.2.3.4:80"),
+        };
         assert_eq!(d.label(), "server");
     }
 }

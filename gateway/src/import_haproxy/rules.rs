@@ -67,10 +67,17 @@ pub fn http_rule(d: &Directive, acls: &Acls, notes: &mut Notes) -> Vec<Rule> {
             }
         }
         ("http-request", "redirect") => redirect(d, args, &condition, notes),
-        ("http-request", "use-service") if args.first().map(String::as_str) == Some("prometheus-exporter") => {
+        ("http-request", "use-service")
+            if args.first().map(String::as_str) == Some("prometheus-exporter") =>
+        {
             let at_metrics = condition.is_empty()
                 || condition == vec![vec![]]
-                || condition == vec![vec![Test { fetch: Fetch::Path, value: "/metrics".into(), negated: false }]];
+                || condition
+                    == vec![vec![Test {
+                        fetch: Fetch::Path,
+                        value: "/metrics".into(),
+                        negated: false,
+                    }]];
             if !at_metrics {
                 notes.lost_directive(d, "the gateway serves its metrics at /metrics");
             }
@@ -104,10 +111,18 @@ fn header_rule(
     let value = args.get(1).map(String::as_str);
     if direction == "request" {
         let why = match (d.word(1), lower.as_str(), value) {
-            ("del-header", "x-forwarded-for", _) => Some("the gateway replaces a client's X-Forwarded-For unless it is in trusted_proxies"),
-            (_, "x-forwarded-port", Some("%[dst_port]")) => Some("the gateway always sends X-Forwarded-Port: <listener port>"),
-            (_, "x-forwarded-proto", Some("https")) if only_tls(condition, true) => Some("the gateway always sends X-Forwarded-Proto: https on TLS listeners"),
-            (_, "x-forwarded-proto", Some("http")) if only_tls(condition, false) => Some("the gateway always sends X-Forwarded-Proto: http on plain listeners"),
+            ("del-header", "x-forwarded-for", _) => Some(
+                "the gateway replaces a client's X-Forwarded-For unless it is in trusted_proxies",
+            ),
+            (_, "x-forwarded-port", Some("%[dst_port]")) => {
+                Some("the gateway always sends X-Forwarded-Port: <listener port>")
+            }
+            (_, "x-forwarded-proto", Some("https")) if only_tls(condition, true) => {
+                Some("the gateway always sends X-Forwarded-Proto: https on TLS listeners")
+            }
+            (_, "x-forwarded-proto", Some("http")) if only_tls(condition, false) => {
+                Some("the gateway always sends X-Forwarded-Proto: http on plain listeners")
+            }
             _ => None,
         };
         if let Some(why) = why {
@@ -141,7 +156,12 @@ fn header_rule(
 }
 
 /// `deny` or `return status N`: one hook per alternative of the condition.
-fn refusal(d: &Directive, status: Option<u16>, condition: &Condition, notes: &mut Notes) -> Vec<Rule> {
+fn refusal(
+    d: &Directive,
+    status: Option<u16>,
+    condition: &Condition,
+    notes: &mut Notes,
+) -> Vec<Rule> {
     let Some(status) = status else {
         notes.lost_directive(d, "only `deny_status N` / `status N` are supported");
         return vec![];
@@ -172,11 +192,17 @@ fn refusal_hook(conjunction: &[Test], status: u16) -> Result<Value, String> {
     hook.insert("kind".into(), json!("deny"));
     for test in conjunction {
         if test.negated {
-            return Err(format!("the gateway cannot refuse on a negated {:?} test", test.fetch));
+            return Err(format!(
+                "the gateway cannot refuse on a negated {:?} test",
+                test.fetch
+            ));
         }
         let (key, value) = match test.fetch {
             Fetch::PathPrefix => ("path_prefix", json!(test.value)),
-            Fetch::Path => ("path_regex", json!(format!("^{}(\\?.*)?$", regex::escape(&test.value)))),
+            Fetch::Path => (
+                "path_regex",
+                json!(format!("^{}(\\?.*)?$", regex::escape(&test.value))),
+            ),
             Fetch::PathRegex => ("path_regex", json!(test.value)),
             Fetch::Method => ("methods", json!([test.value])),
             Fetch::Host => (
@@ -184,7 +210,10 @@ fn refusal_hook(conjunction: &[Test], status: u16) -> Result<Value, String> {
                 json!({ "name": "host", "value": format!("^(?i){}(:[0-9]+)?$", regex::escape(&test.value)) }),
             ),
             Fetch::Source | Fetch::Tls => {
-                return Err(format!("the gateway cannot refuse on {:?} combined with other tests", test.fetch))
+                return Err(format!(
+                    "the gateway cannot refuse on {:?} combined with other tests",
+                    test.fetch
+                ))
             }
         };
         if hook.contains_key(key) {
@@ -200,7 +229,10 @@ fn redirect(d: &Directive, args: &[String], condition: &Condition, notes: &mut N
     let (scheme, rest) = match args {
         [kind, target, rest @ ..] if kind == "scheme" => (target.as_str(), rest),
         _ => {
-            notes.lost_directive(d, "only `redirect scheme https` is supported; see the redirect hook");
+            notes.lost_directive(
+                d,
+                "only `redirect scheme https` is supported; see the redirect hook",
+            );
             return vec![];
         }
     };
@@ -214,7 +246,10 @@ fn redirect(d: &Directive, args: &[String], condition: &Condition, notes: &mut N
             vec![Rule::RedirectHttps { status }]
         }
         _ => {
-            notes.lost_directive(d, "only `redirect scheme https [code N] unless { ssl_fc }` is supported");
+            notes.lost_directive(
+                d,
+                "only `redirect scheme https [code N] unless { ssl_fc }` is supported",
+            );
             vec![]
         }
     }
@@ -226,8 +261,14 @@ mod tests {
 
     fn rule(line: &str) -> (Vec<Rule>, Notes) {
         let mut acls = Acls::default();
-        acls.define(&crate::import_haproxy::parse::split_words("admin path_beg /admin /private").unwrap()).unwrap();
-        let d = Directive { line: 1, words: crate::import_haproxy::parse::split_words(line).unwrap() };
+        acls.define(
+            &crate::import_haproxy::parse::split_words("admin path_beg /admin /private").unwrap(),
+        )
+        .unwrap();
+        let d = Directive {
+            line: 1,
+            words: crate::import_haproxy::parse::split_words(line).unwrap(),
+        };
         let mut notes = Notes::default();
         (http_rule(&d, &acls, &mut notes), notes)
     }
@@ -248,9 +289,19 @@ mod tests {
     #[test]
     fn header_changes_become_headers_hooks() {
         let (rules, _) = rule("http-response set-header Strict-Transport-Security \"max-age=600\"");
-        assert_eq!(rules, [Rule::Hook(json!({"kind": "headers", "response": {"set": {"Strict-Transport-Security": "max-age=600"}}}))]);
+        assert_eq!(
+            rules,
+            [Rule::Hook(
+                json!({"kind": "headers", "response": {"set": {"Strict-Transport-Security": "max-age=600"}}})
+            )]
+        );
         let (rules, _) = rule("http-request del-header X-Debug");
-        assert_eq!(rules, [Rule::Hook(json!({"kind": "headers", "request": {"remove": ["X-Debug"]}}))]);
+        assert_eq!(
+            rules,
+            [Rule::Hook(
+                json!({"kind": "headers", "request": {"remove": ["X-Debug"]}})
+            )]
+        );
         let (rules, notes) = rule("http-request set-header X-Client %[src]");
         assert!(rules.is_empty() && notes.any_lost());
     }
@@ -260,20 +311,36 @@ mod tests {
         let (rules, notes) = rule("http-request deny deny_status 404 if admin");
         assert!(!notes.any_lost());
         assert_eq!(rules.len(), 2);
-        assert_eq!(rules[1], Rule::Hook(json!({"kind": "deny", "path_prefix": "/private", "status": 404})));
+        assert_eq!(
+            rules[1],
+            Rule::Hook(json!({"kind": "deny", "path_prefix": "/private", "status": 404}))
+        );
         let (rules, _) = rule("http-request deny if !{ src 10.0.0.0/8 }");
-        assert_eq!(rules, [Rule::Hook(json!({"kind": "ip_filter", "allow": ["10.0.0.0/8"], "status": 403}))]);
-        let (rules, notes) = rule("http-request return status 200 content-type text/plain string ok");
+        assert_eq!(
+            rules,
+            [Rule::Hook(
+                json!({"kind": "ip_filter", "allow": ["10.0.0.0/8"], "status": 403})
+            )]
+        );
+        let (rules, notes) =
+            rule("http-request return status 200 content-type text/plain string ok");
         assert!(rules.is_empty() && notes.any_lost());
     }
 
     #[test]
     fn redirects_and_the_exporter() {
-        assert_eq!(rule("http-request redirect scheme https unless { ssl_fc }").0, [Rule::RedirectHttps { status: 302 }]);
-        assert_eq!(rule("http-request redirect scheme https code 301 if !{ ssl_fc }").0, [Rule::RedirectHttps { status: 301 }]);
+        assert_eq!(
+            rule("http-request redirect scheme https unless { ssl_fc }").0,
+            [Rule::RedirectHttps { status: 302 }]
+        );
+        assert_eq!(
+            rule("http-request redirect scheme https code 301 if !{ ssl_fc }").0,
+            [Rule::RedirectHttps { status: 301 }]
+        );
         let (rules, notes) = rule("http-request redirect location /x");
         assert!(rules.is_empty() && notes.any_lost());
-        let (rules, notes) = rule("http-request use-service prometheus-exporter if { path /metrics }");
+        let (rules, notes) =
+            rule("http-request use-service prometheus-exporter if { path /metrics }");
         assert_eq!(rules, [Rule::PrometheusExporter]);
         assert!(notes.0.is_empty());
     }

@@ -60,11 +60,21 @@ pub fn global(section: &Section, notes: &mut Notes) -> Global {
             "ssl-default-bind-ciphers" => g.tls.push(("ciphers", arg, d.line)),
             "ssl-default-bind-ciphersuites" => g.tls.push(("ciphersuites", arg, d.line)),
             "ssl-default-bind-options" => bind_options(&mut g, d, notes),
-            "chroot" => notes.unneeded_directive(d, "the systemd unit confines the process (ProtectSystem=strict)"),
-            "daemon" => notes.unneeded_directive(d, "`gateway -d` daemonizes; under systemd it runs in the foreground"),
-            "master-worker" => notes.unneeded_directive(d, "the gateway is one process; upgrades hand sockets over"),
+            "chroot" => notes.unneeded_directive(
+                d,
+                "the systemd unit confines the process (ProtectSystem=strict)",
+            ),
+            "daemon" => notes.unneeded_directive(
+                d,
+                "`gateway -d` daemonizes; under systemd it runs in the foreground",
+            ),
+            "master-worker" => notes
+                .unneeded_directive(d, "the gateway is one process; upgrades hand sockets over"),
             "nbproc" if arg == "1" => notes.unneeded_directive(d, "the gateway is one process"),
-            "tune.ssl.default-dh-param" => notes.unneeded_directive(d, "the gateway negotiates ECDHE key exchange only; no DH parameters are used"),
+            "tune.ssl.default-dh-param" => notes.unneeded_directive(
+                d,
+                "the gateway negotiates ECDHE key exchange only; no DH parameters are used",
+            ),
             "default-path" | "zero-warning" | "description" | "node" => {
                 notes.unneeded_directive(d, "no meaning for the gateway")
             }
@@ -119,7 +129,11 @@ fn stats_socket(g: &mut Global, d: &Directive, notes: &mut Notes) {
         let label = format!("stats socket {option}");
         match (option, value) {
             ("mode", "660" | "0660") => {}
-            ("mode", _) => notes.lost(d.line, label, "the gateway creates the socket with mode 0660"),
+            ("mode", _) => notes.lost(
+                d.line,
+                label,
+                "the gateway creates the socket with mode 0660",
+            ),
             ("level", "admin") => {}
             ("level", _) => notes.lost(d.line, label, "the admin socket grants every command"),
             ("expose-fd", _) => notes.not_needed(
@@ -129,7 +143,16 @@ fn stats_socket(g: &mut Global, d: &Directive, notes: &mut Notes) {
             ),
             _ => notes.lost(d.line, label, "not supported by the gateway"),
         }
-        i += if option == "expose-fd" || option == "mode" || option == "level" || option == "user" || option == "group" { 2 } else { 1 };
+        i += if option == "expose-fd"
+            || option == "mode"
+            || option == "level"
+            || option == "user"
+            || option == "group"
+        {
+            2
+        } else {
+            1
+        };
     }
 }
 
@@ -149,14 +172,20 @@ fn bind_options(g: &mut Global, d: &Directive, notes: &mut Notes) {
                 match d.word(i) {
                     "TLSv1.2" => g.tls.push(("min_version", "tls1.2".into(), d.line)),
                     "TLSv1.3" => g.tls.push(("min_version", "tls1.3".into(), d.line)),
-                    other => notes.lost(d.line, label, format!("{other}: the gateway's floor is TLS 1.2")),
+                    other => notes.lost(
+                        d.line,
+                        label,
+                        format!("{other}: the gateway's floor is TLS 1.2"),
+                    ),
                 }
             }
             "ssl-max-ver" => {
                 i += 1;
                 notes.lost(d.line, label, "the gateway always offers TLS 1.3");
             }
-            "prefer-client-ciphers" => notes.lost(d.line, label, "the gateway uses the server's cipher order"),
+            "prefer-client-ciphers" => {
+                notes.lost(d.line, label, "the gateway uses the server's cipher order")
+            }
             _ => notes.lost(d.line, label, "not supported by the gateway"),
         }
         i += 1;
@@ -203,29 +232,29 @@ impl ProxySettings {
                 d,
                 "the gateway always sends X-Forwarded-For, -Proto and -Port",
             ),
-            ("option", "redispatch") => notes.unneeded_directive(
-                d,
-                "the gateway's retry always goes to another server",
-            ),
+            ("option", "redispatch") => {
+                notes.unneeded_directive(d, "the gateway's retry always goes to another server")
+            }
             ("option", "httpchk") => self.httpchk = Some(d.clone()),
             ("http-check", "send" | "expect") => self.http_check.push(d.clone()),
-            ("option", "http-use-htx") => {
-                notes.unneeded_directive(d, "HAProxy 2.x always uses HTX; the gateway has one HTTP engine")
-            }
-            ("option", "http-server-close" | "http-keep-alive" | "httpclose" | "http-buffer-request") => {
-                notes.unneeded_directive(
-                    d,
-                    "the gateway keeps client connections alive and pools origin connections itself",
-                )
-            }
+            ("option", "http-use-htx") => notes.unneeded_directive(
+                d,
+                "HAProxy 2.x always uses HTX; the gateway has one HTTP engine",
+            ),
+            (
+                "option",
+                "http-server-close" | "http-keep-alive" | "httpclose" | "http-buffer-request",
+            ) => notes.unneeded_directive(
+                d,
+                "the gateway keeps client connections alive and pools origin connections itself",
+            ),
             ("option", "http-ignore-probes") => notes.unneeded_directive(
                 d,
                 "connections that send no request are not logged unless log_null_connections",
             ),
-            ("option", "abortonclose") => notes.unneeded_directive(
-                d,
-                "a request whose client left is abandoned",
-            ),
+            ("option", "abortonclose") => {
+                notes.unneeded_directive(d, "a request whose client left is abandoned")
+            }
             ("timeout", name) => match duration(d.word(2)) {
                 Ok(t) => {
                     self.timeouts.insert(name.to_string(), (t, d.line));
@@ -234,7 +263,8 @@ impl ProxySettings {
             },
             ("errorfile", code) => match code.parse::<u16>() {
                 Ok(code) if !d.word(2).is_empty() => {
-                    self.error_pages.insert(code, (d.word(2).to_string(), d.line));
+                    self.error_pages
+                        .insert(code, (d.word(2).to_string(), d.line));
                 }
                 _ => notes.lost_directive(d, "expected `errorfile CODE FILE`"),
             },

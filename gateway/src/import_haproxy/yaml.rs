@@ -111,7 +111,13 @@ fn write_list(out: &mut String, source: &str, items: &[Item], indent: usize) {
                     }
                     let lead = if i == 0 { "- " } else { "  " };
                     out.push_str(&format!("{pad}{lead}{}:", key_text(&entry.key)));
-                    write_value(out, source, &entry.value, indent + 2, entry.remark.as_deref());
+                    write_value(
+                        out,
+                        source,
+                        &entry.value,
+                        indent + 2,
+                        entry.remark.as_deref(),
+                    );
                 }
             }
             Node::List(_) => {
@@ -216,7 +222,10 @@ mod tests {
         assert!(text.contains("  # haproxy.cfg:4-5\n  - name: \"web\"\n    # haproxy.cfg:5\n"));
         let back: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
         assert_eq!(back["listeners"][0]["address"].as_str(), Some("0.0.0.0:80"));
-        assert_eq!(back["listeners"][0]["hooks"][0]["kind"].as_str(), Some("headers"));
+        assert_eq!(
+            back["listeners"][0]["hooks"][0]["kind"].as_str(),
+            Some("headers")
+        );
         assert_eq!(back["error_pages"][503].as_str(), Some("/x: \"y\""));
         assert!(back["odd key: yes"].as_mapping().unwrap().is_empty());
     }
