@@ -15,7 +15,7 @@ pub fn duration(text: &str) -> Result<String, String> {
         .map_err(|_| format!("{text:?} is not a time"))?;
     let millis = match unit {
         "" | "ms" => Some(number),
-        "us" if number % 1000 == 0 => Some(number / 1000),
+        "us" if number.is_multiple_of(1000) => Some(number / 1000),
         "us" => return Err(format!("{text}: the gateway counts in milliseconds")),
         "s" => number.checked_mul(1000),
         "m" => number.checked_mul(60_000),
@@ -31,9 +31,9 @@ pub fn duration(text: &str) -> Result<String, String> {
 fn millis_text(millis: u64) -> String {
     match millis {
         0 => "0ms".to_string(),
-        m if m % 3_600_000 == 0 => format!("{}h", m / 3_600_000),
-        m if m % 60_000 == 0 => format!("{}m", m / 60_000),
-        m if m % 1000 == 0 => format!("{}s", m / 1000),
+        m if m.is_multiple_of(3_600_000) => format!("{}h", m / 3_600_000),
+        m if m.is_multiple_of(60_000) => format!("{}m", m / 60_000),
+        m if m.is_multiple_of(1000) => format!("{}s", m / 1000),
         m => format!("{m}ms"),
     }
 }
