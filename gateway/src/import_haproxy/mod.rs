@@ -2,13 +2,16 @@
 //! YAML, each block under a comment naming the lines it came from, and on stderr one line
 //! per directive that was not converted (behaviour differs) or is not needed (nothing lost).
 //!
-//! [`parse`] splits the file into sections; [`settings`], [`frontend`], [`backend`] and
-//! [`rules`] map them; [`convert`] puts them together; [`yaml`] writes the document.
+//! [`parse`] splits the file into sections ([`acl`] reads conditions); [`settings`],
+//! [`frontend`] ([`bind`]), [`backend`] and [`rules`] map them; [`convert`] puts them
+//! together ([`listener`] once the backends are known); [`yaml`] writes the document.
 
 pub mod acl;
 pub mod backend;
+pub mod bind;
 pub mod convert;
 pub mod frontend;
+pub mod listener;
 pub mod notes;
 pub mod parse;
 pub mod rules;
