@@ -159,11 +159,11 @@ pub fn backend(
         }
     }
     if let Some(d) = &settings.retries {
-        if d.word(1) != "1" {
-            notes.lost_directive(
-                d,
-                "the gateway retries a failed connection once, on another server",
-            );
+        let why = "the gateway retries a failed connection once, on another server";
+        if d.word(1) == "1" {
+            notes.unneeded_directive(d, why);
+        } else {
+            notes.lost_directive(d, why);
         }
     }
     let lines: Vec<usize> = vec![section.line];
@@ -243,12 +243,15 @@ fn server(
             _ => lost(notes, "not supported by the gateway"),
         }
     }
+    if skip.is_some() {
+        return None;
+    }
     if has_check {
         checks.checked.push(d.line);
     } else {
         checks.unchecked.push(d.line);
     }
-    skip.is_none().then(|| {
+    Some({
         let mut entry = vec![
             Entry::leaf("name", &[], name.clone()),
             Entry::leaf("address", &[], address),
