@@ -1,5 +1,4 @@
-//! The `gateway` command line: `gateway -c FILE` runs, `gateway -t -c FILE` validates,
-//! `gateway import-haproxy haproxy.cfg` converts a HAProxy configuration;
+//! The `gateway` command line: `gateway -c FILE` runs, `gateway -t -c FILE` validates;
 //! Pingora's `-d` (daemon) and `-u` (upgrade: take the sockets of the running process, which
 //! is then sent SIGQUIT) keep their meaning.
 
@@ -34,6 +33,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
 /// Run the command with `args` and the hook kinds of `registry`; returns the exit code.
 pub fn run_with(args: impl IntoIterator<Item = OsString>, registry: Registry) -> i32 {
     let args: Vec<OsString> = args.into_iter().collect();
+    // `gateway import-haproxy ...` is a converter, not a run: no logger, no Pingora options.
     if args.get(1).is_some_and(|a| a == "import-haproxy") {
         return crate::import_haproxy::run(&args[2..]);
     }

@@ -32,7 +32,7 @@ impl Shared {
             Some((first, _)) => notes.lost(
                 line,
                 label,
-                format!("global in the gateway; {first} (the first one) is used"),
+                format!("global in the gateway; the first proxy's {first} is used"),
             ),
         }
     }
@@ -94,13 +94,7 @@ pub fn convert(text: &str, source: &str) -> Conversion {
                     let converted =
                         frontend(section, &settings, &global, kind == "listen", &mut notes);
                     for (key, value, line) in &converted.timeouts {
-                        timeouts.offer(
-                            key,
-                            json!(value),
-                            *line,
-                            &format!("timeout ({name})"),
-                            &mut notes,
-                        );
+                        timeouts.offer(key, json!(value), *line, &timeout_label(key), &mut notes);
                     }
                     if let Some(line) = settings.httplog {
                         httplog.get_or_insert((line, settings.dontlognull));
@@ -117,7 +111,7 @@ pub fn convert(text: &str, source: &str) -> Conversion {
                                 key,
                                 json!(value),
                                 *line,
-                                &format!("timeout ({name})"),
+                                &timeout_label(key),
                                 &mut notes,
                             );
                         }
@@ -302,4 +296,14 @@ fn cited(entries: &[Entry]) -> std::collections::BTreeSet<usize> {
     let mut out = std::collections::BTreeSet::new();
     node(&Node::Map(entries.to_vec()), &mut out);
     out
+}
+
+/// `timeout <HAProxy name>` for a `timeouts:` key.
+fn timeout_label(key: &str) -> String {
+    let haproxy = if key == "keep_alive" {
+        "http-keep-alive"
+    } else {
+        key
+    };
+    format!("timeout {haproxy}")
 }
