@@ -85,7 +85,7 @@ fn write_map(out: &mut String, source: &str, entries: &[Entry], indent: usize, b
 fn write_value(out: &mut String, source: &str, value: &Node, indent: usize, remark: Option<&str>) {
     let remark = remark.map(|r| format!("   # {r}")).unwrap_or_default();
     match value {
-        Node::Leaf(v) => out.push_str(&format!(" {v}{remark}\n")),
+        Node::Leaf(v) => out.push_str(&format!(" {}{remark}\n", inline(v))),
         Node::Map(entries) if entries.is_empty() => out.push_str(&format!(" {{}}{remark}\n")),
         Node::List(items) if items.is_empty() => out.push_str(&format!(" []{remark}\n")),
         Node::Map(entries) => {
@@ -129,6 +129,24 @@ fn write_list(out: &mut String, source: &str, items: &[Item], indent: usize) {
                 write_value(out, source, other, indent, None);
             }
         }
+    }
+}
+
+/// `v` as one line of JSON with a space after each `,` and `:` (flow YAML).
+fn inline(v: &Value) -> String {
+    match v {
+        Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(inline).collect();
+            format!("[{}]", items.join(", "))
+        }
+        Value::Object(map) => {
+            let pairs: Vec<String> = map
+                .iter()
+                .map(|(k, v)| format!("{}: {}", Value::String(k.clone()), inline(v)))
+                .collect();
+            format!("{{ {} }}", pairs.join(", "))
+        }
+        scalar => scalar.to_string(),
     }
 }
 
