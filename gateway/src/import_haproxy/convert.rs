@@ -307,3 +307,74 @@ fn timeout_label(key: &str) -> String {
     };
     format!("timeout {haproxy}")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::import_haproxy::notes::Kind;
+
+    fn yaml_of(text: &str) -> (serde_yaml::Value, Vec<Note>) {
+        let conversion = convert(text, "haproxy.cfg");
+        let yaml = serde_yaml::from_str(&conversion.yaml)
+            .unwrap_or_else(|e| panic!("{e}:\n{}", conversion.yaml));
+        (yaml, conversion.notes)
+    }
+
+    fn lost(notes: &[Note]) -> Vec<(usize, &str)> {
+        notes
+            .iter()
+            .filter(|n| n.kind == Kind::NotConverted)
+            .map(|n| (n.line, n.directive.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn a_listen_section_is_a_listener_and_its_own_backend() {
+        let (yaml, notes) =
+            yaml_of("listen web\n  bind 127.0.0.1:8080\n  server a 10.0.0.1:80 weight 3\n");
+        assert_eq!(lost(&notes), []);
+        assert_eq!(yaml["listeners"][0]["name"].as_str(), Some("web"));
+        assert_eq!(yaml["listeners"][0]["backend"].as_str(), Some("web"));
+        assert_eq!(
+            yaml["backends"]["web"]["servers"][0]["weight"].as_u64(),
+            Some(3)
+        );
+    }
+
+    #[test]
+    fn the_redirect_goes_to_the_tls_bind_of_the_same_frontend() {
+        let (yaml, _) = yaml_of(
+            "frontend f\n  bind :8080\n  bind :8443 ssl crt /x.pem\n  http-request redirect scheme https code 308 unless { ssl_fc }\n  default_backend b\nbackend b\n  server s 10.0.0.1:80\n",
+        );
+        let redirect = &yaml["listeners"][0]["redirect_https"];
+        assert_eq!(redirect["port"].as_u64(), Some(8443));
+        assert_eq!(redirect["status"].as_u64(), Some(308));
+        assert_eq!(
+            yaml["listeners"][1]["tls"]["certificate"].as_str(),
+            Some("/x.pem")
+        );
+        assert!(yaml["listeners"][1]["redirect_https"].is_null());
+    }
+
+    #[test]
+    fn per_proxy_settings_that_differ_from_the_first_are_losses() {
+        let (yaml, notes) = yaml_of(
+            "defaults\n  timeout server 5s\n  errorfile 503 /a.http\nbackend a\n  server s 10.0.0.1:80\nbackend b\n  timeout server 9s\n  errorfile 503 /b.http\n  server s 10.0.0.2:80\n",
+        );
+        assert_eq!(yaml["timeouts"]["server"].as_str(), Some("5s"));
+        assert_eq!(yaml["error_pages"][503].as_str(), Some("/a.http"));
+        assert_eq!(
+            lost(&notes),
+            [(1, "frontend"), (7, "timeout server"), (8, "errorfile")]
+        );
+    }
+
+    #[test]
+    fn unknown_keywords_sections_and_tcp_proxies_are_losses_on_their_lines() {
+        let (_, notes) = yaml_of(
+            "global\n  frobnicate 1\npeers p\n  peer a 10.0.0.1:1024\nlisten db\n  mode tcp\n  bind :5432\n  server s 10.0.0.1:5432\n",
+        );
+        let lines: Vec<usize> = lost(&notes).iter().map(|(l, _)| *l).collect();
+        assert_eq!(lines, [1, 2, 3, 4, 6, 7, 8]);
+    }
+}
