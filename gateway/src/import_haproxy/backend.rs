@@ -2,13 +2,14 @@
 //! backend's own http rules.
 
 use super::acl::Acls;
+use super::checks::{health_check, keep, Checks};
 use super::notes::Notes;
 use super::parse::{Directive, Section};
 use super::rules::{http_rule, Rule};
 use super::settings::ProxySettings;
 use super::values::{duration, socket_address};
 use super::yaml::{Entry, Item, Node};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// Keywords a backend takes besides the proxy settings.
 pub const KEYWORDS: &[&str] = &["server", "cookie", "hash-type", "http-reuse", "fullconn"];
@@ -75,16 +76,6 @@ pub struct Backend {
     pub hooks: Vec<(Value, usize)>,
     /// `timeouts:` keys it asks for: (key, value, line).
     pub timeouts: Vec<(&'static str, String, usize)>,
-}
-
-/// Health-check settings read from server lines: value and line, first wins.
-#[derive(Default)]
-struct Checks {
-    interval: Option<(String, usize)>,
-    rise: Option<(u64, usize)>,
-    fall: Option<(u64, usize)>,
-    checked: Vec<usize>,
-    unchecked: Vec<usize>,
 }
 
 /// Convert `section` (a backend, or a listen when `listen`) with its effective `settings`;
@@ -290,111 +281,4 @@ fn collect<'a>(words: &'a [String], line: usize, out: &mut Vec<(usize, &'a str, 
             i += 1;
         }
     }
-}
-
-/// Keep the first value; a different later one is a loss (checks are per backend).
-fn keep<T: PartialEq + Clone>(
-    slot: &mut Option<(T, usize)>,
-    value: T,
-    line: usize,
-    label: &str,
-    notes: &mut Notes,
-) {
-    match slot {
-        None => *slot = Some((value, line)),
-        Some((first, _)) if *first == value => {}
-        Some(_) => notes.lost(
-            line,
-            label,
-            "the gateway's check settings are per backend; the first server's are used",
-        ),
-    }
-}
-
-/// `health_check:` from `option httpchk`, `http-check send` and the servers' `check`.
-fn health_check(settings: &ProxySettings, checks: &Checks, notes: &mut Notes) -> Option<Entry> {
-    let Some(&first) = checks.checked.first() else {
-        if let Some(d) = &settings.httpchk {
-            notes.unneeded_directive(d, "no server has `check`");
-        }
-        return None;
-    };
-    for line in &checks.unchecked {
-        notes.lost(
-            *line,
-            "server",
-            "the gateway checks every server of a backend that checks one",
-        );
-    }
-    let mut lines = vec![first];
-    let mut check = serde_json::Map::new();
-    let (mut path, mut host) = ("/".to_string(), None);
-    match &settings.httpchk {
-        None => notes.lost(
-            first,
-            "server check",
-            "HAProxy checks a TCP connect here; the gateway sends GET / (add `option httpchk`)",
-        ),
-        Some(d) => {
-            lines.push(d.line);
-            let words = &d.words[2..];
-            let (method, uri, version) = match words {
-                [] => ("GET", "/", ""),
-                [uri] => ("GET", uri.as_str(), ""),
-                [m, uri] => (m.as_str(), uri.as_str(), ""),
-                [m, uri, v, ..] => (m.as_str(), uri.as_str(), v.as_str()),
-            };
-            if method != "GET" {
-                notes.lost_directive(d, "the gateway checks with GET");
-            }
-            path = uri.to_string();
-            host = version
-                .split("\r\n")
-                .filter_map(|h| h.split_once(':'))
-                .find(|(n, _)| n.eq_ignore_ascii_case("host"))
-                .map(|(_, v)| v.trim().to_string());
-        }
-    }
-    for d in &settings.http_check {
-        lines.push(d.line);
-        if d.word(1) != "send" {
-            notes.lost_directive(d, "the gateway counts every 2xx and 3xx as healthy");
-            continue;
-        }
-        let mut i = 2;
-        while i < d.words.len() {
-            match (d.word(i), d.word(i + 1)) {
-                ("uri", uri) => path = uri.to_string(),
-                ("meth", "GET") | ("ver", _) => {}
-                ("meth", _) => notes.lost_directive(d, "the gateway checks with GET"),
-                ("hdr", name) if name.eq_ignore_ascii_case("host") => {
-                    host = Some(d.word(i + 2).to_string());
-                    i += 1;
-                }
-                _ => notes.lost_directive(d, "only uri, meth GET and hdr host are supported"),
-            }
-            i += 2;
-        }
-    }
-    check.insert("path".into(), json!(path));
-    if let Some(host) = host {
-        check.insert("host".into(), json!(host));
-    }
-    if let Some((interval, line)) = &checks.interval {
-        lines.push(*line);
-        check.insert("interval".into(), json!(interval));
-    }
-    if let Some((timeout, line)) = settings.timeouts.get("check") {
-        lines.push(*line);
-        check.insert("timeout".into(), json!(timeout));
-    }
-    if let Some((rise, line)) = checks.rise {
-        lines.push(line);
-        check.insert("rise".into(), json!(rise));
-    }
-    if let Some((fall, line)) = checks.fall {
-        lines.push(line);
-        check.insert("fall".into(), json!(fall));
-    }
-    Some(Entry::leaf("health_check", &lines, Value::Object(check)))
 }

@@ -3,12 +3,13 @@
 //! per directive that was not converted (behaviour differs) or is not needed (nothing lost).
 //!
 //! [`parse`] splits the file into sections ([`acl`] reads conditions); [`settings`],
-//! [`frontend`] ([`bind`]), [`backend`] and [`rules`] map them; [`convert`] puts them
+//! [`frontend`] ([`bind`]), [`backend`] ([`checks`]) and [`rules`] map them; [`convert`] puts them
 //! together ([`listener`] once the backends are known); [`yaml`] writes the document.
 
 pub mod acl;
 pub mod backend;
 pub mod bind;
+pub mod checks;
 pub mod convert;
 pub mod frontend;
 pub mod listener;
