@@ -185,7 +185,7 @@ fn server(
     for defaults in &settings.default_server {
         collect(&defaults.words[1..], defaults.line, &mut params);
     }
-    collect(&d.words[3..], d.line, &mut params);
+    collect(d.words.get(3..).unwrap_or_default(), d.line, &mut params);
     let mut weight: Option<(u64, usize)> = None;
     let mut has_check = false;
     let mut skip = None;

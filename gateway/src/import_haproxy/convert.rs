@@ -377,4 +377,41 @@ mod tests {
         let lines: Vec<usize> = lost(&notes).iter().map(|(l, _)| *l).collect();
         assert_eq!(lines, [1, 2, 3, 4, 6, 7, 8]);
     }
+
+    #[test]
+    fn every_cut_of_a_real_config_converts_without_panicking() {
+        let seed = include_str!("../../../tests/fixtures/haproxy/seed.cfg");
+        let routes = include_str!("../../../tests/fixtures/haproxy/routes.cfg");
+        for text in [seed, routes] {
+            let cuts = (0..text.len()).filter(|i| text.is_char_boundary(*i));
+            for cut in cuts {
+                let conversion = convert(&text[..cut], "cut.cfg");
+                assert!(conversion.yaml.contains("listeners:"), "cut at {cut}");
+            }
+        }
+        for line in [
+            "http-request if",
+            "http-request deny if",
+            "use_backend",
+            "server",
+            "bind",
+            "acl",
+            "acl x",
+            "option httpchk",
+            "http-check send hdr",
+            "stats socket",
+            "errorfile",
+            "timeout",
+            "balance",
+            "redirect",
+        ] {
+            let text = format!("global\n  {line}\ndefaults\n  {line}\nfrontend f\n  {line}\nbackend b\n  {line}\nlisten l\n  {line}\n");
+            let conversion = convert(&text, "short.cfg");
+            assert!(
+                conversion.notes.len() >= 5,
+                "{line}: {:?}",
+                conversion.notes
+            );
+        }
+    }
 }

@@ -23,11 +23,11 @@ pub enum Rule {
 
 /// The rules `d` stands for (none when it was noted instead).
 pub fn http_rule(d: &Directive, acls: &Acls, notes: &mut Notes) -> Vec<Rule> {
-    let cond_at = d
-        .words
+    let args_at = 2.min(d.words.len());
+    let cond_at = d.words[args_at..]
         .iter()
         .position(|w| w == "if" || w == "unless")
-        .unwrap_or(d.words.len());
+        .map_or(d.words.len(), |i| args_at + i);
     let condition = match acls.condition(&d.words[cond_at..]) {
         Ok(c) => c,
         Err(why) => {
@@ -35,7 +35,7 @@ pub fn http_rule(d: &Directive, acls: &Acls, notes: &mut Notes) -> Vec<Rule> {
             return vec![];
         }
     };
-    let args = &d.words[2.min(d.words.len())..cond_at];
+    let args = &d.words[args_at..cond_at];
     let direction = match d.word(0) {
         "http-request" => "request",
         _ => "response",
