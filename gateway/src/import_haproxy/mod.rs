@@ -17,6 +17,8 @@ pub mod notes;
 pub mod parse;
 pub mod rules;
 pub mod settings;
+#[cfg(test)]
+mod tests;
 pub mod values;
 pub mod yaml;
 
