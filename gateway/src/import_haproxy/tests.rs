@@ -105,3 +105,48 @@ fn every_cut_of_a_real_config_converts_without_panicking() {
         );
     }
 }
+
+#[test]
+fn backend_rules_ride_on_the_routes_that_lead_to_the_backend() {
+    let (yaml, notes) = yaml_of(
+        "frontend f\n  bind :80\n  http-response set-header X-Frame-Options DENY\n  use_backend api if { path_beg /api }\n  default_backend app\nbackend api\n  server a 10.0.0.1:80\nbackend app\n  http-request set-header X-App yes\n  server b 10.0.0.2:80\n",
+    );
+    assert_eq!(lost(&notes), []);
+    let listener = &yaml["listeners"][0];
+    assert_eq!(
+        listener["hooks"][0]["response"]["set"]["X-Frame-Options"].as_str(),
+        Some("DENY")
+    );
+    assert_eq!(listener["routes"][0]["path_prefix"].as_str(), Some("/api"));
+    assert!(listener["routes"][0]["hooks"].is_null());
+    // The default backend's rules: a last, catch-all route.
+    assert_eq!(listener["routes"][1]["path_prefix"].as_str(), Some("/"));
+    assert_eq!(listener["routes"][1]["backend"].as_str(), Some("app"));
+    assert_eq!(
+        listener["routes"][1]["hooks"][0]["request"]["set"]["X-App"].as_str(),
+        Some("yes")
+    );
+}
+
+#[test]
+fn a_certificate_directory_becomes_the_list_of_its_certificates() {
+    let dir = std::env::temp_dir().join(format!("import-haproxy-crt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for name in ["b.pem", "a.pem", "a.pem.ocsp", "c.key"] {
+        std::fs::write(dir.join(name), "x").unwrap();
+    }
+    let text = format!(
+        "frontend f\n  bind :443 ssl crt {}\n  default_backend b\nbackend b\n  server s 10.0.0.1:80\n",
+        dir.display()
+    );
+    let (yaml, _) = yaml_of(&text);
+    let listed: Vec<&str> = yaml["listeners"][0]["tls"]["certificates"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    let expected = [dir.join("a.pem"), dir.join("b.pem")].map(|p| p.display().to_string());
+    assert_eq!(listed, expected);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
