@@ -71,10 +71,16 @@ pub fn global(section: &Section, notes: &mut Notes) -> Global {
             "master-worker" => notes
                 .unneeded_directive(d, "the gateway is one process; upgrades hand sockets over"),
             "nbproc" if arg == "1" => notes.unneeded_directive(d, "the gateway is one process"),
-            "tune.ssl.default-dh-param" => notes.unneeded_directive(
-                d,
-                "the gateway negotiates ECDHE key exchange only; no DH parameters are used",
-            ),
+            "tune.ssl.default-dh-param" => match arg.parse::<u32>() {
+                Ok(bits) if bits <= 2048 => notes.unneeded_directive(
+                    d,
+                    "OpenSSL sizes DHE parameters to the certificate's key: 2048 bits for RSA 2048",
+                ),
+                _ => notes.lost_directive(
+                    d,
+                    "OpenSSL sizes DHE parameters to the certificate's key; no larger size can be set",
+                ),
+            },
             "default-path" | "zero-warning" | "description" | "node" => {
                 notes.unneeded_directive(d, "no meaning for the gateway")
             }
