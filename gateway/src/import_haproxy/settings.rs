@@ -118,9 +118,10 @@ fn log_target(g: &mut Global, d: &Directive, notes: &mut Notes) {
 fn stats_socket(g: &mut Global, d: &Directive, notes: &mut Notes) {
     match d.word(1) {
         "socket" => {}
-        "timeout" => {
-            return notes.unneeded_directive(d, "each admin connection ends after its commands")
-        }
+        "timeout" => return notes.unneeded_directive(
+            d,
+            "the admin socket has no idle timeout: a client (socat) keeps it until it closes it",
+        ),
         _ => return notes.lost_directive(d, "not supported by the gateway"),
     }
     let path = d.word(2);
