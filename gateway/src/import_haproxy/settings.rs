@@ -259,9 +259,6 @@ impl ProxySettings {
                 d,
                 "connections that send no request are not logged unless log_null_connections",
             ),
-            ("option", "abortonclose") => {
-                notes.unneeded_directive(d, "a request whose client left is abandoned")
-            }
             ("timeout", name) => match duration(d.word(2)) {
                 Ok(t) => {
                     self.timeouts.insert(name.to_string(), (t, d.line));
