@@ -323,6 +323,30 @@ fn malformed_input_is_reported_never_a_panic() {
     let (code, stderr) = import(&input, &output);
     assert!(code == 3 && !stderr.contains("panicked"), "exit {code}");
 
+    // Many binds times many rules: reported instead of written out a million times.
+    let mut blowup = "frontend f\n".to_string();
+    for i in 0..2000 {
+        blowup += &format!(
+            "  bind 127.0.0.1:{}\n  http-request set-header X-{i} v\n",
+            1024 + i
+        );
+    }
+    blowup += "  default_backend b\nbackend b\n  server s 127.0.0.1:9\n";
+    std::fs::write(&input, blowup).unwrap();
+    let started = std::time::Instant::now();
+    let (code, stderr) = import(&input, &output);
+    assert_eq!(code, 3);
+    assert!(
+        stderr.contains("items to write out"),
+        "{}",
+        &stderr[..stderr.len().min(2000)]
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "took {:?}",
+        started.elapsed()
+    );
+
     // Ten megabytes: refused as unreadable.
     let big = "global\n".to_string() + &"    maxconn 2048\n".repeat(10 * 1024 * 1024 / 17 + 1);
     std::fs::write(&input, big).unwrap();

@@ -157,10 +157,11 @@ pub fn convert(text: &str, source: &str) -> Conversion {
             );
         }
     }
+    let mut budget = frontend::MAX_EXPANSION;
     let listeners: Vec<Item> = frontends
         .iter()
         .flat_map(|f| &f.listeners)
-        .filter_map(|plan| listener(plan, &backends, &mut notes))
+        .filter_map(|plan| listener(plan, &backends, &mut budget, &mut notes))
         .collect();
     if listeners.is_empty() {
         notes.lost(
@@ -294,7 +295,10 @@ fn cited(entries: &[Entry]) -> std::collections::BTreeSet<usize> {
         }
     }
     let mut out = std::collections::BTreeSet::new();
-    node(&Node::Map(entries.to_vec()), &mut out);
+    for e in entries {
+        out.extend(&e.lines);
+        node(&e.value, &mut out);
+    }
     out
 }
 

@@ -23,6 +23,10 @@ pub const KEYWORDS: &[&str] = &[
     "stats",
 ];
 
+/// Listeners, routes and hooks written out at most, in all: each bind repeats its
+/// frontend's rules, and each route its backend's.
+pub const MAX_EXPANSION: usize = 100_000;
+
 /// One listener to write once every backend is known.
 #[derive(Debug)]
 pub struct ListenerPlan {
@@ -192,8 +196,21 @@ pub fn frontend(
         .iter()
         .find(|(_, _, tls)| tls.is_some())
         .map(|(_, a, _)| port_of(a));
+    let expansion = binds.len().saturating_mul(1 + hooks.len() + routes.len());
+    if expansion > MAX_EXPANSION {
+        notes.lost(
+            section.line,
+            format!("{} {name}", section.kind),
+            format!(
+                "{} binds × {} rules is over {MAX_EXPANSION} items to write out",
+                binds.len(),
+                hooks.len() + routes.len()
+            ),
+        );
+        return out;
+    }
     let several = binds.len() > 1;
-    let mut names: Vec<String> = Vec::new();
+    let mut names: std::collections::HashSet<String> = std::collections::HashSet::new();
     for (d, address, tls) in binds {
         let mut listener_name = if several {
             format!("{name}-{}", port_of(&address))
@@ -203,7 +220,7 @@ pub fn frontend(
         while names.contains(&listener_name) {
             listener_name.push('_');
         }
-        names.push(listener_name.clone());
+        names.insert(listener_name.clone());
         let redirect = match (&tls, redirect) {
             (None, Some((status, line))) => Some((tls_port.unwrap_or(443), status, line)),
             _ => None,

@@ -2,7 +2,7 @@
 //! converted backends only, backend hooks on the routes that lead there.
 
 use super::backend::Backend;
-use super::frontend::ListenerPlan;
+use super::frontend::{ListenerPlan, MAX_EXPANSION};
 use super::notes::Notes;
 use super::yaml::{Entry, Item, Node};
 use serde_json::{json, Map, Value};
@@ -10,11 +10,38 @@ use std::collections::BTreeMap;
 
 /// A `listeners:` item, once the backends are known; None when it has nowhere to send
 /// requests.
+/// `budget` is how many more hooks and routes may be written out; a listener that would
+/// exceed it is left out.
 pub fn listener(
     plan: &ListenerPlan,
     backends: &BTreeMap<String, Backend>,
+    budget: &mut usize,
     notes: &mut Notes,
 ) -> Option<Item> {
+    let hooks_of = |name: &str| backends.get(name).map_or(0, |b| b.hooks.len());
+    let cost = 1
+        + plan.hooks.len()
+        + plan
+            .routes
+            .iter()
+            .map(|r| 1 + hooks_of(&r.2))
+            .sum::<usize>()
+        + plan
+            .default_backend
+            .as_ref()
+            .map_or(0, |(name, _)| hooks_of(name));
+    if cost > *budget {
+        notes.lost(
+            plan.lines.last().copied().unwrap_or(0),
+            "bind",
+            format!(
+                "listener {}: over {} routes and hooks in all; not written out",
+                plan.name, MAX_EXPANSION
+            ),
+        );
+        return None;
+    }
+    *budget -= cost;
     let mut entries = vec![
         Entry::leaf("name", &[], plan.name.clone()),
         Entry::leaf("address", &[], plan.address.clone()),
