@@ -60,6 +60,7 @@ pub fn convert(text: &str, source: &str) -> Conversion {
     let mut timeouts = Shared::default();
     let mut error_pages = Shared::default();
     let mut httplog: Option<(usize, Option<usize>)> = None;
+    let mut proxy_names = std::collections::HashSet::new();
     for section in &parsed.sections {
         let kind = section.kind.as_str();
         match kind {
@@ -78,6 +79,24 @@ pub fn convert(text: &str, source: &str) -> Conversion {
                     notes.lost(section.line, kind, "a proxy needs a name");
                     continue;
                 };
+                let side = if kind == "backend" {
+                    "backend"
+                } else {
+                    "frontend"
+                };
+                if !proxy_names.insert((side, name.clone()))
+                    || (kind == "listen" && !proxy_names.insert(("backend", name.clone())))
+                {
+                    notes.lost(
+                        section.line,
+                        kind,
+                        format!("a second {side} named {name:?}"),
+                    );
+                    for d in &section.directives {
+                        notes.lost_directive(d, format!("inside the second {kind} {name}"));
+                    }
+                    continue;
+                }
                 let settings = proxy_settings(section, &defaults, &mut notes);
                 if let Some(line) = settings.tcp_mode {
                     notes.lost(

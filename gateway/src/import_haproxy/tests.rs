@@ -150,3 +150,25 @@ fn a_certificate_directory_becomes_the_list_of_its_certificates() {
     assert_eq!(listed, expected);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_second_proxy_of_the_same_name_is_a_loss() {
+    let (yaml, notes) = yaml_of(
+        "frontend f\n  bind :80\n  default_backend b\nbackend b\n  server s 10.0.0.1:80\nbackend b\n  server t 10.0.0.2:80\nlisten f\n  bind :81\n  server u 10.0.0.3:80\n",
+    );
+    assert_eq!(
+        yaml["backends"]["b"]["servers"][0]["name"].as_str(),
+        Some("s")
+    );
+    assert_eq!(yaml["listeners"].as_sequence().unwrap().len(), 1);
+    assert_eq!(
+        lost(&notes),
+        [
+            (6, "backend"),
+            (7, "server"),
+            (8, "listen"),
+            (9, "bind"),
+            (10, "server")
+        ]
+    );
+}
