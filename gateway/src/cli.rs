@@ -31,6 +31,11 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
 
 /// Run the command with `args` and the hook kinds of `registry`; returns the exit code.
 pub fn run_with(args: impl IntoIterator<Item = OsString>, registry: Registry) -> i32 {
+    let args: Vec<OsString> = args.into_iter().collect();
+    // `gateway import-haproxy ...` is a converter, not a run: no logger, no Pingora options.
+    if args.get(1).is_some_and(|a| a == "import-haproxy") {
+        return crate::import_haproxy::run(&args[2..]);
+    }
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {

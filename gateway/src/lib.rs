@@ -15,6 +15,7 @@ pub mod config;
 pub mod control;
 pub mod error_pages;
 pub mod hooks;
+pub mod import_haproxy;
 pub mod ip_text;
 pub mod listener;
 pub mod live;
