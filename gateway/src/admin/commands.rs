@@ -109,8 +109,7 @@ backends:
       - { name: b, address: 127.0.0.1:3, weight: 3 }
 ";
         let registry = Registry::with_builtins();
-        let runtime =
-            crate::runtime_config::parse(Path::new("/t.yaml"), yaml, &registry).unwrap();
+        let runtime = crate::runtime_config::parse(Path::new("/t.yaml"), yaml, &registry).unwrap();
         Live::new(&runtime, registry).unwrap()
     }
 

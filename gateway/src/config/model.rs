@@ -1,16 +1,14 @@
 //! The validated configuration: parsed addresses, durations, CIDRs and paths, data only.
 //! Nothing here is serde and nothing here runs: [`super::convert`] builds it from
 //! [`super::file`], and `crate::runtime_config` builds hook chains, TLS acceptors and
-//! errorfile pages from it. Every default and every bound is stated once, in [`defaults`]
-//! and [`bounds`].
+//! errorfile pages from it. Every default and every bound is stated once, in
+//! [`super::defaults`].
 
 use ipnet::IpNet;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
-
-pub use super::defaults::{self, bounds};
 
 /// Everything the gateway runs on, checked and cross-referenced.
 #[derive(Debug, Clone, PartialEq)]

@@ -22,14 +22,6 @@ impl Registry {
         Registry::default()
     }
 
-    /// A registry with every built-in kind (`ip_filter`, `deny`, `headers`, `rate_limit`,
-    /// `max_body_size`, `redirect`).
-    pub fn with_builtins() -> Registry {
-        let mut registry = Registry::new();
-        super::builtin::register_all(&mut registry);
-        registry
-    }
-
     /// Register `kind`: its settings deserialize into `S` (unknown keys should be rejected
     /// with `#[serde(deny_unknown_fields)]`), then `build` makes the hook. Replaces an
     /// earlier registration of the same kind.

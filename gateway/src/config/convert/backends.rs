@@ -1,6 +1,7 @@
 //! `backends:`: servers (names, addresses, weights) and health checks.
 
 use super::values::{self, duration_or, socket_address, within};
+use crate::config::defaults::{self, bounds};
 use crate::config::file;
 use crate::config::model::*;
 use crate::config::problem::Problems;

@@ -2,6 +2,7 @@
 //! TLS settings.
 
 use super::values::{self, duration_or, resolve, socket_address, within};
+use crate::config::defaults::{self, bounds};
 use crate::config::file;
 use crate::config::model::*;
 use crate::config::problem::Problems;

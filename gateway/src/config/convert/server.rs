@@ -1,6 +1,7 @@
 //! The process-wide sections: `server:`, `timeouts:`, `limits:`, `access_log:`, `admin:`.
 
 use super::values::{duration_or, resolve, within};
+use crate::config::defaults::bounds;
 use crate::config::file;
 use crate::config::model::*;
 use crate::config::problem::Problems;

@@ -1,8 +1,8 @@
 //! Checks of single values shared by every section: durations, addresses, CIDRs, numbers in
 //! range, names, header values, paths.
 
+use crate::config::defaults::bounds;
 use crate::config::file;
-use crate::config::model::bounds;
 use crate::config::problem::Problems;
 use ipnet::IpNet;
 use std::fmt::Display;

@@ -19,7 +19,17 @@ pub fn refusal_status(status: Option<u16>) -> Result<u16, String> {
     }
 }
 
-/// Register every built-in kind.
+impl Registry {
+    /// A registry with every built-in kind (`ip_filter`, `deny`, `headers`, `rate_limit`,
+    /// `max_body_size`, `redirect`).
+    pub fn with_builtins() -> Registry {
+        let mut registry = Registry::new();
+        register_all(&mut registry);
+        registry
+    }
+}
+
+/// Register every built-in kind in `registry`.
 pub fn register_all(registry: &mut Registry) {
     registry.register("ip_filter", ip_filter::IpFilter::new);
     registry.register("deny", deny::Deny::new);
