@@ -199,7 +199,7 @@ impl Live {
                 .find(|(l, _)| l.name == slot.name && l.address == slot.address);
             if let Some((listener, objects)) = listener {
                 let state =
-                    listener_state(&runtime, listener, objects, &upstreams).map_err(|e| vec![e])?;
+                    listener_state(runtime, listener, objects, &upstreams).map_err(|e| vec![e])?;
                 states.push((slot, state));
             }
         }

@@ -10,6 +10,7 @@ use crate::config::problem::Problems;
 use crate::config::{self, Config, Problem};
 use crate::error_pages::ErrorPages;
 use crate::hooks::{Chain, Registry};
+use crate::privileges::Identity;
 use crate::tls::{self, CertifiedKey};
 use openssl::ssl::SslAcceptor;
 use std::collections::HashMap;
@@ -24,6 +25,8 @@ pub struct RuntimeConfig {
     pub listeners: Vec<ListenerObjects>,
     /// Errorfiles, read and parsed.
     pub error_pages: Arc<ErrorPages>,
+    /// `server.user` / `server.group`, looked up (once: the start switches to it).
+    pub identity: Option<Identity>,
 }
 
 /// What one listener runs, built from its part of the model.
@@ -107,17 +110,18 @@ fn build_reporting(
         }
     }
     let server = &config.server;
+    let mut identity = None;
     if server.user.is_some() || server.group.is_some() {
-        if let Err((key, reason)) =
-            crate::privileges::Identity::lookup(server.user.as_deref(), server.group.as_deref())
-        {
-            problems.push(format!("server.{key}"), reason);
+        match Identity::lookup(server.user.as_deref(), server.group.as_deref()) {
+            Ok(found) => identity = Some(found),
+            Err((key, reason)) => problems.push(format!("server.{key}"), reason),
         }
     }
     problems.into_result(RuntimeConfig {
         config,
         listeners,
         error_pages: Arc::new(ErrorPages::new(pages)),
+        identity,
     })
 }
 

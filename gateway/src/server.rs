@@ -110,17 +110,7 @@ pub fn build(
         ports.push(stats.address.port());
     }
 
-    let settings = &config.server;
-    let identity = if settings.user.is_some() || settings.group.is_some() {
-        let identity = crate::privileges::Identity::lookup(
-            settings.user.as_deref(),
-            settings.group.as_deref(),
-        )
-        .map_err(|(key, reason)| format!("server.{key}: {reason}"))?;
-        Some((identity, ports))
-    } else {
-        None
-    };
+    let identity = runtime.identity.map(|identity| (identity, ports));
     let control = Arc::new(Control::new(
         live.clone(),
         config

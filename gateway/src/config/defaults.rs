@@ -77,8 +77,7 @@ impl Default for HealthCheck {
 
 /// The `/stats` page's self-refresh period.
 pub const STATS_REFRESH: Duration = Duration::from_secs(10);
-/// The `Host` of a health check without `health_check.host`. (`upstream::health` still states
-/// it as its own `DEFAULT_CHECK_HOST`; it should use this one.)
+/// The `Host` of a health check without `health_check.host`.
 pub const HEALTH_CHECK_HOST: &str = "localhost";
 /// A server's weight.
 pub const WEIGHT: usize = 1;

@@ -6,7 +6,7 @@
 
 use ipnet::IpNet;
 use std::collections::BTreeMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -262,15 +262,6 @@ pub struct HealthCheck {
     pub rise: usize,
     /// Consecutive failures to go down.
     pub fall: usize,
-}
-
-/// Whether `ip` is in any of `nets`.
-pub fn contains(nets: &[IpNet], ip: IpAddr) -> bool {
-    let ip = match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
-        v4 => v4,
-    };
-    nets.iter().any(|net| net.contains(&ip))
 }
 
 impl ServerSettings {

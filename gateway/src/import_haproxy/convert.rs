@@ -228,8 +228,18 @@ pub fn convert(text: &str, source: &str) -> Conversion {
             Node::Map(error_pages.entries()),
         ));
     }
-    if !global.admin.is_empty() {
+    if global.admin.iter().any(|entry| entry.key == "socket") {
         document.push(Entry::node("admin", &[], Node::Map(global.admin.clone())));
+    } else {
+        for entry in &global.admin {
+            for &line in &entry.lines {
+                notes.not_needed(
+                    line,
+                    "stats timeout",
+                    "there is no stats socket to time out",
+                );
+            }
+        }
     }
     let used = cited(&document);
     let noted: std::collections::BTreeSet<usize> = notes.0.iter().map(|n| n.line).collect();

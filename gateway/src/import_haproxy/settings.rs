@@ -118,10 +118,12 @@ fn log_target(g: &mut Global, d: &Directive, notes: &mut Notes) {
 fn stats_socket(g: &mut Global, d: &Directive, notes: &mut Notes) {
     match d.word(1) {
         "socket" => {}
-        "timeout" => return notes.unneeded_directive(
-            d,
-            "the admin socket has no idle timeout: a client (socat) keeps it until it closes it",
-        ),
+        "timeout" => {
+            return match duration(d.word(2)) {
+                Ok(timeout) => g.admin.push(Entry::leaf("timeout", &[d.line], timeout)),
+                Err(why) => notes.lost_directive(d, why),
+            }
+        }
         _ => return notes.lost_directive(d, "not supported by the gateway"),
     }
     let path = d.word(2);

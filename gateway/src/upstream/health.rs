@@ -15,8 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering::
 use std::sync::{Mutex, Weak};
 use std::time::Instant;
 
-/// Host header of health-check requests when the backend sets none.
-const DEFAULT_CHECK_HOST: &str = "localhost";
+use crate::config::defaults::HEALTH_CHECK_HOST;
 
 /// The result of a health check, in HAProxy's vocabulary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,7 +181,7 @@ impl Clone for ServerHealth {
 
 /// Pingora's HTTP check for `check`: GET `path` with `Host`, 2xx/3xx is healthy.
 pub(super) fn http_check(check: &model::HealthCheck) -> HttpHealthCheck {
-    let host = check.host.as_deref().unwrap_or(DEFAULT_CHECK_HOST);
+    let host = check.host.as_deref().unwrap_or(HEALTH_CHECK_HOST);
     let mut hc = HttpHealthCheck::new(host, false);
     hc.req
         .set_uri(check.path.parse().expect("path validated at config load"));

@@ -6,7 +6,7 @@ use crate::config::file;
 use crate::config::problem::Problems;
 use ipnet::IpNet;
 use std::fmt::Display;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -119,14 +119,11 @@ pub fn socket_address(problems: &mut Problems, path: &str, text: &str) -> Option
 
 /// A CIDR, or a single address.
 pub fn cidr(problems: &mut Problems, path: &str, text: &str) -> Option<IpNet> {
-    if let Ok(net) = text.parse::<IpNet>() {
-        return Some(net);
+    let net = crate::ip_text::parse_net(text);
+    if net.is_none() {
+        problems.push(path, format!("invalid CIDR {text:?}"));
     }
-    if let Ok(ip) = text.parse::<IpAddr>() {
-        return Some(IpNet::from(ip));
-    }
-    problems.push(path, format!("invalid CIDR {text:?}"));
-    None
+    net
 }
 
 /// A listener, backend or server name: letters, digits and `-_.:` (what HAProxy accepts; a

@@ -1,8 +1,8 @@
 //! `ip_filter`: `allow` / `deny` CIDR lists on the client address (IPv4 and IPv6) → 403.
 //! A denied address is refused; with a non-empty `allow`, so is every address not in it.
 
-use crate::config::model::contains;
 use crate::hooks::{Flow, Hook, HookState, Phases, Reply, RequestInfo};
+use crate::ip_text::{contains, parse_net};
 use async_trait::async_trait;
 use ipnet::IpNet;
 use serde::Deserialize;
@@ -32,9 +32,7 @@ fn cidrs(list: &[String], key: &str) -> Result<Vec<IpNet>, String> {
     list.iter()
         .enumerate()
         .map(|(i, text)| {
-            text.parse::<IpNet>()
-                .or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from))
-                .map_err(|_| format!("{key}[{i}]: invalid CIDR {text:?}"))
+            parse_net(text).ok_or_else(|| format!("{key}[{i}]: invalid CIDR {text:?}"))
         })
         .collect()
 }
