@@ -13,7 +13,8 @@ Environment: THREADS (1), ROUNDS (3), DURATION (seconds, 8), CONNECTIONS (64),
 IDLE_CONNECTIONS (8000: HAProxy reserves two descriptors per connection and the hard
 descriptor limit here is 20000), SCENARIOS (comma list; default all), PROXIES (comma list),
 GATEWAY_B (another gateway binary, run as `gateway-b` with gateway-lean's configuration when
-PROXIES names it).
+PROXIES names it), GATEWAY_BIN (the binary of `gateway`, `gateway-lean` and `gateway-hooks`;
+default target/release/gateway: a past build measured with today's script).
 """
 import asyncio
 import json
@@ -303,7 +304,7 @@ def start_each(procs, proxies):
         raise RuntimeError(f"ports already in use: {taken}; stop what listens there first")
     (OUT / "origin.conf").write_text(origin_conf())
     procs["origin"] = Proc("origin", ["nginx", "-c", str(OUT / "origin.conf"), "-g", "daemon off;"], ORIGINS)
-    gw = str(ROOT / "target" / "release" / "gateway")
+    gw = os.environ.get("GATEWAY_BIN") or str(ROOT / "target" / "release" / "gateway")
     (OUT / "gateway-access.log").unlink(missing_ok=True)  # grows by gigabytes per run
     for name in proxies:
         ports = PORTS[name]
