@@ -8,6 +8,7 @@ mod select;
 
 pub use health::{run_checks, CheckOutcome, ServerHealth};
 
+use crate::config::defaults::SLOWSTART_FLOOR;
 use crate::config::model;
 use crate::metrics::ServerMetrics;
 use arc_swap::ArcSwap;
@@ -179,9 +180,6 @@ pub struct Checker {
     http: HttpHealthCheck,
     settings: model::HealthCheck,
 }
-
-/// The share of its weight a server starts slow start with.
-pub const SLOWSTART_FLOOR: f64 = 0.05;
 
 /// A backend's servers behind its balancers.
 pub struct Upstream {

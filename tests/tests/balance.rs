@@ -123,7 +123,10 @@ fn random_spreads_over_every_server() {
     let dir = workdir();
     let origins: Vec<Origin> = ["r1", "r2", "r3", "r4"].map(Origin::start).into();
     let refs: Vec<&Origin> = origins.iter().collect();
-    let (_gw, base) = start(dir.path(), backend(&servers(&refs), &[("balance", "random")]));
+    let (_gw, base) = start(
+        dir.path(),
+        backend(&servers(&refs), &[("balance", "random")]),
+    );
     let counts = spread(&http_client(), &base, 400);
     for origin in &origins {
         let served = counts.get(&origin.name).copied().unwrap_or(0);
@@ -153,7 +156,11 @@ fn hash_pins_keys_and_removing_one_of_four_servers_moves_only_its_keys() {
     let client = http_client();
     let keys: Vec<String> = (0..400).map(|i| format!("/item/{i}?q={i}")).collect();
     let before = mapping(&client, &base, &keys);
-    assert_eq!(before, mapping(&client, &base, &keys), "same key, same server");
+    assert_eq!(
+        before,
+        mapping(&client, &base, &keys),
+        "same key, same server"
+    );
     let on_h4 = before.iter().filter(|s| *s == "h4").count();
     assert!((40..=160).contains(&on_h4), "h4 holds {on_h4} of 400 keys");
 
@@ -196,7 +203,9 @@ fn a_down_servers_hash_keys_move_to_the_next_and_come_back() {
     assert_eq!(before, map());
     origins[0].set_sick(true);
     assert!(
-        wait_for(Duration::from_secs(5), || !map().contains(&"k1".to_string())).is_some(),
+        wait_for(Duration::from_secs(5), || !map()
+            .contains(&"k1".to_string()))
+        .is_some(),
         "k1 never left"
     );
     let during = map();
@@ -218,14 +227,21 @@ fn the_sticky_cookie_pins_a_client_and_never_reaches_the_origin() {
     let (s1, s2) = (Origin::start("s1"), Origin::start("s2"));
     let app = backend(
         &servers(&[&s1, &s2]),
-        &[("sticky", "{ cookie: SERVERID }"), ("health_check", FAST_CHECK)],
+        &[
+            ("sticky", "{ cookie: SERVERID }"),
+            ("health_check", FAST_CHECK),
+        ],
     );
     let (_gw, base) = start(dir.path(), app);
     let client = http_client();
     let first = client.get(&base).send().unwrap();
     let set = first.headers()["set-cookie"].to_str().unwrap().to_string();
     assert!(
-        first.headers().get_all("cache-control").iter().any(|v| v == "private"),
+        first
+            .headers()
+            .get_all("cache-control")
+            .iter()
+            .any(|v| v == "private"),
         "nocache"
     );
     let pinned = first.text().unwrap().trim().to_string();
@@ -233,19 +249,36 @@ fn the_sticky_cookie_pins_a_client_and_never_reaches_the_origin() {
     let cookie = format!("a=1; SERVERID={pinned}; b=2");
     for _ in 0..10 {
         let resp = client.get(&base).header("cookie", &cookie).send().unwrap();
-        assert!(resp.headers().get("set-cookie").is_none(), "a valid cookie is kept");
+        assert!(
+            resp.headers().get("set-cookie").is_none(),
+            "a valid cookie is kept"
+        );
         assert_eq!(resp.text().unwrap().trim(), pinned);
     }
-    let (pinned_origin, other) = if pinned == "s1" { (&s1, &s2) } else { (&s2, &s1) };
+    let (pinned_origin, other) = if pinned == "s1" {
+        (&s1, &s2)
+    } else {
+        (&s2, &s1)
+    };
     for seen in pinned_origin.requests() {
-        assert!(seen.header_values("cookie").iter().all(|c| !c.contains("SERVERID")));
+        assert!(seen
+            .header_values("cookie")
+            .iter()
+            .all(|c| !c.contains("SERVERID")));
     }
     let last = pinned_origin.requests().pop().unwrap();
     assert_eq!(last.header_values("cookie"), ["a=1; b=2"]);
 
     // An unknown server, or a down one: the cookie is replaced.
-    let resp = client.get(&base).header("cookie", "SERVERID=gone").send().unwrap();
-    assert!(resp.headers()["set-cookie"].to_str().unwrap().starts_with("SERVERID=s"));
+    let resp = client
+        .get(&base)
+        .header("cookie", "SERVERID=gone")
+        .send()
+        .unwrap();
+    assert!(resp.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .starts_with("SERVERID=s"));
     pinned_origin.set_sick(true);
     let moved = wait_for(Duration::from_secs(5), || {
         let resp = client.get(&base).header("cookie", &cookie).send().unwrap();
@@ -253,7 +286,10 @@ fn the_sticky_cookie_pins_a_client_and_never_reaches_the_origin() {
         resp.text().unwrap().trim() == other.name
             && set.is_some_and(|v| v == format!("SERVERID={}; path=/", other.name).as_str())
     });
-    assert!(moved.is_some(), "a down server's clients go elsewhere, with a new cookie");
+    assert!(
+        moved.is_some(),
+        "a down server's clients go elsewhere, with a new cookie"
+    );
 }
 
 #[test]
@@ -269,7 +305,11 @@ fn a_server_coming_up_ramps_its_share_over_slowstart() {
     assert!(wait_for(Duration::from_secs(5), || new.health_checks() >= 2).is_some());
     let client = http_client();
     let before = new.hits();
-    assert_eq!(spread(&client, &base, 20).get("new"), None, "down: no requests");
+    assert_eq!(
+        spread(&client, &base, 20).get("new"),
+        None,
+        "down: no requests"
+    );
     let checks = new.health_checks();
     new.set_sick(false);
     assert!(
@@ -286,7 +326,10 @@ fn a_server_coming_up_ramps_its_share_over_slowstart() {
         late = spread(&client, &base, 100).get("new").copied().unwrap_or(0);
         late >= 45
     });
-    assert!(full.is_some(), "the ramp never reached full weight ({late})");
+    assert!(
+        full.is_some(),
+        "the ramp never reached full weight ({late})"
+    );
     assert!(early < late);
 }
 
@@ -300,17 +343,31 @@ fn backups_serve_only_while_every_primary_is_down() {
     );
     let (_gw, base) = start(dir.path(), backend(&list, &[("health_check", FAST_CHECK)]));
     let client = http_client();
-    assert_eq!(spread(&client, &base, 20), HashMap::from([("p1".into(), 20)]));
+    assert_eq!(
+        spread(&client, &base, 20),
+        HashMap::from([("p1".into(), 20)])
+    );
     origins[0].set_sick(true);
-    assert!(wait_for(Duration::from_secs(5), || served_by(&client, &base, "/") != "p1").is_some());
+    assert!(
+        wait_for(Duration::from_secs(5), || served_by(&client, &base, "/")
+            != "p1")
+        .is_some()
+    );
     assert_eq!(
         spread(&client, &base, 20),
         HashMap::from([("b1".into(), 10), ("b2".into(), 10)]),
         "round robin among backups"
     );
     origins[0].set_sick(false);
-    assert!(wait_for(Duration::from_secs(5), || served_by(&client, &base, "/") == "p1").is_some());
-    assert_eq!(spread(&client, &base, 20), HashMap::from([("p1".into(), 20)]));
+    assert!(
+        wait_for(Duration::from_secs(5), || served_by(&client, &base, "/")
+            == "p1")
+        .is_some()
+    );
+    assert_eq!(
+        spread(&client, &base, 20),
+        HashMap::from([("p1".into(), 20)])
+    );
 }
 
 #[test]
@@ -330,16 +387,24 @@ fn the_config_test_refuses_balancing_settings_that_make_no_sense() {
             "backends.app.sticky: cannot be used with balance: hash",
         ),
         (
-            backend(&format!("[{{ name: o, address: \"{}\", backup: true }}]", o.addr), &[]),
+            backend(
+                &format!("[{{ name: o, address: \"{}\", backup: true }}]", o.addr),
+                &[],
+            ),
             "backends.app.servers: every server is a backup",
         ),
         (
-            backend(&servers(&[&o]), &[("balance", "hash"), ("hash", "{ key: query }")]),
+            backend(
+                &servers(&[&o]),
+                &[("balance", "hash"), ("hash", "{ key: query }")],
+            ),
             "backends.app.hash.key: invalid hash key",
         ),
     ];
     for (app, expected) in cases {
-        let yaml = Config::plain(dir.path(), free_addr(), &[]).backend("app", app).yaml();
+        let yaml = Config::plain(dir.path(), free_addr(), &[])
+            .backend("app", app)
+            .yaml();
         let (code, out) = check(dir.path(), &yaml);
         assert_ne!(code, 0, "{yaml}");
         assert!(out.contains(expected), "{expected:?} not in {out}");

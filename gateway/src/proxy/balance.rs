@@ -81,8 +81,7 @@ pub(super) fn strip_cookie(req: &mut RequestHeader, name: &str) {
                 .split(';')
                 .map(str::trim)
                 .filter(|pair| {
-                    !pair.is_empty()
-                        && pair.split_once('=').map_or(*pair, |(n, _)| n) != name
+                    !pair.is_empty() && pair.split_once('=').map_or(*pair, |(n, _)| n) != name
                 })
                 .collect();
             (!pairs.is_empty()).then(|| pairs.join("; "))

@@ -39,7 +39,12 @@ pub(super) fn backend(
             bounds::WEIGHT,
         );
         let slowstart = entry.slowstart.as_ref().map(|d| {
-            duration_or(problems, &format!("{spath}.slowstart"), &Some(d.clone()), Duration::ZERO)
+            duration_or(
+                problems,
+                &format!("{spath}.slowstart"),
+                &Some(d.clone()),
+                Duration::ZERO,
+            )
         });
         if let Some(address) = socket_address(problems, &format!("{spath}.address"), &entry.address)
         {
@@ -111,7 +116,7 @@ fn balance(problems: &mut Problems, path: &str, section: &file::BackendSection) 
 
 /// `source_ip` (the default), `path`, `header:<name>` or `cookie:<name>`.
 fn hash_key(problems: &mut Problems, path: &str, key: Option<&str>) -> HashKey {
-    let key = key.unwrap_or("source_ip");
+    let key = key.unwrap_or(defaults::HASH_KEY);
     match key.split_once(':') {
         None if key == "source_ip" => HashKey::SourceIp,
         None if key == "path" => HashKey::Path,
