@@ -163,3 +163,99 @@ pub(super) fn random_below(n: usize) -> usize {
         ((x >> 32).wrapping_mul(n as u64) >> 32) as usize
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::model::{self, Balance, HashKey};
+    use crate::upstream::{AdminState, Upstream};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    /// A backend of servers `(weight, backup)` balanced by `balance`.
+    fn upstream(servers: &[(usize, bool)], balance: Balance) -> Arc<Upstream> {
+        let servers = servers
+            .iter()
+            .enumerate()
+            .map(|(i, &(weight, backup))| model::Server {
+                name: format!("s{i}"),
+                address: format!("127.0.0.1:{}", 1000 + i).parse().unwrap(),
+                weight,
+                backup,
+                slowstart: Some(Duration::from_secs(60)),
+            })
+            .collect();
+        let backend = model::Backend {
+            name: format!("unit-{}", std::process::id()),
+            servers,
+            health_check: None,
+            balance,
+            sticky_cookie: None,
+        };
+        Upstream::new(&backend, None)
+    }
+
+    #[test]
+    fn least_conn_weighs_requests_in_flight() {
+        let up = upstream(&[(1, false), (3, false)], Balance::LeastConn);
+        up.servers[1].started();
+        up.servers[1].started();
+        // s0: (0+1)/1 = 1; s1: (2+1)/3 = 1 → tie; one more on s1 tips it.
+        up.servers[1].started();
+        assert!((0..6).all(|_| up.pick(None, None) == Some(0)));
+        up.servers[0].started();
+        assert_eq!(up.pick(None, None), Some(1), "2/1 > 4/3");
+        assert_eq!(
+            up.pick(Some(1), None),
+            Some(0),
+            "a failed server is avoided"
+        );
+    }
+
+    #[test]
+    fn backups_only_when_no_primary_is_eligible() {
+        for balance in [
+            Balance::RoundRobin,
+            Balance::LeastConn,
+            Balance::Random,
+            Balance::Hash(HashKey::Path),
+        ] {
+            let up = upstream(&[(1, false), (1, true), (1, true)], balance);
+            assert!((0..10).all(|_| up.pick(None, Some(b"/k")) == Some(0)));
+            up.set_admin(0, AdminState::Maint);
+            let picks: Vec<_> = (0..4).map(|_| up.pick(None, Some(b"/k"))).collect();
+            assert_eq!(
+                picks.iter().filter(|p| **p == Some(1)).count(),
+                2,
+                "{picks:?}"
+            );
+            assert_eq!(
+                picks.iter().filter(|p| **p == Some(2)).count(),
+                2,
+                "{picks:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn slowstart_begins_at_the_floor_when_enabled() {
+        let up = upstream(&[(20, false), (20, false)], Balance::RoundRobin);
+        assert_eq!(up.servers[1].effective_weight(), 20, "full weight at start");
+        up.set_admin(1, AdminState::Maint);
+        up.set_admin(1, AdminState::Ready);
+        assert_eq!(up.servers[1].effective_weight(), 1, "5% of 20");
+        let to_s1 = (0..1000).filter(|_| up.pick(None, None) == Some(1)).count();
+        assert!(to_s1 < 100, "{to_s1} of 1000 while ramping");
+    }
+
+    #[test]
+    fn a_hash_key_always_lands_on_the_same_server() {
+        let up = upstream(
+            &[(1, false), (1, false), (1, false)],
+            Balance::Hash(HashKey::Path),
+        );
+        for key in [&b"/a"[..], b"/b", b"/c", b"/d"] {
+            let first = up.pick(None, Some(key));
+            assert!((0..5).all(|_| up.pick(None, Some(key)) == first));
+        }
+    }
+}
