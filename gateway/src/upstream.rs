@@ -164,6 +164,12 @@ impl ServerState {
         }
     }
 
+    /// Whether clients pinned to this server (persistence cookie) may still come: up and not
+    /// in maintenance.
+    pub fn keeps_sessions(&self) -> bool {
+        self.health.is_up() && self.admin() != AdminState::Maint
+    }
+
     /// HAProxy's status word: `MAINT`, `DRAIN`, `UP` or `DOWN`.
     pub fn status(&self) -> &'static str {
         match (self.admin(), self.health.is_up()) {

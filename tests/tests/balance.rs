@@ -2,7 +2,7 @@
 //! consistent hashing, the persistence cookie, slow start and backup servers.
 
 use gateway_tests::config::{yaml, Backend, Config};
-use gateway_tests::gateway::{check, workdir, Gateway};
+use gateway_tests::gateway::{admin, check, workdir, Gateway};
 use gateway_tests::origin::Origin;
 use gateway_tests::{free_addr, http_client, wait_for};
 use reqwest::blocking::Client;
@@ -289,6 +289,49 @@ fn the_sticky_cookie_pins_a_client_and_never_reaches_the_origin() {
     assert!(
         moved.is_some(),
         "a down server's clients go elsewhere, with a new cookie"
+    );
+}
+
+#[test]
+fn a_drained_server_keeps_its_sticky_clients_and_maintenance_moves_them() {
+    let dir = workdir();
+    let (s1, s2) = (Origin::start("s1"), Origin::start("s2"));
+    let socket = dir.path().join("admin.sock");
+    let addr = free_addr();
+    let config = Config::plain(dir.path(), addr, &[])
+        .backend(
+            "app",
+            backend(&servers(&[&s1, &s2]), &[("sticky", "{ cookie: SRV }")]),
+        )
+        .set(
+            "admin",
+            yaml(&format!("{{ socket: {} }}", socket.display())),
+        );
+    let _gw = Gateway::start(dir.path(), &config.yaml(), &[addr]);
+    assert!(wait_for(Duration::from_secs(5), || socket.exists()).is_some());
+    let (base, client) = (format!("http://{addr}"), http_client());
+    let get = |cookie: &str| {
+        let resp = client.get(&base).header("cookie", cookie).send().unwrap();
+        let set = resp
+            .headers()
+            .get("set-cookie")
+            .map(|v| v.to_str().unwrap().to_string());
+        (resp.text().unwrap().trim().to_string(), set)
+    };
+    assert_eq!(admin(&socket, "set server app/s1 state drain"), "");
+    assert_eq!(
+        get("SRV=s1"),
+        ("s1".to_string(), None),
+        "drain keeps sessions"
+    );
+    assert_eq!(
+        get(""),
+        ("s2".to_string(), Some("SRV=s2; path=/".to_string()))
+    );
+    assert_eq!(admin(&socket, "disable server app/s1"), "");
+    assert_eq!(
+        get("SRV=s1"),
+        ("s2".to_string(), Some("SRV=s2; path=/".to_string()))
     );
 }
 

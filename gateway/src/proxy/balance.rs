@@ -9,7 +9,8 @@ use pingora_http::{RequestHeader, ResponseHeader};
 use std::net::IpAddr;
 
 /// The server for the request, skipping `avoid`: the one its persistence cookie names while
-/// that one takes requests, else the backend's choice. Returns the server and whether the
+/// that one is up and not in maintenance (a draining server keeps its clients, as in
+/// HAProxy), else the backend's choice. Returns the server and whether the
 /// response must (re)set the cookie.
 pub(super) fn choose(
     upstream: &Upstream,
@@ -22,7 +23,7 @@ pub(super) fn choose(
         let pinned = cookie_value(req, name)
             .and_then(|v| std::str::from_utf8(v).ok())
             .and_then(|v| upstream.server_named(v))
-            .filter(|&i| avoid != Some(i) && upstream.servers[i].takes_requests());
+            .filter(|&i| avoid != Some(i) && upstream.servers[i].keeps_sessions());
         if pinned.is_some() {
             return (pinned, false);
         }
