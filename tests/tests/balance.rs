@@ -341,10 +341,23 @@ fn a_server_coming_up_ramps_its_share_over_slowstart() {
     let (old, new) = (Origin::start("old"), Origin::start("new"));
     new.set_sick(true);
     let list = format!(
-        "[{{ name: old, address: \"{}\" }}, {{ name: new, address: \"{}\", slowstart: 3s }}]",
+        "[{{ name: old, address: \"{}\", weight: 20 }}, {{ name: new, address: \"{}\", weight: 20, slowstart: 3s }}]",
         old.addr, new.addr
     );
-    let (_gw, base) = start(dir.path(), backend(&list, &[("health_check", FAST_CHECK)]));
+    let (addr, stats) = (free_addr(), free_addr());
+    let app = backend(&list, &[("health_check", FAST_CHECK)]);
+    let config = Config::plain(dir.path(), addr, &[])
+        .backend("app", app)
+        .set("stats", yaml(&format!("{{ address: \"{stats}\" }}")));
+    let _gw = Gateway::start(dir.path(), &config.yaml(), &[addr, stats]);
+    let base = format!("http://{addr}");
+    let stats_weight = || -> u64 {
+        let url = format!("http://{stats}/stats?format=json");
+        let json: serde_json::Value = http_client().get(url).send().unwrap().json().unwrap();
+        json["backends"][0]["servers"][1]["weight"]
+            .as_u64()
+            .unwrap()
+    };
     assert!(wait_for(Duration::from_secs(5), || new.health_checks() >= 2).is_some());
     let client = http_client();
     let before = new.hits();
@@ -362,6 +375,8 @@ fn a_server_coming_up_ramps_its_share_over_slowstart() {
     assert_eq!(new.hits(), before);
     // First window, just after coming up: a small share of the even split.
     let early = spread(&client, &base, 100).get("new").copied().unwrap_or(0);
+    let ramped = stats_weight();
+    assert!(ramped < 20, "/stats shows the weight in effect: {ramped}");
     assert!(early < 30, "new got {early} of 100 at first");
     // Once the ramp is over, half.
     let mut late = 0;
