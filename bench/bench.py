@@ -45,6 +45,9 @@ PORTS = {
     "gateway-hooks": (7463, 7464, 7095),
     # `gateway-lean`'s configuration on another build (GATEWAY_B=path): A/B of two binaries.
     "gateway-b": (7473, 7474, 7097),
+    # `gateway-lean` with `balance: least_conn` / `balance: hash`: their per-request cost.
+    "gateway-least-conn": (7483, 7484, 7098),
+    "gateway-hash": (7493, 7494, 7099),
     "haproxy-ref": (7543, 7544, 7180),
     "haproxy-tuned": (7643, 7644, 7280),
     "nginx": (7743, 7744, 7380),
@@ -122,8 +125,14 @@ FIVE_HOOKS = """    hooks:
 """
 
 
+BALANCE = {
+    "gateway-least-conn": "    balance: least_conn\n",
+    "gateway-hash": "    balance: hash\n    hash: { key: path }\n",
+}
+
+
 def gateway_conf(name):
-    lean = name != "gateway"  # gateway-lean, gateway-hooks, gateway-b
+    lean = name != "gateway"  # gateway-lean, -hooks, -b, -least-conn, -hash
     rsa, ec, redirect = PORTS[name]
     certs = OUT / "certs"
     servers = "\n".join(f'      - {{ name: o{i}, address: "127.0.0.1:{p}" }}' for i, p in enumerate(ORIGINS))
@@ -149,7 +158,7 @@ listeners:
     backend: app
 backends:
   app:
-    servers:
+{BALANCE.get(name, "")}    servers:
 {servers}
     health_check: {{ path: /, interval: 2s, timeout: 1s, rise: 2, fall: 3 }}
 timeouts: {{ connect: 5s, client: 50s, server: 50s }}
@@ -428,7 +437,7 @@ def median(values):
 def main():
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    proxies = os.environ.get("PROXIES", ",".join(["gateway", "gateway-lean", "gateway-hooks", *PEERS, BASELINE])).split(",")
+    proxies = os.environ.get("PROXIES", ",".join(["gateway", "gateway-lean", "gateway-hooks", "gateway-least-conn", "gateway-hash", *PEERS, BASELINE])).split(",")
     chosen = os.environ.get("SCENARIOS")
     table = scenarios()
     names = chosen.split(",") if chosen else list(table) + ["idle-tls"]

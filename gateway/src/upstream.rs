@@ -1,23 +1,21 @@
-//! Backends at run time: one Pingora `LoadBalancer<RoundRobin>` (weighted) per backend, each
+//! Backends at run time: Pingora `LoadBalancer`s per backend (see [`select`]), each
 //! server's health (Pingora's `HttpHealthCheck`, counted against `rise`/`fall` here so the
 //! state can be carried over a reload or an upgrade) and its administrative state (the
 //! admin socket's `ready` / `drain` / `maint` and runtime weight).
 
 mod health;
+mod select;
 
 pub use health::{run_checks, CheckOutcome, ServerHealth};
 
+use crate::config::defaults::SLOWSTART_FLOOR;
 use crate::config::model;
 use crate::metrics::ServerMetrics;
 use arc_swap::ArcSwap;
-use futures::FutureExt;
 use pingora::lb::health_check::HttpHealthCheck;
-use pingora::lb::selection::RoundRobin;
-use pingora::lb::{discovery, Backend, Backends, LoadBalancer};
 use pingora::prelude::HttpPeer;
-use pingora::protocols::l4::socket::SocketAddr as PingoraAddr;
-use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering::Relaxed};
+use select::Balancers;
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -88,6 +86,10 @@ pub struct ServerState {
     pub health: ServerHealth,
     admin: AtomicU8,
     weight: AtomicUsize,
+    /// Requests in flight (least_conn, random).
+    active: AtomicUsize,
+    /// When the slow-start ramp began (Unix ms); 0: at full weight.
+    ramp_from_ms: AtomicU64,
 }
 
 impl ServerState {
@@ -104,6 +106,68 @@ impl ServerState {
     /// Whether new requests may go to this server.
     pub fn takes_requests(&self) -> bool {
         self.health.is_up() && self.admin() == AdminState::Ready && self.weight() > 0
+    }
+
+    /// Count a request sent to this server (until [`Self::finished`]).
+    pub fn started(&self) {
+        self.active.fetch_add(1, Relaxed);
+    }
+
+    /// Count the end of a request counted by [`Self::started`].
+    pub fn finished(&self) {
+        self.active.fetch_sub(1, Relaxed);
+    }
+
+    /// Requests in flight relative to the weight in effect (slow start included).
+    fn load(&self) -> f64 {
+        (self.active.load(Relaxed) + 1) as f64 / (self.weight().max(1) as f64 * self.ramp())
+    }
+
+    /// The share of its weight the server has during slow start: from
+    /// [`SLOWSTART_FLOOR`] up to 1 linearly over `slowstart`; 1 outside it.
+    pub fn ramp(&self) -> f64 {
+        let from = self.ramp_from_ms.load(Relaxed);
+        let Some(slowstart) = self.config.slowstart.filter(|_| from != 0) else {
+            return 1.0;
+        };
+        let elapsed = ((crate::metrics::unix_now() * 1000.0) as u64).saturating_sub(from);
+        let share = elapsed as f64 / slowstart.as_millis().max(1) as f64;
+        if share >= 1.0 {
+            self.ramp_from_ms.store(0, Relaxed);
+            return 1.0;
+        }
+        share.max(SLOWSTART_FLOOR)
+    }
+
+    /// The weight in effect now, slow start included (shown on `/stats`).
+    pub fn effective_weight(&self) -> usize {
+        let weight = self.weight();
+        let ramp = self.ramp();
+        if ramp >= 1.0 || weight == 0 {
+            return weight;
+        }
+        ((weight as f64 * ramp).ceil() as usize).max(1)
+    }
+
+    /// Whether a round-robin turn goes to this server: always at full weight, with the
+    /// ramp's probability during slow start.
+    fn ramp_admits(&self) -> bool {
+        let ramp = self.ramp();
+        ramp >= 1.0 || (select::random_below(1 << 20) as f64) < ramp * (1 << 20) as f64
+    }
+
+    /// Begin the slow-start ramp (the server came up or was enabled), if it has one.
+    pub(crate) fn start_ramp(&self) {
+        if self.config.slowstart.is_some() {
+            let now = (crate::metrics::unix_now() * 1000.0) as u64;
+            self.ramp_from_ms.store(now.max(1), Relaxed);
+        }
+    }
+
+    /// Whether clients pinned to this server (persistence cookie) may still come: up and not
+    /// in maintenance.
+    pub fn keeps_sessions(&self) -> bool {
+        self.health.is_up() && self.admin() != AdminState::Maint
     }
 
     /// HAProxy's status word: `MAINT`, `DRAIN`, `UP` or `DOWN`.
@@ -123,20 +187,24 @@ pub struct Checker {
     settings: model::HealthCheck,
 }
 
-/// A backend's servers behind a weighted round-robin balancer.
+/// A backend's servers behind its balancers.
 pub struct Upstream {
     /// The backend's name.
     pub name: String,
     /// Its servers, in file order.
     pub servers: Vec<ServerState>,
+    /// The balancing algorithm.
+    pub balance: model::Balance,
+    /// The persistence cookie's name, if any.
+    pub sticky_cookie: Option<String>,
     /// Rebuilt when a weight changes at run time.
-    balancer: ArcSwap<LoadBalancer<RoundRobin>>,
+    balancers: ArcSwap<Balancers>,
+    /// Whether any server has a slow start (round robin then checks ramps).
+    slowstart: bool,
+    /// Where the next least_conn scan starts.
+    cursor: AtomicUsize,
     checker: Option<Checker>,
 }
-
-/// Index of a server in [`Upstream::servers`], kept in its Pingora `Backend`.
-#[derive(Clone, Copy)]
-struct ServerIndex(usize);
 
 impl Upstream {
     /// Build the balancer and health check of `backend`. Servers that `previous` (the
@@ -158,6 +226,8 @@ impl Upstream {
                     health: before.map_or_else(ServerHealth::new, |b| b.health.clone()),
                     admin: AtomicU8::new(before.map_or(0, |b| b.admin().as_u8())),
                     weight: AtomicUsize::new(s.weight),
+                    active: AtomicUsize::new(0),
+                    ramp_from_ms: AtomicU64::new(0),
                 };
                 state.metrics.up.set(i64::from(state.health.is_up()));
                 state
@@ -169,22 +239,20 @@ impl Upstream {
         });
         Arc::new(Upstream {
             name: backend.name.clone(),
-            balancer: ArcSwap::from_pointee(balancer(&servers)),
+            balancers: ArcSwap::from_pointee(Balancers::new(&servers, &backend.balance)),
+            slowstart: servers.iter().any(|s| s.config.slowstart.is_some()),
             servers,
+            balance: backend.balance.clone(),
+            sticky_cookie: backend.sticky_cookie.clone(),
+            cursor: AtomicUsize::new(0),
             checker,
         })
     }
 
-    /// The next server taking requests, in weighted round-robin order, skipping `avoid` (a
-    /// server that just failed to connect); its index in [`Self::servers`].
+    /// The next server taking requests, skipping `avoid` (a server that just failed to
+    /// connect); its index in [`Self::servers`]. See [`Self::pick`].
     pub fn select(&self, avoid: Option<usize>) -> Option<usize> {
-        let chosen = self.balancer.load().select_with(b"", 256, |b, _| {
-            let Some(&ServerIndex(i)) = b.ext.get::<ServerIndex>() else {
-                return false;
-            };
-            avoid != Some(i) && self.servers[i].takes_requests()
-        })?;
-        chosen.ext.get::<ServerIndex>().map(|i| i.0)
+        self.pick(avoid, None)
     }
 
     /// Index of the server called `name`.
@@ -194,13 +262,18 @@ impl Upstream {
 
     /// Put server `index` in `state`: drained and maintenance servers get no new requests.
     pub fn set_admin(&self, index: usize, state: AdminState) {
-        self.servers[index].admin.store(state.as_u8(), Relaxed);
+        let server = &self.servers[index];
+        let before = server.admin.swap(state.as_u8(), Relaxed);
+        if state == AdminState::Ready && before != AdminState::Ready.as_u8() {
+            server.start_ramp();
+        }
     }
 
     /// Set server `index`'s weight (0: no new requests) and rebalance.
     pub fn set_weight(&self, index: usize, weight: usize) {
         self.servers[index].weight.store(weight, Relaxed);
-        self.balancer.store(Arc::new(balancer(&self.servers)));
+        let balancers = Balancers::new(&self.servers, &self.balance);
+        self.balancers.store(Arc::new(balancers));
     }
 
     /// A peer for server `index` with the configured timeouts.
@@ -217,29 +290,4 @@ impl Upstream {
     pub fn checker(&self) -> Option<&Checker> {
         self.checker.as_ref()
     }
-}
-
-/// A weighted round-robin balancer over `servers` at their current weights. A server of
-/// weight 0 stays in (with weight 1) and is skipped at selection.
-fn balancer(servers: &[ServerState]) -> LoadBalancer<RoundRobin> {
-    let set: BTreeSet<Backend> = servers
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            let mut backend = Backend {
-                addr: PingoraAddr::Inet(s.config.address),
-                weight: s.weight().max(1),
-                ext: Default::default(),
-            };
-            backend.ext.insert(ServerIndex(i));
-            backend
-        })
-        .collect();
-    let balancer = LoadBalancer::from_backends(Backends::new(discovery::Static::new(set)));
-    balancer
-        .update()
-        .now_or_never()
-        .expect("static discovery does not block")
-        .expect("static discovery does not fail");
-    balancer
 }

@@ -81,6 +81,10 @@ pub const STATS_REFRESH: Duration = Duration::from_secs(10);
 pub const HEALTH_CHECK_HOST: &str = "localhost";
 /// A server's weight.
 pub const WEIGHT: usize = 1;
+/// What `balance: hash` hashes without `hash.key`.
+pub const HASH_KEY: &str = "source_ip";
+/// The share of its weight a server has when its slow start begins.
+pub const SLOWSTART_FLOOR: f64 = 0.05;
 
 /// The largest and smallest values each numeric setting may take, and why.
 pub mod bounds {

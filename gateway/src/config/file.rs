@@ -201,12 +201,32 @@ pub struct StatsSection {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BackendSection {
-    /// Only `round_robin` (weighted) for now; the default.
+    /// `round_robin` (weighted, the default), `least_conn`, `random` or `hash`.
     pub balance: Option<String>,
     /// The origin servers.
     pub servers: Vec<ServerEntry>,
     /// Active HTTP health check (HAProxy `option httpchk`); absent means every server is up.
     pub health_check: Option<HealthCheckSection>,
+    /// With `balance: hash`: what is hashed.
+    pub hash: Option<HashSection>,
+    /// Cookie persistence (HAProxy `cookie NAME insert indirect nocache`).
+    pub sticky: Option<StickySection>,
+}
+
+/// `hash:` of a backend.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HashSection {
+    /// `source_ip`, `path`, `header:<name>` or `cookie:<name>`.
+    pub key: Option<String>,
+}
+
+/// `sticky:` of a backend.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StickySection {
+    /// The cookie's name.
+    pub cookie: String,
 }
 
 /// One origin server.
@@ -219,6 +239,10 @@ pub struct ServerEntry {
     pub address: String,
     /// Relative share of requests, 1..=256.
     pub weight: Option<usize>,
+    /// Used only while no other server is eligible.
+    pub backup: Option<bool>,
+    /// Ramp from a small share to full weight over this time after coming up or being enabled.
+    pub slowstart: Option<Duration>,
 }
 
 /// `health_check:` of a backend.

@@ -234,6 +234,37 @@ pub struct Backend {
     pub servers: Vec<Server>,
     /// Active health check, if configured.
     pub health_check: Option<HealthCheck>,
+    /// How a server is chosen.
+    pub balance: Balance,
+    /// Name of the persistence cookie, if any.
+    pub sticky_cookie: Option<String>,
+}
+
+/// A backend's balancing algorithm.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Balance {
+    /// Weighted round robin.
+    #[default]
+    RoundRobin,
+    /// Fewest requests in flight relative to weight.
+    LeastConn,
+    /// The less loaded of two random servers.
+    Random,
+    /// Consistent (ketama) hashing of a request key.
+    Hash(HashKey),
+}
+
+/// What `balance: hash` hashes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HashKey {
+    /// The client's address.
+    SourceIp,
+    /// The request path (without the query).
+    Path,
+    /// The value of a request header.
+    Header(String),
+    /// The value of a request cookie.
+    Cookie(String),
 }
 
 /// One origin server.
@@ -245,6 +276,10 @@ pub struct Server {
     pub address: SocketAddr,
     /// Relative share of requests.
     pub weight: usize,
+    /// Used only while no primary server is eligible.
+    pub backup: bool,
+    /// Weight ramp after coming up or being enabled.
+    pub slowstart: Option<Duration>,
 }
 
 /// Active HTTP health check settings.

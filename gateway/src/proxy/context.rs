@@ -34,6 +34,8 @@ pub struct RequestCtx {
     pub(super) responded: Option<Instant>,
     /// The origin's status, if it answered.
     pub(super) upstream_status: Option<u16>,
+    /// Whether the response sets the persistence cookie.
+    pub(super) set_cookie: bool,
 }
 
 impl RequestCtx {
@@ -52,6 +54,7 @@ impl RequestCtx {
             connected: None,
             responded: None,
             upstream_status: None,
+            set_cookie: false,
         }
     }
 

@@ -5,6 +5,7 @@
 //! (`logging`). Per-request state is a [`RequestCtx`]; the listener state it is served by comes
 //! with its connection ([`state`]).
 
+mod balance;
 mod context;
 pub mod forwarded;
 mod logging;
@@ -68,6 +69,11 @@ impl GatewayProxy {
     /// Release the in-flight slot of the current server, if one is held.
     fn release_server(&self, ctx: &mut RequestCtx) {
         let held = ctx.in_flight.take();
+        if let Some(server) = ctx.server_at(held) {
+            if server_counts(ctx) {
+                server.finished();
+            }
+        }
         if let Some(metrics) = self.server_metrics(ctx, held) {
             metrics.in_flight.dec();
         }
@@ -145,7 +151,7 @@ impl ProxyHttp for GatewayProxy {
 
     async fn upstream_peer(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<Box<HttpPeer>> {
         let state = ctx.state.clone();
@@ -157,7 +163,9 @@ impl ProxyHttp for GatewayProxy {
         } else {
             None
         };
-        let Some(index) = upstream.select(avoid) else {
+        let (chosen, set_cookie) = balance::choose(upstream, session, avoid);
+        ctx.set_cookie = set_cookie;
+        let Some(index) = chosen else {
             return Error::e_explain(
                 ErrorType::HTTPStatus(503),
                 format!("no server available in backend {}", upstream.name),
@@ -169,6 +177,10 @@ impl ProxyHttp for GatewayProxy {
         self.release_server(ctx);
         ctx.server = Some(index);
         ctx.upstream_started = Some(Instant::now());
+        if server_counts(ctx) {
+            upstream.servers[index].started();
+            ctx.in_flight = Some(index);
+        }
         if let Some(metrics) = self.server_metrics(ctx, Some(index)) {
             metrics.in_flight.inc();
             ctx.in_flight = Some(index);
@@ -221,6 +233,9 @@ impl ProxyHttp for GatewayProxy {
             .and_then(|a| a.as_inet())
             .map(|a| a.ip());
         ctx.state.forwarded.apply(upstream_request, client);
+        if let Some(cookie) = ctx.upstream().and_then(|u| u.sticky_cookie.as_deref()) {
+            balance::strip_cookie(upstream_request, cookie);
+        }
         if let Some(chain) = context::chain(&ctx.state, ctx.route) {
             chain
                 .on_upstream_request(upstream_request, &mut ctx.hooks)
@@ -238,6 +253,14 @@ impl ProxyHttp for GatewayProxy {
         if session.is_process_shutting_down() {
             // The last response on this connection says so (`Connection: close`).
             session.set_keepalive(None);
+        }
+        if ctx.set_cookie && !upstream_response.status.is_informational() {
+            if let (Some(upstream), Some(index)) = (ctx.upstream(), ctx.server) {
+                if let Some(cookie) = &upstream.sticky_cookie {
+                    let server = &upstream.servers[index].config.name;
+                    balance::set_cookie(upstream_response, cookie, server);
+                }
+            }
         }
         if let Some(chain) = context::chain(&ctx.state, ctx.route) {
             chain.on_response(upstream_response, &mut ctx.hooks).await;
@@ -288,4 +311,15 @@ impl ProxyHttp for GatewayProxy {
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
         self.log_request(session, e, ctx).await;
     }
+}
+
+/// Whether the request's backend counts requests in flight per server (its balancing
+/// depends on them).
+fn server_counts(ctx: &RequestCtx) -> bool {
+    ctx.upstream().is_some_and(|u| {
+        matches!(
+            u.balance,
+            crate::config::model::Balance::LeastConn | crate::config::model::Balance::Random
+        )
+    })
 }

@@ -132,7 +132,7 @@ pub struct ServerStats {
     pub last_check_ms: f64,
     /// Why the last check failed, if it did.
     pub last_check_detail: String,
-    /// Weight.
+    /// Weight in effect (lower during slow start).
     pub weight: usize,
     /// Requests in flight.
     pub current_requests: i64,
@@ -233,7 +233,7 @@ pub fn take_with(live: &Live, upstreams: &[Arc<Upstream>]) -> Snapshot {
                         last_check: outcome.code(),
                         last_check_ms: check_secs * 1000.0,
                         last_check_detail: detail,
-                        weight: s.weight(),
+                        weight: s.effective_weight(),
                         current_requests: m.in_flight.get(),
                         requests_total: responses.total(),
                         responses,

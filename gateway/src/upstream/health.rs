@@ -254,6 +254,9 @@ async fn check_server(checker: &super::Checker, backend: &str, server: &ServerSt
         .record(result.is_ok(), settings.rise, settings.fall)
     {
         metrics.up.set(i64::from(up));
+        if up {
+            server.start_ramp();
+        }
         let word = if up { "UP" } else { "DOWN" };
         log::warn!(
             "server {backend}/{} is {word} ({})",

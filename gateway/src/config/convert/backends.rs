@@ -6,6 +6,7 @@ use crate::config::file;
 use crate::config::model::*;
 use crate::config::problem::Problems;
 use std::collections::HashSet;
+use std::time::Duration;
 
 pub(super) fn backend(
     problems: &mut Problems,
@@ -15,13 +16,7 @@ pub(super) fn backend(
     let path = format!("backends.{name}");
     let before = problems.count();
     values::name(problems, &path, name);
-    match section.balance.as_deref() {
-        None | Some("round_robin") | Some("roundrobin") => {}
-        Some(other) => problems.push(
-            format!("{path}.balance"),
-            format!("unsupported balance {other:?} (round_robin)"),
-        ),
-    }
+    let balance = balance(problems, &path, section);
     if section.servers.is_empty() {
         problems.push(format!("{path}.servers"), "at least one server is required");
     }
@@ -43,14 +38,30 @@ pub(super) fn backend(
             defaults::WEIGHT,
             bounds::WEIGHT,
         );
+        let slowstart = entry.slowstart.as_ref().map(|d| {
+            duration_or(
+                problems,
+                &format!("{spath}.slowstart"),
+                &Some(d.clone()),
+                Duration::ZERO,
+            )
+        });
         if let Some(address) = socket_address(problems, &format!("{spath}.address"), &entry.address)
         {
             servers.push(Server {
                 name: entry.name.clone(),
                 address,
                 weight,
+                backup: entry.backup.unwrap_or(false),
+                slowstart,
             });
         }
+    }
+    if !section.servers.is_empty() && section.servers.iter().all(|s| s.backup == Some(true)) {
+        problems.push(
+            format!("{path}.servers"),
+            "every server is a backup: at least one must not be",
+        );
     }
     let health_check = section
         .health_check
@@ -60,7 +71,75 @@ pub(super) fn backend(
         name: name.to_string(),
         servers,
         health_check,
+        balance,
+        sticky_cookie: section.sticky.as_ref().map(|s| s.cookie.clone()),
     })
+}
+
+/// `balance`, `hash` and `sticky`: the algorithm, and the combinations that make no sense.
+fn balance(problems: &mut Problems, path: &str, section: &file::BackendSection) -> Balance {
+    let balance = match section.balance.as_deref() {
+        None | Some("round_robin") | Some("roundrobin") => Balance::RoundRobin,
+        Some("least_conn") | Some("leastconn") => Balance::LeastConn,
+        Some("random") => Balance::Random,
+        Some("hash") => {
+            let key = section.hash.as_ref().and_then(|h| h.key.as_deref());
+            Balance::Hash(hash_key(problems, &format!("{path}.hash.key"), key))
+        }
+        Some(other) => {
+            problems.push(
+                format!("{path}.balance"),
+                format!("unsupported balance {other:?} (round_robin, least_conn, random, hash)"),
+            );
+            Balance::RoundRobin
+        }
+    };
+    if section.hash.is_some() && !matches!(balance, Balance::Hash(_)) {
+        problems.push(format!("{path}.hash"), "needs balance: hash");
+    }
+    if let Some(sticky) = &section.sticky {
+        if matches!(balance, Balance::Hash(_)) {
+            problems.push(
+                format!("{path}.sticky"),
+                "cannot be used with balance: hash (the hash already pins requests)",
+            );
+        }
+        if !valid_cookie_name(&sticky.cookie) {
+            problems.push(
+                format!("{path}.sticky.cookie"),
+                format!("invalid cookie name {:?}", sticky.cookie),
+            );
+        }
+    }
+    balance
+}
+
+/// `source_ip` (the default), `path`, `header:<name>` or `cookie:<name>`.
+fn hash_key(problems: &mut Problems, path: &str, key: Option<&str>) -> HashKey {
+    let key = key.unwrap_or(defaults::HASH_KEY);
+    match key.split_once(':') {
+        None if key == "source_ip" => HashKey::SourceIp,
+        None if key == "path" => HashKey::Path,
+        Some(("header", name)) if http::HeaderName::from_bytes(name.as_bytes()).is_ok() => {
+            HashKey::Header(name.to_ascii_lowercase())
+        }
+        Some(("cookie", name)) if valid_cookie_name(name) => HashKey::Cookie(name.to_string()),
+        _ => {
+            problems.push(
+                path,
+                format!("invalid hash key {key:?} (source_ip, path, header:<name>, cookie:<name>)"),
+            );
+            HashKey::SourceIp
+        }
+    }
+}
+
+/// A cookie name: an RFC 6265 token.
+fn valid_cookie_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
 }
 
 fn health_check(problems: &mut Problems, path: &str, hc: &file::HealthCheckSection) -> HealthCheck {
