@@ -102,20 +102,16 @@ fn index() -> Result<Index<SslContext, TicketKeys>, String> {
 /// Make `builder`'s context issue and accept tickets with `keys`.
 pub fn install(builder: &mut SslContextBuilder, keys: &TicketKeys) -> Result<(), String> {
     builder.set_ex_data(index()?, keys.clone());
-    let callback: unsafe extern "C" fn(
-        *mut ffi::SSL,
-        *mut c_uchar,
-        *mut c_uchar,
-        *mut ffi::EVP_CIPHER_CTX,
-        *mut ffi::HMAC_CTX,
-        c_int,
-    ) -> c_int = ticket_key_callback;
+    let callback: TicketKeyCallback = ticket_key_callback;
     // SAFETY: the context is live; the callback has the signature OpenSSL calls it with.
     let set = unsafe {
         ffi::SSL_CTX_callback_ctrl__fixed_rust(
             builder.as_ptr(),
             SSL_CTRL_SET_TLSEXT_TICKET_KEY_CB,
-            Some(std::mem::transmute::<_, unsafe extern "C" fn()>(callback)),
+            Some(std::mem::transmute::<
+                TicketKeyCallback,
+                unsafe extern "C" fn(),
+            >(callback)),
         )
     };
     if set != 1 {
@@ -123,6 +119,16 @@ pub fn install(builder: &mut SslContextBuilder, keys: &TicketKeys) -> Result<(),
     }
     Ok(())
 }
+
+/// `SSL_CTX_set_tlsext_ticket_key_cb`'s callback type.
+type TicketKeyCallback = unsafe extern "C" fn(
+    *mut ffi::SSL,
+    *mut c_uchar,
+    *mut c_uchar,
+    *mut ffi::EVP_CIPHER_CTX,
+    *mut ffi::HMAC_CTX,
+    c_int,
+) -> c_int;
 
 /// OpenSSL's ticket key callback: `enc == 1` to issue a ticket (fill in the name and IV, set up
 /// the cipher and HMAC with the encrypting key), else to open one named `name` (0: unknown
