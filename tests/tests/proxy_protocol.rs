@@ -21,7 +21,8 @@ const REQUEST: &[u8] = b"GET /pp HTTP/1.1\r\nHost: localhost\r\nConnection: clos
 struct Setup {
     dir: tempfile::TempDir,
     pki: Pki,
-    /// Plain, trusts 127.0.0.0/8, `ip_filter` denies 198.51.100.0/24.
+    /// Plain, trusts 127.0.0.0/8, `ip_filter` denies 198.51.100.0/24, `/limited` allows one
+    /// request a second per client; `trusted_proxies` is 10.0.0.0/8.
     plain: SocketAddr,
     /// TLS, trusts 127.0.0.1.
     tls: SocketAddr,
@@ -44,7 +45,11 @@ fn setup() -> Setup {
     let config = Config::new(dir.path())
         .listener(
             trusting(Listener::plain("pp", plain), "{ trusted: [127.0.0.0/8] }")
-                .hook("{ kind: ip_filter, deny: [198.51.100.0/24] }"),
+                .hook("{ kind: ip_filter, deny: [198.51.100.0/24] }")
+                .route(
+                    "{ path_prefix: /limited, backend: app, \
+                     hooks: [ { kind: rate_limit, requests_per_second: 1 } ] }",
+                ),
         )
         .listener(trusting(
             Listener::tls("pps", tls, &cert),
@@ -57,6 +62,7 @@ fn setup() -> Setup {
         .backend("app", Backend::of(&[&origin]))
         .set("stats", yaml(&format!("{{ address: \"{stats}\" }}")))
         .set("timeouts.client", "1s")
+        .set("trusted_proxies", yaml("[10.0.0.0/8]"))
         .set("access_log.path", log.display().to_string())
         .set("access_log.format", "json");
     let gateway = Gateway::start(dir.path(), &config.yaml(), &[plain, tls, strict, stats]);
@@ -189,6 +195,43 @@ fn the_header_comes_before_tls() {
     assert_eq!(s.last_forwarded_for(), "2001:db8::7");
     let clients = s.logged_clients(1);
     assert_eq!(clients, ["[2001:db8::7]:1234"]);
+}
+
+#[test]
+fn trusted_proxies_and_rate_limit_judge_the_header_address() {
+    let s = setup();
+    // A client in trusted_proxies (by its header address) keeps its X-Forwarded-For chain.
+    let request = b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Forwarded-For: 192.0.2.1\r\nConnection: close\r\n\r\n";
+    for (header, chain) in [
+        (
+            &b"PROXY TCP4 10.1.1.1 127.0.0.1 1000 80\r\n"[..],
+            "192.0.2.1, 10.1.1.1",
+        ),
+        (b"PROXY TCP4 192.0.2.9 127.0.0.1 1000 80\r\n", "192.0.2.9"),
+    ] {
+        let mut tcp = tcp_stream(s.plain);
+        let sent = [header, &request[..]].concat();
+        let answer = send_then_read_to_close(&mut tcp, &[&sent], Duration::ZERO);
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert_eq!(s.last_forwarded_for(), chain);
+    }
+    // One request a second per client: four from one header address cannot all pass (at most
+    // two one-second windows), while every connection comes from the same peer, 127.0.0.1.
+    let limited = |source: &str| {
+        let mut tcp = tcp_stream(s.plain);
+        let header = format!("PROXY TCP4 {source} 127.0.0.1 1000 80\r\n");
+        let request = b"GET /limited HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+        let sent = [header.as_bytes(), &request[..]].concat();
+        send_then_read_to_close(&mut tcp, &[&sent], Duration::ZERO)
+    };
+    let answers: Vec<String> = (0..4).map(|_| limited("192.0.2.50")).collect();
+    let refused = answers
+        .iter()
+        .filter(|a| a.starts_with("HTTP/1.1 429"))
+        .count();
+    assert!(refused >= 1, "{answers:?}");
+    let other = limited("192.0.2.51");
+    assert!(other.starts_with("HTTP/1.1 200"), "{other}");
 }
 
 /// Each refused form: the connection is closed without an answer, and counted.
