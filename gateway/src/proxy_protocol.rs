@@ -144,6 +144,12 @@ fn parse_v2(header: &[u8]) -> Result<Header, Error> {
     if version != 2 {
         return Err(Error::Malformed);
     }
+    match command {
+        // LOCAL (the front's own health check): the block is discarded, family included.
+        0 => return Ok(Header::Peer),
+        1 => {}
+        _ => return Err(Error::Malformed),
+    }
     let (family, transport) = (header[13] >> 4, header[13] & 0x0f);
     if family > 3 || transport > 2 {
         return Err(Error::Malformed);
@@ -151,26 +157,18 @@ fn parse_v2(header: &[u8]) -> Result<Header, Error> {
     let address_len = match family {
         1 => 12,
         2 => 36,
-        3 => 216,
-        _ => 0,
+        _ => return Ok(Header::Peer), // UNSPEC, UNIX: not an address we can use
     };
     let tlvs = body.get(address_len..).ok_or(Error::Malformed)?;
     check_tlvs(tlvs)?;
-    match command {
-        0 => Ok(Header::Peer), // LOCAL: the front's own health check
-        1 => Ok(match family {
-            1 => {
-                let ip = Ipv4Addr::from(<[u8; 4]>::try_from(&body[..4]).expect("4 bytes"));
-                Header::Client(SocketAddr::new(ip.into(), port_at(body, 8)))
-            }
-            2 => {
-                let ip = Ipv6Addr::from(<[u8; 16]>::try_from(&body[..16]).expect("16 bytes"));
-                Header::Client(SocketAddr::new(ip.into(), port_at(body, 32)))
-            }
-            _ => Header::Peer,
-        }),
-        _ => Err(Error::Malformed),
-    }
+    let (ip, port): (IpAddr, u16) = if family == 1 {
+        let octets = <[u8; 4]>::try_from(&body[..4]).map_err(|_| Error::Malformed)?;
+        (Ipv4Addr::from(octets).into(), port_at(body, 8))
+    } else {
+        let octets = <[u8; 16]>::try_from(&body[..16]).map_err(|_| Error::Malformed)?;
+        (Ipv6Addr::from(octets).into(), port_at(body, 32))
+    };
+    Ok(Header::Client(SocketAddr::new(ip, port)))
 }
 
 fn port_at(body: &[u8], at: usize) -> u16 {

@@ -115,6 +115,9 @@ fn v2_local_unspec_and_unix_use_the_peer() {
     assert_eq!(read(&v2(0, 0x11, &v4_body())).unwrap().0, Header::Peer);
     assert_eq!(read(&v2(1, 0x00, &[])).unwrap().0, Header::Peer);
     assert_eq!(read(&v2(1, 0x31, &[0; 216])).unwrap().0, Header::Peer);
+    // LOCAL and UNSPEC blocks are discarded unread, whatever they hold.
+    assert_eq!(read(&v2(0, 0x21, &[0xff; 5])).unwrap().0, Header::Peer);
+    assert_eq!(read(&v2(1, 0x00, &[0xff; 5])).unwrap().0, Header::Peer);
 }
 
 #[test]
