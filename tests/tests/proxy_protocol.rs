@@ -324,12 +324,14 @@ impl Drop for Haproxy {
 fn haproxy_send_proxy_v2_in_front_shows_the_client_address() {
     let haproxy = require_program("haproxy", "haproxy");
     let s = setup();
-    let front = free_addr();
+    let (front, front_tls) = (free_addr(), free_addr());
     let config = format!(
         "defaults\n  mode tcp\n  timeout connect 2s\n  timeout client 10s\n  timeout server 10s\n\
          frontend fe\n  bind {front}\n  default_backend be\n\
-         backend be\n  server gw {} send-proxy-v2\n",
-        s.plain
+         backend be\n  server gw {} send-proxy-v2\n\
+         frontend fe_tls\n  bind {front_tls}\n  default_backend be_tls\n\
+         backend be_tls\n  server gw {} send-proxy-v2\n",
+        s.plain, s.tls
     );
     let path = s.dir.path().join("haproxy.cfg");
     std::fs::write(&path, config).unwrap();
@@ -342,7 +344,10 @@ fn haproxy_send_proxy_v2_in_front_shows_the_client_address() {
         .spawn()
         .expect("start haproxy");
     let _haproxy = Haproxy(child);
-    assert!(wait_for(Duration::from_secs(10), || accepting(front)).is_some());
+    let up = wait_for(Duration::from_secs(10), || {
+        accepting(front) && accepting(front_tls)
+    });
+    assert!(up.is_some(), "haproxy did not start");
     // The client connects from 127.0.0.2; the gateway's peer is HAProxy on 127.0.0.1.
     let client = reqwest::blocking::Client::builder()
         .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
@@ -357,4 +362,21 @@ fn haproxy_send_proxy_v2_in_front_shows_the_client_address() {
     assert_eq!(s.last_forwarded_for(), "127.0.0.2");
     let clients = s.logged_clients(1);
     assert!(clients[0].starts_with("127.0.0.2:"), "{clients:?}");
+
+    // HTTPS through the front, HTTP/2 by ALPN: the same address for every stream.
+    let ca = reqwest::Certificate::from_pem(&s.pki.ca_pem()).unwrap();
+    let client = reqwest::blocking::Client::builder()
+        .add_root_certificate(ca)
+        .resolve("localhost", front_tls)
+        .local_address(std::net::IpAddr::from([127, 0, 0, 3]))
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let url = format!("https://localhost:{}/h2", front_tls.port());
+    for _ in 0..2 {
+        let response = client.get(&url).send().unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.version(), reqwest::Version::HTTP_2);
+        assert_eq!(s.last_forwarded_for(), "127.0.0.3");
+    }
 }
