@@ -22,6 +22,7 @@ pub mod live;
 pub mod metrics;
 pub mod privileges;
 pub mod proxy;
+pub mod proxy_protocol;
 pub mod regular_file;
 pub mod runtime_config;
 pub mod server;

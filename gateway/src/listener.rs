@@ -1,6 +1,8 @@
 //! The connection layer in front of Pingora's HTTP proxy on each listener.
 //!
 //! - `maxconn`: a connection waits for a slot of the process-wide limit before anything else.
+//! - PROXY protocol: a trusted front's header is read before anything else and its address
+//!   becomes the connection's client address ([`proxy_header`]).
 //! - TLS: the handshake runs here, under `timeouts.client`, so handshakes and their failures
 //!   are counted per listener and a reload's new certificates serve the next handshake.
 //! - Request heads: Pingora times out each *read* separately and closes silently. HAProxy
@@ -15,6 +17,7 @@
 mod admission;
 mod framing;
 mod head;
+mod proxy_header;
 mod redirect;
 
 pub use admission::{ConnectionLimit, MIN_QUEUE};
@@ -216,6 +219,15 @@ impl ServerApp for ListenerApp {
         let _open = self.metrics.as_deref().map(OpenConnection::new);
         // The state as of the connection's start serves the whole connection.
         let state = self.listener.state.load_full();
+        if let Some(settings) = &state.proxy_protocol {
+            let read = proxy_header::accept(&mut stream, settings, state.timeouts.client).await;
+            if let Err(refused) = read {
+                if refused == proxy_header::Refused::Silent {
+                    self.log_null_connection(&stream);
+                }
+                return None;
+            }
+        }
         let mut stream = self.tls_handshake(stream, &state, shutdown).await?;
         if matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
             return Box::pin(self.proxy.process_new(stream, shutdown)).await;

@@ -305,5 +305,6 @@ fn listener_state(
         error_pages: runtime.error_pages.clone(),
         timeouts: config.timeouts,
         limits: config.limits,
+        proxy_protocol: listener.proxy_protocol.clone(),
     })
 }

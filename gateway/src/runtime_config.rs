@@ -166,10 +166,15 @@ fn acceptor(problems: &mut Problems, path: &str, tls: &TlsSettings) -> Option<Ss
     if let Err(e) = tls::check_cipher_settings(tls) {
         problems.push(path, e);
     }
+    let ticket_keys = (tls.ticket_keys.as_ref()).and_then(|file| {
+        tls::ticket_keys::load(file)
+            .map_err(|e| problems.push(format!("{path}.ticket_keys"), e))
+            .ok()
+    });
     if problems.count() != before {
         return None;
     }
-    tls::build_acceptor(tls, certificates)
+    tls::build_acceptor(tls, certificates, ticket_keys.as_ref())
         .map_err(|e| problems.push(path, e))
         .ok()
 }

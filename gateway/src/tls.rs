@@ -5,6 +5,8 @@
 //! ciphers, ALPN, session id context); the servername callback switches the handshake to the
 //! context whose names match, and the first certificate answers everything else.
 
+pub mod ticket_keys;
+
 use crate::config::model::{TlsSettings, TlsVersion};
 use crate::regular_file;
 use openssl::nid::Nid;
@@ -234,14 +236,19 @@ pub fn check_cipher_settings(config: &TlsSettings) -> Result<(), String> {
 }
 
 /// Build the acceptor of a listener: ALPN h2 + http/1.1, SNI certificate choice, session
-/// resumption (server-side cache and tickets). `certificates` are loaded from
-/// `config.certificates`; the first is the default.
+/// resumption (server-side cache and tickets, with `ticket_keys` when shared, else keys of the
+/// process's own). `certificates` are loaded from `config.certificates`; the first is the
+/// default.
 pub fn build_acceptor(
     config: &TlsSettings,
     certificates: Vec<CertifiedKey>,
+    ticket_keys: Option<&ticket_keys::TicketKeys>,
 ) -> Result<SslAcceptor, String> {
     let mut builder = new_builder()?;
     configure(&mut builder, config, &certificates)?;
+    if let Some(keys) = ticket_keys {
+        ticket_keys::install(&mut builder, keys)?;
+    }
     let Some(default) = certificates.first() else {
         return Err("no certificate".into());
     };
@@ -251,6 +258,9 @@ pub fn build_acceptor(
         for cert in &certificates {
             let mut ctx = new_builder()?;
             configure(&mut ctx, config, &certificates)?;
+            if let Some(keys) = ticket_keys {
+                ticket_keys::install(&mut ctx, keys)?;
+            }
             install_certificate(&mut ctx, cert)?;
             contexts.push(ctx.build().into_context());
         }

@@ -154,6 +154,16 @@ pub struct ListenerSection {
     /// Hooks run for every request on the listener, in order (each `{ kind: ..., settings }`).
     #[serde(default)]
     pub hooks: Vec<serde_yaml::Value>,
+    /// Expect a PROXY protocol header (v1 or v2) from these peers (HAProxy `accept-proxy`).
+    pub proxy_protocol: Option<ProxyProtocolSection>,
+}
+
+/// `proxy_protocol:` on a listener.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxyProtocolSection {
+    /// Addresses or CIDRs of the fronts allowed to connect; every connection must come from one.
+    pub trusted: Vec<String>,
 }
 
 /// `redirect_https:` on a listener.
@@ -185,6 +195,8 @@ pub struct TlsSection {
     pub ciphers: Option<String>,
     /// OpenSSL cipher suites for TLS 1.3.
     pub ciphersuites: Option<String>,
+    /// Session ticket keys shared by instances (HAProxy `tls-ticket-keys` format).
+    pub ticket_keys: Option<String>,
 }
 
 /// `stats:`.

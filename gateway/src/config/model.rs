@@ -141,6 +141,15 @@ pub struct Listener {
     pub address: SocketAddr,
     /// What it does with requests.
     pub role: ListenerRole,
+    /// Peers that must send a PROXY protocol header; `None`: no header expected.
+    pub proxy_protocol: Option<ProxyProtocol>,
+}
+
+/// `proxy_protocol:` of a listener (HAProxy `accept-proxy`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProxyProtocol {
+    /// Networks of the fronts allowed to connect.
+    pub trusted: Vec<IpNet>,
 }
 
 /// A hook as written: a mapping with `kind` and the kind's settings, built by
@@ -214,6 +223,8 @@ pub struct TlsSettings {
     pub ciphers: Option<String>,
     /// TLS 1.3 cipher suites, if set.
     pub ciphersuites: Option<String>,
+    /// Session ticket keys file (HAProxy's format), shared by instances; `None`: per process.
+    pub ticket_keys: Option<PathBuf>,
 }
 
 /// A TLS protocol version.

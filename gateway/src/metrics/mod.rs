@@ -114,6 +114,12 @@ metric!(
     BUILD_INFO: IntGaugeVec = gauge("gateway_build_info",
         "Gateway build information; always 1.", ["version"]));
 
+metric!(
+    /// Connections closed for their PROXY protocol header (HAProxy counts these as
+    /// `haproxy_frontend_denied_connections_total`).
+    PROXY_PROTOCOL_ERRORS: IntCounterVec = counter("gateway_proxy_protocol_errors_total",
+        "Connections closed before TLS for their PROXY protocol header, by reason.", ["reason"]));
+
 /// Process start time (HAProxy `haproxy_process_start_time_seconds`).
 pub static START_TIME: Lazy<IntGauge> = Lazy::new(|| {
     register_int_gauge!(

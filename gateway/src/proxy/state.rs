@@ -47,6 +47,8 @@ pub struct ListenerState {
     pub timeouts: model::Timeouts,
     /// Request limits.
     pub limits: model::Limits,
+    /// Fronts that send a PROXY protocol header; `None`: no header expected.
+    pub proxy_protocol: Option<model::ProxyProtocol>,
 }
 
 /// One listener for the life of the process: its socket's identity, metric handles and

@@ -42,6 +42,7 @@ pub(super) fn listeners(
             name: section.name.clone(),
             address: address.unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0))),
             role: role(problems, &path, base, section, backends),
+            proxy_protocol: proxy_protocol(problems, &path, section),
         });
     }
     listeners
@@ -210,7 +211,24 @@ fn tls_settings(
         min_version,
         ciphers: tls.ciphers.clone(),
         ciphersuites: tls.ciphersuites.clone(),
+        ticket_keys: tls.ticket_keys.as_ref().map(|file| resolve(base, file)),
     })
+}
+
+fn proxy_protocol(
+    problems: &mut Problems,
+    path: &str,
+    section: &file::ListenerSection,
+) -> Option<ProxyProtocol> {
+    let pp = section.proxy_protocol.as_ref()?;
+    let path = format!("{path}.proxy_protocol.trusted");
+    if pp.trusted.is_empty() {
+        problems.push(&path, "list the fronts' addresses or CIDRs");
+    }
+    let trusted = (pp.trusted.iter().enumerate())
+        .filter_map(|(i, text)| values::cidr(problems, &format!("{path}[{i}]"), text))
+        .collect();
+    Some(ProxyProtocol { trusted })
 }
 
 #[cfg(test)]
