@@ -61,7 +61,6 @@ pub struct Unavailable;
 
 #[derive(Default)]
 struct State {
-    connection: Option<MultiplexedConnection>,
     paused_until: Option<Instant>,
     failing: bool,
     logged_at: Option<Instant>,
@@ -76,6 +75,8 @@ pub struct RedisStore {
     prefix: String,
     rate: u32,
     capacity: u64,
+    /// The connection every request shares; held across a connect so only one runs at a time.
+    connection: tokio::sync::Mutex<Option<MultiplexedConnection>>,
     state: Mutex<State>,
 }
 
@@ -110,30 +111,33 @@ impl RedisStore {
             prefix: format!("gateway:rate_limit:{rate}:{capacity}:{key}:"),
             rate,
             capacity,
+            connection: tokio::sync::Mutex::new(None),
             state: Mutex::new(State::default()),
         })
     }
 
     /// Count one request of `key` (its bytes) in Redis.
     pub async fn check(&self, key: &[u8]) -> Result<Verdict, Unavailable> {
-        let now = Instant::now();
-        let connection = {
-            let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-            if state.paused_until.is_some_and(|until| now < until) {
-                return Err(self.unavailable(None));
-            }
-            state.connection.clone()
-        };
+        if self
+            .lock()
+            .paused_until
+            .is_some_and(|until| Instant::now() < until)
+        {
+            return Err(self.unavailable(None));
+        }
         let mut redis_key = Vec::with_capacity(self.prefix.len() + key.len());
         redis_key.extend_from_slice(self.prefix.as_bytes());
         redis_key.extend_from_slice(key);
         let ask = async {
-            let mut connection = match connection {
-                Some(connection) => connection,
-                None => {
-                    let connection = self.client.get_multiplexed_async_connection().await?;
-                    self.lock().connection = Some(connection.clone());
-                    connection
+            let mut connection = {
+                let mut shared = self.connection.lock().await;
+                match &*shared {
+                    Some(connection) => connection.clone(),
+                    None => {
+                        let connection = self.client.get_multiplexed_async_connection().await?;
+                        *shared = Some(connection.clone());
+                        connection
+                    }
                 }
             };
             self.script
@@ -172,9 +176,12 @@ impl RedisStore {
         let Some(error) = error else {
             return Unavailable;
         };
+        // A request connecting right now holds the lock and stores a new connection anyway.
+        if let Ok(mut connection) = self.connection.try_lock() {
+            *connection = None;
+        }
         let now = Instant::now();
         let mut state = self.lock();
-        state.connection = None;
         state.paused_until = Some(now + RETRY_PAUSE);
         state.failing = true;
         if state
