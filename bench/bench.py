@@ -6,7 +6,8 @@ Same topology behind every proxy: three nginx origins on 127.0.0.1 answering `re
 (THREADS, default 1), all on loopback. `pingora-bare` (the `bare_pingora` example: Pingora with
 nothing of the gateway on top) runs beside them as the baseline the gateway is built on. Each
 scenario runs the proxies alternately for ROUNDS rounds of DURATION seconds; the table shows
-medians, the ratio gateway / best peer and the ratio gateway / pingora-bare.
+medians, the ratio gateway / best peer and the ratio gateway / pingora-bare. `gateway-redis` is
+`gateway-hooks` with `rate_limit` counting on a local `redis-server` (the shared limiter's cost).
 Results go to target/bench/results.json and target/bench/results.md.
 
 Environment: THREADS (1), ROUNDS (3), DURATION (seconds, 8), CONNECTIONS (64),
