@@ -6,7 +6,8 @@ Same topology behind every proxy: three nginx origins on 127.0.0.1 answering `re
 (THREADS, default 1), all on loopback. `pingora-bare` (the `bare_pingora` example: Pingora with
 nothing of the gateway on top) runs beside them as the baseline the gateway is built on. Each
 scenario runs the proxies alternately for ROUNDS rounds of DURATION seconds; the table shows
-medians, the ratio gateway / best peer and the ratio gateway / pingora-bare.
+medians, the ratio gateway / best peer and the ratio gateway / pingora-bare. `gateway-redis` is
+`gateway-hooks` with `rate_limit` counting on a local `redis-server` (the shared limiter's cost).
 Results go to target/bench/results.json and target/bench/results.md.
 
 Environment: THREADS (1), ROUNDS (3), DURATION (seconds, 8), CONNECTIONS (64),
@@ -53,7 +54,10 @@ PORTS = {
     "nginx": (7743, 7744, 7380),
     # Pingora alone (the `bare_pingora` example): no redirect listener, so no redirect port.
     "pingora-bare": (7843, 7844, None),
+    # gateway-hooks with `rate_limit` counting on Redis (`store:`): the shared limiter's cost.
+    "gateway-redis": (7483, 7484, 7098),
 }
+REDIS_PORT = 7099
 PEERS = ["haproxy-ref", "haproxy-tuned", "nginx"]
 # What the gateway is built on: shown for reference, not a peer the goal is measured against.
 BASELINE = "pingora-bare"
@@ -119,7 +123,7 @@ http {{
 FIVE_HOOKS = """    hooks:
       - { kind: ip_filter, allow: ["127.0.0.0/8"] }
       - { kind: deny, path_prefix: /admin }
-      - { kind: rate_limit, requests_per_second: 10000000 }
+      - { kind: rate_limit, requests_per_second: 1000000 }
       - { kind: max_body_size, bytes: 1048576 }
       - { kind: headers, response: { set: { X-Served-By: gateway } } }
 """
@@ -129,6 +133,13 @@ BALANCE = {
     "gateway-least-conn": "    balance: least_conn\n",
     "gateway-hash": "    balance: hash\n    hash: { key: path }\n",
 }
+
+
+def hooks_conf(name):
+    if name == "gateway-redis":
+        store = f'store: {{ redis: "redis://127.0.0.1:{REDIS_PORT}/0", timeout: 50ms }} '
+        return FIVE_HOOKS.replace("requests_per_second: 1000000 ", f"requests_per_second: 1000000, {store}")
+    return FIVE_HOOKS if name == "gateway-hooks" else ""
 
 
 def gateway_conf(name):
@@ -152,7 +163,7 @@ listeners:
     address: "127.0.0.1:{rsa}"
     tls: {{ certificate: {certs}/rsa.pem }}
     backend: app
-{FIVE_HOOKS if name == "gateway-hooks" else ""}  - name: https-ecdsa
+{hooks_conf(name)}  - name: https-ecdsa
     address: "127.0.0.1:{ec}"
     tls: {{ certificate: {certs}/ecdsa.pem }}
     backend: app
@@ -309,10 +320,14 @@ def start_each(procs, proxies):
     # The origins bind with reuseport: a leftover server on these ports would silently share
     # the load (and the CPU), so a taken port stops the run.
     taken = [p for p in ORIGINS + [q for name in proxies for q in PORTS[name] if q] if port_taken(p)]
+    taken += [REDIS_PORT] if "gateway-redis" in proxies and port_taken(REDIS_PORT) else []
     if taken:
         raise RuntimeError(f"ports already in use: {taken}; stop what listens there first")
     (OUT / "origin.conf").write_text(origin_conf())
     procs["origin"] = Proc("origin", ["nginx", "-c", str(OUT / "origin.conf"), "-g", "daemon off;"], ORIGINS)
+    if "gateway-redis" in proxies:
+        procs["redis"] = Proc("redis", ["redis-server", "--port", str(REDIS_PORT), "--bind", "127.0.0.1",
+                                        "--save", "", "--appendonly", "no"], [REDIS_PORT])
     gw = os.environ.get("GATEWAY_BIN") or str(ROOT / "target" / "release" / "gateway")
     (OUT / "gateway-access.log").unlink(missing_ok=True)  # grows by gigabytes per run
     for name in proxies:
@@ -437,7 +452,7 @@ def median(values):
 def main():
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    proxies = os.environ.get("PROXIES", ",".join(["gateway", "gateway-lean", "gateway-hooks", "gateway-least-conn", "gateway-hash", *PEERS, BASELINE])).split(",")
+    proxies = os.environ.get("PROXIES", ",".join(["gateway", "gateway-lean", "gateway-hooks", "gateway-least-conn", "gateway-hash", "gateway-redis", *PEERS, BASELINE])).split(",")
     chosen = os.environ.get("SCENARIOS")
     table = scenarios()
     names = chosen.split(",") if chosen else list(table) + ["idle-tls"]

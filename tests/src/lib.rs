@@ -7,6 +7,7 @@ pub mod config;
 pub mod gateway;
 pub mod origin;
 pub mod pki;
+pub mod redis_server;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};

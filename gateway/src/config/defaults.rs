@@ -85,6 +85,8 @@ pub const WEIGHT: usize = 1;
 pub const HASH_KEY: &str = "source_ip";
 /// The share of its weight a server has when its slow start begins.
 pub const SLOWSTART_FLOOR: f64 = 0.05;
+/// `rate_limit` `store.timeout`: the longest a request waits for Redis.
+pub const RATE_LIMIT_STORE_TIMEOUT: Duration = Duration::from_millis(5);
 
 /// The largest and smallest values each numeric setting may take, and why.
 pub mod bounds {
@@ -121,6 +123,10 @@ pub mod bounds {
     pub const NAME_LENGTH: RangeInclusive<usize> = 1..=64;
     /// A Unix socket path's bytes (`sun_path` holds 108 with the terminating NUL).
     pub const UNIX_SOCKET_PATH_MAX: usize = 107;
+    /// `rate_limit` `store.timeout`: every request may wait this long for Redis, so more than
+    /// a second would hold requests for longer than limiting them is worth.
+    pub const RATE_LIMIT_STORE_TIMEOUT: RangeInclusive<Duration> =
+        Duration::from_millis(1)..=Duration::from_secs(1);
 }
 
 #[cfg(test)]

@@ -120,6 +120,16 @@ metric!(
     PROXY_PROTOCOL_ERRORS: IntCounterVec = counter("gateway_proxy_protocol_errors_total",
         "Connections closed before TLS for their PROXY protocol header, by reason.", ["reason"]));
 
+/// Requests `rate_limit` limited in-process because its Redis store failed, timed out, or was
+/// in its retry pause after a failure.
+pub static RATE_LIMIT_STORE_ERRORS: Lazy<IntCounter> = Lazy::new(|| {
+    prometheus::register_int_counter!(
+        "gateway_rate_limit_store_errors_total",
+        "Requests rate_limit limited in-process because its Redis store failed or timed out."
+    )
+    .expect("metric registered once")
+});
+
 /// Process start time (HAProxy `haproxy_process_start_time_seconds`).
 pub static START_TIME: Lazy<IntGauge> = Lazy::new(|| {
     register_int_gauge!(

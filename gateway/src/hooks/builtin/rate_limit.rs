@@ -2,6 +2,13 @@
 //! over → 429 with `Retry-After: 1`. Keys are the client IP or a header's value (the client
 //! IP when the header is absent). Counting uses Pingora's `pingora-limits` estimator (a
 //! count-min sketch), so memory stays fixed however many distinct keys arrive.
+//!
+//! With `store: { redis: URL }` the count is shared by every gateway on that Redis ([`store`]);
+//! while Redis fails, each request is limited in-process as above, never let through unlimited.
+
+mod store;
+
+pub use store::StoreSettings;
 
 use crate::hooks::{Flow, Hook, HookState, Phases, Reply, RequestInfo};
 use async_trait::async_trait;
@@ -24,6 +31,8 @@ pub struct Settings {
     pub burst: Option<u32>,
     /// `client_ip` (default) or `header:<name>`.
     pub key: Option<String>,
+    /// Shared counters on Redis; absent: in-process.
+    pub store: Option<StoreSettings>,
 }
 
 enum Key {
@@ -36,6 +45,7 @@ pub struct RateLimit {
     rate: Rate,
     limit: isize,
     key: Key,
+    store: Option<store::RedisStore>,
 }
 
 impl RateLimit {
@@ -53,6 +63,7 @@ impl RateLimit {
                 return Err(format!("{key}: {value} is over the maximum of {RATE_MAX}"));
             }
         }
+        let key_text = settings.key.as_deref().unwrap_or("client_ip");
         let key = match settings.key.as_deref() {
             None | Some("client_ip") => Key::ClientIp,
             Some(k) => match k.strip_prefix("header:") {
@@ -63,7 +74,13 @@ impl RateLimit {
                 None => return Err(format!("key: {k:?} is not client_ip or header:<name>")),
             },
         };
+        let capacity = u64::from(settings.requests_per_second) + u64::from(burst);
+        let store = settings
+            .store
+            .map(|s| store::RedisStore::new(s, settings.requests_per_second, capacity, key_text))
+            .transpose()?;
         Ok(RateLimit {
+            store,
             rate: Rate::new(Duration::from_secs(1)),
             // Both at most RATE_MAX: the sum fits.
             limit: isize::try_from(u64::from(settings.requests_per_second) + u64::from(burst))
@@ -87,19 +104,43 @@ impl Hook for RateLimit {
             Key::Header(name) => req.header.headers.get(name).map(|v| v.as_bytes()),
             Key::ClientIp => None,
         };
+        if let Some(store) = &self.store {
+            let ip_text;
+            let key: &[u8] = match (header, req.client) {
+                (Some(value), _) => value,
+                (None, Some(ip)) => {
+                    ip_text = ip.to_string();
+                    ip_text.as_bytes()
+                }
+                (None, None) => return Flow::Continue,
+            };
+            match store.check(key).await {
+                Ok(store::Verdict::Allow) => return Flow::Continue,
+                Ok(store::Verdict::Refuse(wait)) => return too_many(ceil_secs(wait)),
+                Err(store::Unavailable) => {}
+            }
+        }
         let seen = match (header, req.client) {
             (Some(value), _) => self.rate.observe(&value, 1),
             (None, Some(ip)) => self.rate.observe(&ip, 1),
             (None, None) => return Flow::Continue,
         };
         if seen > self.limit {
-            Flow::Respond(
-                Reply::status(429).with_header(header::RETRY_AFTER, HeaderValue::from_static("1")),
-            )
+            too_many(1)
         } else {
             Flow::Continue
         }
     }
+}
+
+/// Whole seconds, rounded up, at least 1.
+fn ceil_secs(wait: Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
+}
+
+/// 429 with `Retry-After: seconds`.
+fn too_many(seconds: u64) -> Flow {
+    Flow::Respond(Reply::status(429).with_header(header::RETRY_AFTER, HeaderValue::from(seconds)))
 }
 
 #[cfg(test)]
@@ -113,6 +154,7 @@ mod tests {
             requests_per_second,
             burst: Some(burst),
             key: None,
+            store: None,
         };
         let error = RateLimit::new(settings(u32::MAX, 1)).err().unwrap();
         assert_eq!(
@@ -129,6 +171,7 @@ mod tests {
             requests_per_second: 3,
             burst: Some(2),
             key: None,
+            store: None,
         })
         .unwrap();
         let req = request("GET", "/", &[]);
@@ -150,6 +193,7 @@ mod tests {
             requests_per_second: 1,
             burst: None,
             key: Some("header:x-api-key".into()),
+            store: None,
         })
         .unwrap();
         let a = request("GET", "/", &[("X-Api-Key", "a")]);
@@ -160,7 +204,8 @@ mod tests {
         assert!(RateLimit::new(Settings {
             requests_per_second: 1,
             burst: None,
-            key: Some("cookie".into())
+            key: Some("cookie".into()),
+            store: None,
         })
         .is_err());
     }
