@@ -13,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod error_pages;
+pub mod head_limits;
 pub mod hooks;
 pub mod ip_text;
 pub mod listener;

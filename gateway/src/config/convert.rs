@@ -267,6 +267,12 @@ fn convert_limits(problems: &mut Problems, l: &file::LimitsSection) -> Limits {
             Some(n) => n,
         },
         h2_streams: h2_streams as u32,
+        response_header_bytes: within(
+            "response_header_bytes",
+            l.response_header_bytes,
+            default.response_header_bytes,
+            (1024, HEADER_BYTES_CEILING),
+        ),
     }
 }
 

@@ -55,6 +55,8 @@ pub struct Limits {
     pub body_bytes: u64,
     /// Concurrent HTTP/2 streams per connection.
     pub h2_streams: u32,
+    /// An origin's response status line and headers, in bytes; more is 502.
+    pub response_header_bytes: usize,
 }
 
 impl Default for Limits {
@@ -65,6 +67,7 @@ impl Default for Limits {
             uri_bytes: 8 * 1024,
             body_bytes: 100 * 1024 * 1024,
             h2_streams: 100,
+            response_header_bytes: 32 * 1024,
         }
     }
 }

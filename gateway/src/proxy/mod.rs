@@ -7,6 +7,7 @@
 
 mod context;
 pub mod forwarded;
+mod http10;
 mod logging;
 pub mod redirect;
 mod request;
@@ -20,6 +21,7 @@ pub use context::RequestCtx;
 pub use state::{ListenerSlot, ListenerState, Role};
 
 use crate::access_log::AccessLog;
+use crate::head_limits;
 use crate::hooks::Flow;
 use crate::metrics::{ListenerMetrics, ServerMetrics};
 use async_trait::async_trait;
@@ -239,6 +241,9 @@ impl ProxyHttp for GatewayProxy {
             // The last response on this connection says so (`Connection: close`).
             session.set_keepalive(None);
         }
+        if http10::is_http10(session.as_downstream()) {
+            http10::adapt_response(upstream_response);
+        }
         if let Some(chain) = context::chain(&ctx.state, ctx.route) {
             chain.on_response(upstream_response, &mut ctx.hooks).await;
         }
@@ -251,6 +256,14 @@ impl ProxyHttp for GatewayProxy {
         upstream_response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
+        if head_limits::response_bytes(upstream_response) > ctx.state.limits.response_header_bytes
+        {
+            // Like nginx and HAProxy: a head too large to pass on is a bad gateway.
+            return Error::e_explain(
+                ErrorType::HTTPStatus(502),
+                "origin response head over limits.response_header_bytes",
+            );
+        }
         if upstream_response.status.is_informational() {
             return Ok(());
         }

@@ -1,13 +1,17 @@
-//! The request phase: a redirect listener's answer, the body limit for HTTP/2 requests
-//! (HTTP/1 heads were checked by the listener), routing, and the request hooks.
+//! The request phase: the head limits and body limit for HTTP/2 requests (HTTP/1 heads were
+//! checked by the listener), HTTP/1.0's rules, a redirect listener's answer, routing, and the
+//! request hooks.
 
 use super::context::RequestCtx;
+use super::http10;
 use super::redirect::https_location;
 use super::respond::Answer;
 use super::routing::request_host;
 use super::state::{ListenerState, Role};
 use crate::body_limit::{declared_fits, declared_length};
 use crate::config::model::Redirect;
+use crate::head_limits;
+use http::Version;
 use crate::hooks::{Flow, RequestInfo};
 use pingora::proxy::Session;
 use pingora_error::Result;
@@ -15,6 +19,15 @@ use pingora_error::Result;
 /// Run the request phase; `true` when the gateway answered the request itself.
 pub async fn filter(session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
     let state = &ctx.state;
+    if session.as_downstream().is_http2() {
+        // HTTP/1 heads were checked by the listener, with the same function.
+        if let Err(status) = head_limits::check_request(session.req_header(), &state.limits) {
+            Answer::error(status, &state.error_pages).send(session).await?;
+            return Ok(true);
+        }
+    } else if session.req_header().version == Version::HTTP_10 {
+        http10::hold_to_http10(session);
+    }
     let routes = match &state.role {
         Role::Redirect(redirect) => return answer_redirect(session, redirect, state).await,
         Role::Proxy(routes) => routes,
