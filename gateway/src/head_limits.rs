@@ -98,7 +98,10 @@ mod tests {
     fn same_statuses_as_http1() {
         assert_eq!(status("GET", "/", 3), Ok(()));
         assert_eq!(status("GET", "/", 101), Err(431));
-        assert_eq!(status("GET", &format!("/{}", "a".repeat(9000)), 1), Err(414));
+        assert_eq!(
+            status("GET", &format!("/{}", "a".repeat(9000)), 1),
+            Err(414)
+        );
         assert_eq!(status("GET", "*", 1), Err(400));
         assert_eq!(status("OPTIONS", "*", 1), Ok(()));
         assert_eq!(status("CONNECT", "a.test:443", 1), Ok(()));

@@ -182,7 +182,6 @@ fn size_line_ok(line: &[u8], partial: bool) -> bool {
 #[cfg(test)]
 mod tests {
     use crate::config::model::Limits;
-use crate::head_limits::{self, Head};
 
     fn status(head: &str) -> Result<(), u16> {
         super::check(head.as_bytes(), &Limits::default()).map(|_| ())

@@ -19,10 +19,11 @@ pub fn is_http10(session: &ServerSession) -> bool {
     !session.is_http2() && session.req_header().version == Version::HTTP_10
 }
 
-/// Make a final response fit an HTTP/1.0 client: without `Transfer-Encoding` its body is
-/// written as it comes and the connection closed at its end.
-pub fn adapt_response(response: &mut ResponseHeader) {
+/// Make a response fit an HTTP/1.0 client: without `Transfer-Encoding` its body is written
+/// as it comes and the connection closed at its end (and the response says so).
+pub fn adapt_response(session: &mut Session, response: &mut ResponseHeader) {
     if response.headers.contains_key(header::TRANSFER_ENCODING) {
         response.remove_header(&header::TRANSFER_ENCODING);
+        session.set_keepalive(None);
     }
 }

@@ -242,7 +242,7 @@ impl ProxyHttp for GatewayProxy {
             session.set_keepalive(None);
         }
         if http10::is_http10(session.as_downstream()) {
-            http10::adapt_response(upstream_response);
+            http10::adapt_response(session, upstream_response);
         }
         if let Some(chain) = context::chain(&ctx.state, ctx.route) {
             chain.on_response(upstream_response, &mut ctx.hooks).await;
@@ -256,8 +256,7 @@ impl ProxyHttp for GatewayProxy {
         upstream_response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        if head_limits::response_bytes(upstream_response) > ctx.state.limits.response_header_bytes
-        {
+        if head_limits::response_bytes(upstream_response) > ctx.state.limits.response_header_bytes {
             // Like nginx and HAProxy: a head too large to pass on is a bad gateway.
             return Error::e_explain(
                 ErrorType::HTTPStatus(502),

@@ -11,8 +11,8 @@ use super::state::{ListenerState, Role};
 use crate::body_limit::{declared_fits, declared_length};
 use crate::config::model::Redirect;
 use crate::head_limits;
-use http::Version;
 use crate::hooks::{Flow, RequestInfo};
+use http::Version;
 use pingora::proxy::Session;
 use pingora_error::Result;
 
@@ -22,7 +22,9 @@ pub async fn filter(session: &mut Session, ctx: &mut RequestCtx) -> Result<bool>
     if session.as_downstream().is_http2() {
         // HTTP/1 heads were checked by the listener, with the same function.
         if let Err(status) = head_limits::check_request(session.req_header(), &state.limits) {
-            Answer::error(status, &state.error_pages).send(session).await?;
+            Answer::error(status, &state.error_pages)
+                .send(session)
+                .await?;
             return Ok(true);
         }
     } else if session.req_header().version == Version::HTTP_10 {
