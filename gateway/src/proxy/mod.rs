@@ -6,6 +6,7 @@
 //! with its connection ([`state`]).
 
 mod context;
+pub mod drain;
 pub mod forwarded;
 mod http10;
 mod logging;
@@ -287,9 +288,14 @@ impl ProxyHttp for GatewayProxy {
         let code = status::for_error(e);
         if code > 0 && session.response_written().is_none() {
             let answer = Answer::error(code, &ctx.state.error_pages);
-            if let Err(write_error) = answer.send(session).await {
-                log::debug!("could not send {code} to the client: {write_error}");
+            match answer.send(session).await {
+                Ok(()) => drain::request_body(session).await,
+                Err(write_error) => {
+                    log::debug!("could not send {code} to the client: {write_error}")
+                }
             }
+        } else if code > 0 {
+            drain::cut_short(session).await;
         }
         FailToProxy {
             error_code: code,
