@@ -272,3 +272,174 @@ fn an_origin_dying_mid_chunked_body_never_leaves_the_client_with_nothing() {
         );
     }
 }
+
+/// The status `curl` (HTTP/2 or HTTP/1.1 per `protocol`) reports for `url`, sending `body`
+/// (a file) when given; 0 when it saw none.
+fn curl_status(protocol: &str, ca: &Path, url: &str, body: Option<&Path>) -> u16 {
+    let mut curl = std::process::Command::new("curl");
+    curl.args([
+        "-s",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        protocol,
+        "--cacert",
+    ])
+    .arg(ca)
+    .arg(url);
+    if let Some(body) = body {
+        curl.arg("--data-binary")
+            .arg(format!("@{}", body.display()));
+    }
+    let out = curl.output().expect("curl (Debian package curl)");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0)
+}
+
+#[test]
+fn an_http2_response_cut_short_by_its_origin_still_reaches_curl() {
+    let dir = workdir();
+    let pki = Pki::new();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, pki.ca_pem()).unwrap();
+    let dies = scripted_origin(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n".to_vec(),
+    );
+    let addr = free_addr();
+    let _gw = tls_gateway(dir.path(), &pki, addr, &[dies]);
+    let url = format!("https://localhost:{}/", addr.port());
+    let silent = (0..50)
+        .filter(|_| curl_status("--http2", &ca, &url, None) == 0)
+        .count();
+    assert_eq!(silent, 0, "curl saw no status in {silent} of 50 tries");
+}
+
+/// Two TLS gateways in front of `origin` that answer early: the first refuses `/deny` (403, a
+/// listener hook) and bodies over 1000 bytes on `/big` (413, a route's `max_body_size`), the
+/// second every body over 1000 bytes (413, `limits.body_bytes`); the URLs and statuses to try.
+fn refusing_gateways(
+    dirs: [&Path; 2],
+    pki: &Pki,
+    origin: &Origin,
+) -> (Vec<Gateway>, Vec<(String, u16)>, [SocketAddr; 2]) {
+    let addrs = [free_addr(), free_addr()];
+    let listener = |dir: &Path, addr: SocketAddr, hooks: &str| {
+        format!(
+            "{}listeners:\n  - name: https\n    address: \"{addr}\"\n    tls: {{ certificate: {} }}\n    backend: app\n{hooks}backends:\n  app:\n    servers:\n      - {{ name: o, address: \"{}\" }}\n",
+            server_section(dir),
+            pki.leaf(dir, &["localhost"]).display(),
+            origin.addr
+        )
+    };
+    let hooks = "    hooks:\n      - { kind: deny, path_prefix: /deny }\n    routes:\n      - path_prefix: /big\n        backend: app\n        hooks: [ { kind: max_body_size, bytes: 1000 } ]\n";
+    let gateways = vec![
+        Gateway::start(dirs[0], &listener(dirs[0], addrs[0], hooks), &[addrs[0]]),
+        Gateway::start(
+            dirs[1],
+            &(listener(dirs[1], addrs[1], "") + "limits: { body_bytes: 1000 }\n"),
+            &[addrs[1]],
+        ),
+    ];
+    let cases = vec![
+        (format!("https://localhost:{}/deny", addrs[0].port()), 403),
+        (format!("https://localhost:{}/big", addrs[0].port()), 413),
+        (format!("https://localhost:{}/any", addrs[1].port()), 413),
+    ];
+    (gateways, cases, addrs)
+}
+
+/// The bodies the early-answer tests send: 2 KB, 100 KB and 1 MB.
+fn bodies(dir: &Path) -> Vec<(usize, std::path::PathBuf)> {
+    [2_000, 100_000, 1_000_000]
+        .into_iter()
+        .map(|size| {
+            let path = dir.join(format!("body-{size}"));
+            std::fs::write(&path, vec![b'x'; size]).unwrap();
+            (size, path)
+        })
+        .collect()
+}
+
+const TRIES: usize = 50;
+
+#[test]
+fn early_answers_reach_curl_over_http2_and_http1() {
+    let dir = workdir();
+    let pki = Pki::new();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, pki.ca_pem()).unwrap();
+    let origin = Origin::start("o");
+    let second = workdir();
+    let (_gateways, cases, _) = refusing_gateways([dir.path(), second.path()], &pki, &origin);
+    for (size, body) in bodies(dir.path()) {
+        for protocol in ["--http2", "--http1.1"] {
+            for (url, status) in &cases {
+                let lost = (0..TRIES)
+                    .filter(|_| curl_status(protocol, &ca, url, Some(&body)) != *status)
+                    .count();
+                assert_eq!(
+                    lost, 0,
+                    "curl {protocol}, {size} bytes to {url}: {lost} of {TRIES} without {status}"
+                );
+            }
+        }
+    }
+    assert_eq!(origin.hits(), 0);
+}
+
+#[test]
+fn early_answers_reach_nghttp_and_python_h2_and_the_connection_goes_on() {
+    let dir = workdir();
+    let pki = Pki::new();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, pki.ca_pem()).unwrap();
+    let origin = Origin::start("o");
+    let second = workdir();
+    let (_gateways, cases, addrs) = refusing_gateways([dir.path(), second.path()], &pki, &origin);
+    for (size, body) in bodies(dir.path()) {
+        for (url, status) in &cases {
+            let addr = if url.contains(&addrs[0].port().to_string()) {
+                addrs[0]
+            } else {
+                addrs[1]
+            };
+            let path = &url[url.rfind('/').unwrap()..];
+            let size_arg = size.to_string();
+            let verdict = h2_request(addr, &ca, path, &["--body", &size_arg, "--tries", "50"]);
+            let statuses = verdict["statuses"].as_array().unwrap();
+            let lost = statuses.iter().filter(|s| **s != *status).count();
+            assert_eq!(lost, 0, "python h2, {size} bytes to {url}: {verdict}");
+            assert_eq!(verdict["after"], 200, "the connection goes on: {verdict}");
+
+            let lost = (0..TRIES)
+                .filter(|_| {
+                    let out = std::process::Command::new("nghttp")
+                        .args(["-s", "-d"])
+                        .arg(&body)
+                        .arg(url)
+                        .output()
+                        .expect("nghttp (Debian package nghttp2-client)");
+                    // nghttp takes no CA file (it warns and goes on); its statistics table
+                    // has one line per request: id, end, start, process, code, size, path.
+                    let text = String::from_utf8_lossy(&out.stdout);
+                    let code = status.to_string();
+                    !text.lines().any(|l| {
+                        l.ends_with(path) && l.split_whitespace().nth(4) == Some(code.as_str())
+                    })
+                })
+                .count();
+            assert_eq!(
+                lost, 0,
+                "nghttp, {size} bytes to {url}: {lost} of {TRIES} lost"
+            );
+        }
+    }
+    assert_eq!(
+        origin.hits(),
+        3 * 3,
+        "only the follow-up GETs reached the origin"
+    );
+}
