@@ -4,8 +4,8 @@
     h2_request.py PORT CA_PEM PATH [--method M] [--headers N] [--body BYTES] [--tries N]
 
 Sends TRIES requests one after another on one connection (each on its own stream), with N extra
-header fields and a body of BYTES bytes (sent as fast as flow control allows, stopping when
-the stream ends). Outbound header validation is off, so `:path` may be anything (`*`).
+header fields and a body of BYTES bytes (sent as fast as flow control allows, to its end even
+after an early answer, unless the stream is reset). Outbound header validation is off, so `:path` may be anything (`*`).
 Prints one JSON object: the status of each try (null when none came), and the status of one
 GET / on the same connection afterwards (the connection's other streams keep working).
 """
@@ -31,6 +31,7 @@ args = parser.parse_args()
 context = ssl.create_default_context(cafile=args.ca)
 context.set_alpn_protocols(["h2"])
 raw = socket.create_connection(("127.0.0.1", args.port), timeout=10)
+raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 sock = context.wrap_socket(raw, server_hostname="localhost")
 assert sock.selected_alpn_protocol() == "h2", sock.selected_alpn_protocol()
 config = h2.config.H2Configuration(client_side=True, validate_outbound_headers=False,
@@ -50,8 +51,8 @@ def request(method, path, extra_headers, body_size):
         headers.append(("content-length", str(body_size)))
     conn.send_headers(stream, headers, end_stream=body_size == 0)
     sock.sendall(conn.data_to_send())
-    status, ended, remaining = None, False, body_size
-    while not ended:
+    status, ended, answered, remaining = None, False, False, body_size
+    while not ended and not (answered and remaining == 0):
         # Send what flow control allows while the stream is open.
         while remaining and not ended:
             try:
@@ -65,6 +66,8 @@ def request(method, path, extra_headers, body_size):
             remaining -= chunk
             conn.send_data(stream, b"x" * chunk, end_stream=remaining == 0)
             sock.sendall(conn.data_to_send())
+        if answered and remaining == 0:
+            break
         try:
             data = sock.recv(65536)
         except (socket.timeout, TimeoutError, ConnectionResetError, ssl.SSLError, OSError):
@@ -74,9 +77,11 @@ def request(method, path, extra_headers, body_size):
         for event in conn.receive_data(data):
             if isinstance(event, h2.events.ResponseReceived) and event.stream_id == stream:
                 status = int(dict(event.headers)[b":status"])
-            elif isinstance(event, (h2.events.StreamEnded, h2.events.StreamReset)) \
-                    and event.stream_id == stream:
+            elif isinstance(event, h2.events.StreamReset) and event.stream_id == stream:
                 ended = True
+            elif isinstance(event, h2.events.StreamEnded) and event.stream_id == stream:
+                # An early answer: the rest of the body is still sent, as browsers do.
+                answered = True
             elif isinstance(event, h2.events.DataReceived):
                 conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
             elif isinstance(event, h2.events.ConnectionTerminated):
