@@ -147,7 +147,7 @@ fn http2_requests_are_held_to_the_head_limits_of_http1() {
 }
 
 #[test]
-fn an_http10_client_gets_no_chunked_body_and_no_interim_responses() {
+fn an_http10_client_gets_no_chunked_body() {
     let dir = workdir();
     let chunked = scripted_origin(
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
@@ -181,7 +181,11 @@ fn an_http10_client_gets_no_chunked_body_and_no_interim_responses() {
     assert!(answer
         .to_ascii_lowercase()
         .contains("transfer-encoding: chunked"));
+}
 
+#[test]
+fn an_http10_client_gets_no_interim_responses() {
+    let dir = workdir();
     let interim = scripted_origin(
         b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
             .to_vec(),
@@ -442,4 +446,26 @@ fn early_answers_reach_nghttp_and_python_h2_and_the_connection_goes_on() {
         3 * 3,
         "only the follow-up GETs reached the origin"
     );
+}
+
+#[test]
+fn the_response_head_cap_is_settable_and_bounded() {
+    let dir = workdir();
+    let origin = Origin::start("o");
+    let addr = free_addr();
+    let yaml = |value: &str| {
+        format!(
+            "{}listeners:\n  - name: web\n    address: \"{addr}\"\n    backend: app\nbackends:\n  app:\n    servers:\n      - {{ name: o, address: \"{}\" }}\nlimits: {{ response_header_bytes: {value} }}\n",
+            server_section(dir.path()),
+            origin.addr
+        )
+    };
+    let (code, out) = gateway_tests::gateway::check(dir.path(), &yaml("10"));
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.contains("limits.response_header_bytes: 10 is out of range"),
+        "{out}"
+    );
+    let (code, out) = gateway_tests::gateway::check(dir.path(), &yaml("65536"));
+    assert_eq!(code, 0, "{out}");
 }
