@@ -6,6 +6,7 @@
 //! (lingering close). Also: a response cut short by its origin reaches an HTTP/2 client as
 //! what was sent so far, then a reset.
 
+use bytes::Bytes;
 use pingora::protocols::Stream;
 use pingora::proxy::Session;
 use std::time::Duration;
@@ -25,6 +26,11 @@ pub async fn request_body(session: &mut Session) {
     let downstream = session.as_downstream_mut();
     if downstream.is_body_done() {
         return;
+    }
+    if downstream.is_http2() {
+        // The answer's END_STREAM now, not when the stream is finished: a client that stops
+        // sending on an error status (curl) waits for it. Already ended: nothing is written.
+        let _ = downstream.write_response_body(Bytes::new(), true).await;
     }
     let deadline = Instant::now() + DRAIN_TIME;
     let mut drained = 0;

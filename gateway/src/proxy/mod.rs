@@ -289,8 +289,12 @@ impl ProxyHttp for GatewayProxy {
         if code > 0 && session.response_written().is_none() {
             let answer = Answer::error(code, &ctx.state.error_pages);
             match answer.send(session).await {
-                // A client too slow to send its body (408) is not waited for again.
-                Ok(()) if code != 408 => drain::request_body(session).await,
+                // A client too slow to send its body (408) is not waited for again. HTTP/2
+                // streams are not drained here: with the body half-forwarded, a client that
+                // stops sending (curl) would wait forever; they are reset as before.
+                Ok(()) if code != 408 && !session.as_downstream().is_http2() => {
+                    drain::request_body(session).await
+                }
                 Ok(()) => {}
                 Err(write_error) => {
                     log::debug!("could not send {code} to the client: {write_error}")
