@@ -14,6 +14,7 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod error_pages;
+pub mod head_limits;
 pub mod hooks;
 pub mod import_haproxy;
 pub mod ip_text;

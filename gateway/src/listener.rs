@@ -25,6 +25,7 @@ pub use admission::{ConnectionLimit, MIN_QUEUE};
 use crate::access_log::{AccessLog, Entry};
 use crate::config::model::Redirect;
 use crate::metrics::ListenerMetrics;
+use crate::proxy::drain;
 use crate::proxy::respond::Answer;
 use crate::proxy::state::{hand_over, StateHandOver};
 use crate::proxy::{GatewayProxy, ListenerSlot, ListenerState, Role};
@@ -252,12 +253,14 @@ impl ServerApp for ListenerApp {
                     Answer::error(408, error_pages)
                         .write_to(&mut stream, false)
                         .await;
+                    drain::lingering_close(&mut stream).await;
                     return None;
                 }
                 Head::TooLarge => {
                     Answer::error(431, error_pages)
                         .write_to(&mut stream, false)
                         .await;
+                    drain::lingering_close(&mut stream).await;
                     return None;
                 }
             };
@@ -268,6 +271,7 @@ impl ServerApp for ListenerApp {
                     Answer::error(status, error_pages)
                         .write_to(&mut stream, false)
                         .await;
+                    drain::lingering_close(&mut stream).await;
                     return None;
                 }
             };

@@ -47,6 +47,7 @@ impl Default for Limits {
             uri_bytes: 8 * 1024,
             body_bytes: 100 * 1024 * 1024,
             h2_streams: 100,
+            response_header_bytes: 32 * 1024,
         }
     }
 }

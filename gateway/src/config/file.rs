@@ -57,6 +57,8 @@ pub struct LimitsSection {
     pub body_bytes: Option<u64>,
     /// Concurrent HTTP/2 streams per connection.
     pub h2_streams: Option<u32>,
+    /// An origin's response head, in bytes (502); default 32768.
+    pub response_header_bytes: Option<usize>,
 }
 
 /// One entry of a listener's `routes:` (HAProxy `use_backend`); first match wins.

@@ -54,6 +54,8 @@ pub struct Limits {
     pub body_bytes: u64,
     /// Concurrent HTTP/2 streams per connection.
     pub h2_streams: u32,
+    /// An origin's response status line and headers, in bytes; more is 502.
+    pub response_header_bytes: usize,
 }
 
 /// The stats listener.

@@ -3,6 +3,7 @@
 
 use crate::body_limit::{declared_fits, parse_content_length};
 use crate::config::model::Limits;
+use crate::head_limits::{self, Head};
 
 /// Header fields httparse is given room for (Pingora's own limit); `limits.headers` is lower.
 const MAX_HEADERS: usize = 256;
@@ -21,22 +22,14 @@ pub fn check<'a>(buf: &'a [u8], limits: &Limits) -> Result<Checked<'a>, u16> {
         Err(httparse::Error::TooManyHeaders) => return Err(431),
         Err(_) => return Err(400),
     };
-    if request.headers.len() > limits.headers {
-        return Err(431);
-    }
     let (method, target) = (request.method.unwrap_or(""), request.path.unwrap_or(""));
-    if target.len() > limits.uri_bytes {
-        return Err(414);
-    }
-    let form_ok = match method {
-        // authority-form: host:port
-        "CONNECT" => !target.starts_with('/') && target.contains(':'),
-        "OPTIONS" if target == "*" => true,
-        _ => target.starts_with('/'),
+    let head = Head {
+        method,
+        target,
+        fields: request.headers.len(),
+        bytes: head_len,
     };
-    if !form_ok {
-        return Err(400);
-    }
+    head_limits::check(&head, limits)?;
     let http11 = request.version == Some(1);
     let mut host = None;
     let mut connection: &[u8] = b"";

@@ -7,7 +7,9 @@
 
 mod balance;
 mod context;
+pub mod drain;
 pub mod forwarded;
+mod http10;
 mod logging;
 pub mod redirect;
 mod request;
@@ -21,6 +23,7 @@ pub use context::RequestCtx;
 pub use state::{ListenerSlot, ListenerState, Role};
 
 use crate::access_log::AccessLog;
+use crate::head_limits;
 use crate::hooks::Flow;
 use crate::metrics::{ListenerMetrics, ServerMetrics};
 use async_trait::async_trait;
@@ -262,6 +265,9 @@ impl ProxyHttp for GatewayProxy {
                 }
             }
         }
+        if http10::is_http10(session.as_downstream()) {
+            http10::adapt_response(session, upstream_response);
+        }
         if let Some(chain) = context::chain(&ctx.state, ctx.route) {
             chain.on_response(upstream_response, &mut ctx.hooks).await;
         }
@@ -274,6 +280,13 @@ impl ProxyHttp for GatewayProxy {
         upstream_response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
+        if head_limits::response_bytes(upstream_response) > ctx.state.limits.response_header_bytes {
+            // Like nginx and HAProxy: a head too large to pass on is a bad gateway.
+            return Error::e_explain(
+                ErrorType::HTTPStatus(502),
+                "origin response head over limits.response_header_bytes",
+            );
+        }
         if upstream_response.status.is_informational() {
             return Ok(());
         }
@@ -298,9 +311,20 @@ impl ProxyHttp for GatewayProxy {
         let code = status::for_error(e);
         if code > 0 && session.response_written().is_none() {
             let answer = Answer::error(code, &ctx.state.error_pages);
-            if let Err(write_error) = answer.send(session).await {
-                log::debug!("could not send {code} to the client: {write_error}");
+            match answer.send(session).await {
+                // A client too slow to send its body (408) is not waited for again. HTTP/2
+                // streams are not drained here: with the body half-forwarded, a client that
+                // stops sending (curl) would wait forever; they are reset as before.
+                Ok(()) if code != 408 && !session.as_downstream().is_http2() => {
+                    drain::request_body(session).await
+                }
+                Ok(()) => {}
+                Err(write_error) => {
+                    log::debug!("could not send {code} to the client: {write_error}")
+                }
             }
+        } else if code > 0 {
+            drain::cut_short(session).await;
         }
         FailToProxy {
             error_code: code,

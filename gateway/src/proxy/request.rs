@@ -1,20 +1,33 @@
-//! The request phase: a redirect listener's answer, the body limit for HTTP/2 requests
-//! (HTTP/1 heads were checked by the listener), routing, and the request hooks.
+//! The request phase: the head limits and body limit for HTTP/2 requests (HTTP/1 heads were
+//! checked by the listener), HTTP/1.0's rules, a redirect listener's answer, routing, and the
+//! request hooks.
 
 use super::context::RequestCtx;
+use super::drain;
+use super::http10;
 use super::redirect::https_location;
 use super::respond::Answer;
 use super::routing::request_host;
 use super::state::{ListenerState, Role};
 use crate::body_limit::{declared_fits, declared_length};
 use crate::config::model::Redirect;
+use crate::head_limits;
 use crate::hooks::{Flow, RequestInfo};
+use http::Version;
 use pingora::proxy::Session;
 use pingora_error::Result;
 
 /// Run the request phase; `true` when the gateway answered the request itself.
 pub async fn filter(session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
     let state = &ctx.state;
+    if session.as_downstream().is_http2() {
+        // HTTP/1 heads were checked by the listener, with the same function.
+        if let Err(status) = head_limits::check_request(session.req_header(), &state.limits) {
+            return answer_early(session, Answer::error(status, &state.error_pages)).await;
+        }
+    } else if session.req_header().version == Version::HTTP_10 {
+        http10::hold_to_http10(session);
+    }
     let routes = match &state.role {
         Role::Redirect(redirect) => return answer_redirect(session, redirect, state).await,
         Role::Proxy(routes) => routes,
@@ -24,8 +37,7 @@ pub async fn filter(session: &mut Session, ctx: &mut RequestCtx) -> Result<bool>
     if session.as_downstream().is_http2() {
         let declared = declared_length(&session.req_header().headers);
         if !declared_fits(declared, state.limits.body_bytes) {
-            Answer::error(413, &state.error_pages).send(session).await?;
-            return Ok(true);
+            return answer_early(session, Answer::error(413, &state.error_pages)).await;
         }
     }
     let route = routes.select(session.req_header());
@@ -42,10 +54,7 @@ pub async fn filter(session: &mut Session, ctx: &mut RequestCtx) -> Result<bool>
             .map(|a| a.ip()),
     };
     if let Flow::Respond(reply) = chain.on_request(&info, &mut ctx.hooks).await {
-        Answer::reply(reply, &state.error_pages)?
-            .send(session)
-            .await?;
-        return Ok(true);
+        return answer_early(session, Answer::reply(reply, &state.error_pages)?).await;
     }
     Ok(false)
 }
@@ -64,6 +73,13 @@ async fn answer_redirect(
         Some(location) => Answer::redirect(redirect.status, &location)?,
         None => Answer::error(400, &state.error_pages),
     };
+    answer_early(session, answer).await
+}
+
+/// Send the gateway's own answer before the request body was read, then read and discard what
+/// is left of the body (within bounds) so the client gets to read the answer.
+async fn answer_early(session: &mut Session, answer: Answer) -> Result<bool> {
     answer.send(session).await?;
+    drain::request_body(session).await;
     Ok(true)
 }

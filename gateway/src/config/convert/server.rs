@@ -129,6 +129,13 @@ pub(super) fn limits(problems: &mut Problems, l: &file::LimitsSection) -> Limits
         },
         // Within H2_STREAMS, which fits.
         h2_streams: u32::try_from(h2_streams).unwrap_or(u32::MAX),
+        response_header_bytes: within(
+            problems,
+            "limits.response_header_bytes",
+            l.response_header_bytes,
+            default.response_header_bytes,
+            bounds::HEADER_BYTES,
+        ),
     }
 }
 

@@ -1,0 +1,68 @@
+//! What is left of a request after the gateway answered early. A client still sending its body
+//! reads the answer only if the gateway keeps reading too: resetting the stream (HTTP/2) or
+//! closing the socket (HTTP/1.1) with body bytes unread makes many clients (curl among them)
+//! lose the answer. So, as nginx does, the rest of the body is read and discarded, within
+//! [`DRAIN_BYTES`] and [`DRAIN_TIME`], before the stream is reset or the connection closed
+//! (lingering close). Also: a response cut short by its origin reaches an HTTP/2 client as
+//! what was sent so far, then a reset.
+
+use bytes::Bytes;
+use pingora::protocols::Stream;
+use pingora::proxy::Session;
+use std::time::Duration;
+use tokio::io::AsyncReadExt;
+use tokio::time::{timeout_at, Instant};
+
+/// Most request-body bytes read and discarded after an early answer.
+pub const DRAIN_BYTES: usize = 8 * 1024 * 1024;
+/// Longest time spent reading them.
+pub const DRAIN_TIME: Duration = Duration::from_secs(2);
+/// How long the frames of a response cut short get to leave before its HTTP/2 stream is reset
+/// (a reset in the same read as the last frames makes some clients drop them).
+const CUT_SHORT_FLUSH: Duration = Duration::from_millis(50);
+
+/// Read and discard the rest of the request body of `session`, within the bounds.
+pub async fn request_body(session: &mut Session) {
+    let downstream = session.as_downstream_mut();
+    if downstream.is_body_done() {
+        return;
+    }
+    if downstream.is_http2() {
+        // The answer's END_STREAM now, not when the stream is finished: a client that stops
+        // sending on an error status (curl) waits for it. Already ended: nothing is written.
+        let _ = downstream.write_response_body(Bytes::new(), true).await;
+    }
+    let deadline = Instant::now() + DRAIN_TIME;
+    let mut drained = 0;
+    while drained <= DRAIN_BYTES {
+        match timeout_at(deadline, downstream.read_request_body()).await {
+            Ok(Ok(Some(chunk))) => drained += chunk.len(),
+            _ => return,
+        }
+    }
+}
+
+/// Lingering close of an HTTP/1 connection whose answer was written (and its writing side
+/// shut): read and discard what the client still sends, within the bounds, then let it go.
+pub async fn lingering_close(stream: &mut Stream) {
+    let deadline = Instant::now() + DRAIN_TIME;
+    let mut buf = [0u8; 16 * 1024];
+    let mut drained = 0;
+    while drained <= DRAIN_BYTES {
+        match timeout_at(deadline, stream.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => drained += n,
+            _ => return,
+        }
+    }
+}
+
+/// End an HTTP/2 response whose origin failed after its head was sent: let what was queued
+/// leave, then reset the stream (INTERNAL_ERROR), so the client sees a truncated response
+/// rather than nothing. HTTP/1 connections are simply closed by Pingora.
+pub async fn cut_short(session: &mut Session) {
+    if session.as_downstream().is_http2() {
+        tokio::time::sleep(CUT_SHORT_FLUSH).await;
+        // For HTTP/2, Pingora's shutdown is a reset with INTERNAL_ERROR.
+        session.as_downstream_mut().shutdown().await;
+    }
+}
