@@ -56,19 +56,8 @@ pub fn check_writable(path: &Path) -> Result<(), String> {
 
 /// Bytes available to unprivileged users on the filesystem holding `path`.
 fn nix_statvfs(path: &Path) -> Result<u64, String> {
-    use std::os::unix::ffi::OsStrExt;
-    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| format!("{}: path contains a NUL byte", path.display()))?;
-    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: `c_path` is a valid C string and `stat` a valid out-pointer.
-    if unsafe { libc::statvfs(c_path.as_ptr(), &mut stat) } != 0 {
-        return Err(format!(
-            "{}: {}",
-            path.display(),
-            std::io::Error::last_os_error()
-        ));
-    }
-    Ok(stat.f_bavail as u64 * stat.f_frsize as u64)
+    let stat = nix::sys::statvfs::statvfs(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(stat.blocks_available() as u64 * stat.fragment_size() as u64)
 }
 
 type Shard = Arc<Mutex<Vec<u8>>>;

@@ -40,7 +40,7 @@ pub fn read(path: &Path, cap: u64) -> Result<Vec<u8>, String> {
 fn open(path: &Path) -> Result<File, String> {
     let file = OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NONBLOCK)
+        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
         .open(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let metadata = file

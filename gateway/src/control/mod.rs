@@ -30,25 +30,17 @@ const BIND_WAIT: Duration = Duration::from_secs(30);
 /// `max_connections` served connections (a client and an origin socket each), as many waiting,
 /// and the listeners, checks and logs.
 pub fn raise_open_file_limit(max_connections: usize) {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let Ok((mut soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return;
     };
-    // SAFETY: getrlimit/setrlimit with a valid pointer.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
-            return;
-        }
-        if limit.rlim_cur < limit.rlim_max {
-            limit.rlim_cur = limit.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-        }
+    if soft < hard && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() {
+        soft = hard;
     }
     let needed = (max_connections as u64) * 3 + 256;
-    if limit.rlim_cur < needed {
+    if soft < needed {
         log::warn!(
-            "open-file limit {} is below the {needed} that server.max_connections {max_connections} may need; raise LimitNOFILE or lower max_connections",
-            limit.rlim_cur
+            "open-file limit {soft} is below the {needed} that server.max_connections {max_connections} may need; raise LimitNOFILE or lower max_connections"
         );
     }
 }

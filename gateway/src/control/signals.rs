@@ -56,8 +56,9 @@ impl ShutdownSignalWatch for Signals {
 /// Ignore SIGHUP until [`Signals`] listens for it: the default action would kill a process
 /// that is still starting.
 pub fn ignore_hangup_until_ready() {
-    // SAFETY: setting a signal's disposition to SIG_IGN has no preconditions.
+    use nix::sys::signal::{signal, SigHandler, Signal};
+    // SAFETY: ignoring a signal installs no handler code, so nothing can run unsafely in it.
     unsafe {
-        libc::signal(libc::SIGHUP, libc::SIG_IGN);
+        let _ = signal(Signal::SIGHUP, SigHandler::SigIgn);
     }
 }
