@@ -104,8 +104,7 @@ impl Types {
         };
         let essence = text.split(';').next().unwrap_or("").trim();
         let lower = essence.to_ascii_lowercase();
-        self.exact.iter().any(|t| *t == lower)
-            || self.prefixes.iter().any(|p| lower.starts_with(p.as_str()))
+        self.exact.contains(&lower) || self.prefixes.iter().any(|p| lower.starts_with(p.as_str()))
     }
 }
 
