@@ -301,3 +301,161 @@ fn bad_edge_hook_settings_are_refused_by_the_check_with_their_key_path() {
         );
     }
 }
+
+/// `count` keep-alive `GET /n` requests on `stream` (with `extra` head lines); each
+/// response's `X-Request-ID`.
+fn request_ids(stream: std::net::TcpStream, count: usize, extra: &str) -> Vec<String> {
+    use std::io::{BufRead, BufReader, Write};
+    let mut writer = stream.try_clone().unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut ids = Vec::with_capacity(count);
+    for n in 0..count {
+        write!(
+            writer,
+            "GET /{n} HTTP/1.1\r\nHost: localhost\r\n{extra}\r\n"
+        )
+        .unwrap();
+        let (mut length, mut id) = (0, String::new());
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            let (name, value) = line.split_once(':').unwrap_or((line, ""));
+            match name.to_ascii_lowercase().as_str() {
+                "content-length" => length = value.trim().parse().unwrap(),
+                "x-request-id" => id = value.trim().to_string(),
+                _ => {}
+            }
+        }
+        let mut body = vec![0u8; length];
+        reader.read_exact(&mut body).unwrap();
+        ids.push(id);
+    }
+    ids
+}
+
+/// A plain listener with `request_id` (`hook`) and a JSON access log, in front of `origin`;
+/// `trusted` is the top-level `trusted_proxies`.
+fn request_id_gateway(
+    dir: &std::path::Path,
+    origin: &gateway_tests::origin::Origin,
+    hook: &str,
+    format: &str,
+    trusted: &[&str],
+) -> (Gateway, SocketAddr, std::path::PathBuf) {
+    let addr = free_addr();
+    let log = dir.join("access.log");
+    let config = Config::plain(dir, addr, &[origin])
+        .with_listener(0, |l| l.hook(hook))
+        .set(
+            "access_log",
+            yaml(&format!("{{ path: {}, format: {format} }}", log.display())),
+        )
+        .set("trusted_proxies", serde_json::json!(trusted));
+    (Gateway::start(dir, &config.yaml(), &[addr]), addr, log)
+}
+
+fn log_lines(path: &std::path::Path, at_least: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    wait_for(Duration::from_secs(30), || {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        lines = text.lines().map(String::from).collect();
+        lines.len() >= at_least
+    });
+    lines
+}
+
+#[test]
+fn request_ids_are_unique_over_100000_requests_and_reach_origin_client_and_log() {
+    use std::collections::HashSet;
+    const CONNECTIONS: usize = 4;
+    const PER_CONNECTION: usize = 25_000;
+    let dir = workdir();
+    let origin = gateway_tests::origin::Origin::start("app");
+    let (_gw, addr, log) =
+        request_id_gateway(dir.path(), &origin, "{ kind: request_id }", "json", &[]);
+    let workers: Vec<_> = (0..CONNECTIONS)
+        .map(|_| {
+            let stream = std::net::TcpStream::connect(addr).unwrap();
+            // A client's own id is replaced: it is not a trusted proxy.
+            std::thread::spawn(move || {
+                request_ids(stream, PER_CONNECTION, "X-Request-ID: mine\r\n")
+            })
+        })
+        .collect();
+    let ids: Vec<String> = workers
+        .into_iter()
+        .flat_map(|w| w.join().unwrap())
+        .collect();
+    let total = CONNECTIONS * PER_CONNECTION;
+    let unique: HashSet<&str> = ids.iter().map(String::as_str).collect();
+    assert_eq!(unique.len(), total);
+    assert!(
+        ids.iter()
+            .all(|id| id.len() == 36 && id.as_bytes()[14] == b'7'),
+        "UUID v7"
+    );
+    let seen: HashSet<String> = origin
+        .requests()
+        .iter()
+        .map(|r| r.header_values("x-request-id").join(","))
+        .collect();
+    assert_eq!(seen.len(), total);
+    assert!(unique.iter().all(|id| seen.contains(*id)));
+    let lines = log_lines(&log, total);
+    let logged: HashSet<String> = lines
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["request_id"].as_str().map(String::from))
+        .collect();
+    assert_eq!(logged.len(), total);
+    assert!(unique.iter().all(|id| logged.contains(*id)));
+}
+
+#[test]
+fn a_client_id_is_kept_only_when_trusted_and_is_in_the_httplog_line() {
+    let origin = gateway_tests::origin::Origin::start("app");
+    let sent = "X-Request-ID: from-the-client\r\n";
+    let ask = |addr| request_ids(std::net::TcpStream::connect(addr).unwrap(), 1, sent).remove(0);
+    // 127.0.0.1 is a trusted proxy: its id is kept, and the httplog line carries it as %ID.
+    let dir = workdir();
+    let (_gw, addr, log) = request_id_gateway(
+        dir.path(),
+        &origin,
+        "{ kind: request_id }",
+        "haproxy",
+        &["127.0.0.0/8"],
+    );
+    assert_eq!(ask(addr), "from-the-client");
+    let lines = log_lines(&log, 1);
+    assert!(
+        lines[0].ends_with(" -- 0 from-the-client \"GET /0 HTTP/1.1\""),
+        "{lines:?}"
+    );
+    // trust_incoming keeps it from anyone; a trusted list without the client does not.
+    let dir = workdir();
+    let hook = "{ kind: request_id, trust_incoming: true }";
+    let (_gw, addr, _) = request_id_gateway(dir.path(), &origin, hook, "json", &[]);
+    assert_eq!(ask(addr), "from-the-client");
+    let dir = workdir();
+    let (_gw, addr, _) = request_id_gateway(
+        dir.path(),
+        &origin,
+        "{ kind: request_id }",
+        "json",
+        &["10.0.0.0/8"],
+    );
+    assert_ne!(ask(addr), "from-the-client");
+    assert_eq!(
+        origin
+            .requests()
+            .last()
+            .unwrap()
+            .header_values("x-request-id")
+            .len(),
+        1
+    );
+}
