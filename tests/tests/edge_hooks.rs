@@ -306,15 +306,14 @@ fn bad_edge_hook_settings_are_refused_by_the_check_with_their_key_path() {
 /// response's `X-Request-ID`.
 fn request_ids(stream: std::net::TcpStream, count: usize, extra: &str) -> Vec<String> {
     use std::io::{BufRead, BufReader, Write};
+    stream.set_nodelay(true).unwrap();
     let mut writer = stream.try_clone().unwrap();
     let mut reader = BufReader::new(stream);
     let mut ids = Vec::with_capacity(count);
     for n in 0..count {
-        write!(
-            writer,
-            "GET /{n} HTTP/1.1\r\nHost: localhost\r\n{extra}\r\n"
-        )
-        .unwrap();
+        // One write per request: pieces would wait on Nagle and delayed ACKs.
+        let request = format!("GET /{n} HTTP/1.1\r\nHost: localhost\r\n{extra}\r\n");
+        writer.write_all(request.as_bytes()).unwrap();
         let (mut length, mut id) = (0, String::new());
         loop {
             let mut line = String::new();
