@@ -83,6 +83,7 @@ mod tests {
         let info = RequestInfo {
             header: &req,
             client: None,
+            trusted_proxies: &[],
         };
         match futures::executor::block_on(hook.on_request(&info, &mut HookState::default())) {
             Flow::Continue => None,

@@ -43,6 +43,9 @@ pub struct Entry<'a> {
     pub termination: &'static str,
     /// Connection retries to another server.
     pub retries: u8,
+    /// The request's unique id (HAProxy `%ID`, from the `request_id` hook), if it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<&'a str>,
 }
 
 fn as_rfc3339<S: Serializer>(unix_ms: &u64, s: S) -> Result<S::Ok, S::Error> {
@@ -95,6 +98,7 @@ impl<'a> Entry<'a> {
             version: "-",
             termination: "--",
             retries: 0,
+            request_id: None,
         }
     }
 }
@@ -117,7 +121,9 @@ impl Entry<'_> {
     }
 
     /// `client [date] listener backend/server Tq/Tw/Tc/Tr/Tt status bytes - - term
-    /// retries "request line"`, like HAProxy's httplog. Written piece by piece (integers by
+    /// retries [id] "request line"`, like HAProxy's httplog; the unique id (`%ID`), when the
+    /// request has one, goes where httplog puts the captured headers, just before the request
+    /// line. Written piece by piece (integers by
     /// `itoa`, the date from a per-second cache): this runs for every request.
     pub fn write_httplog(&self, out: &mut Vec<u8>) {
         let ms = |v: f64| if v < 0.0 { -1 } else { v.round() as i64 };
@@ -143,6 +149,10 @@ impl Entry<'_> {
         line.push_str(self.termination);
         line.push(' ');
         line.push_str(n.format(self.retries));
+        if let Some(id) = self.request_id {
+            line.push(' ');
+            line.push_str(id);
+        }
         for part in [
             " \"",
             self.method,
@@ -299,7 +309,32 @@ mod tests {
             version: "HTTP/1.1",
             termination: "--",
             retries: 0,
+            request_id: None,
         }
+    }
+
+    #[test]
+    fn the_request_id_goes_before_the_request_line_in_both_formats() {
+        let id = "0193a8c4-5f2e-7b1a-9c3d-4e5f60718293";
+        let with_id = Entry {
+            request_id: Some(id),
+            ..entry()
+        };
+        let mut line = Vec::new();
+        with_id.write_httplog(&mut line);
+        let line = String::from_utf8(line).unwrap();
+        assert!(
+            line.ends_with(&format!(" -- 0 {id} \"GET /a?b=1 HTTP/1.1\"\n")),
+            "{line}"
+        );
+        let mut json = Vec::new();
+        with_id.write_json(&mut json);
+        let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(v["request_id"], id);
+        let mut json = Vec::new();
+        entry().write_json(&mut json);
+        let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        assert!(v.get("request_id").is_none());
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub use registry::{Constructor, Registry};
 use async_trait::async_trait;
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue};
+use ipnet::IpNet;
 use pingora_http::{RequestHeader, ResponseHeader};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -70,6 +71,16 @@ pub struct RequestInfo<'a> {
     pub header: &'a RequestHeader,
     /// The client's address (the TCP peer).
     pub client: Option<IpAddr>,
+    /// The configuration's `trusted_proxies`: peers whose forwarded headers may be kept.
+    pub trusted_proxies: &'a [IpNet],
+}
+
+impl RequestInfo<'_> {
+    /// Whether the client is one of `trusted_proxies`.
+    pub fn from_trusted_proxy(&self) -> bool {
+        self.client
+            .is_some_and(|ip| crate::ip_text::contains(self.trusted_proxies, ip))
+    }
 }
 
 /// Per-request state shared by the hooks of one request (typed slots).
@@ -77,6 +88,8 @@ pub struct RequestInfo<'a> {
 pub struct HookState {
     /// Anything a hook wants to keep between phases, by type.
     pub values: http::Extensions,
+    /// The request's unique id (HAProxy `%ID`), set by `request_id`; the access log writes it.
+    pub unique_id: Option<HeaderValue>,
 }
 
 /// The phases a hook acts in. The chain runner calls a hook only in these, so a hook that
@@ -91,6 +104,8 @@ pub struct Phases {
     pub upstream_request: bool,
     /// [`Hook::on_response`].
     pub response: bool,
+    /// [`Hook::on_response_body`].
+    pub response_body: bool,
     /// [`Hook::on_log`].
     pub log: bool,
 }
@@ -102,6 +117,7 @@ impl Phases {
         request_body: true,
         upstream_request: true,
         response: true,
+        response_body: true,
         log: true,
     };
     /// No phase; combine with struct update syntax: `Phases { request: true, ..Phases::NONE }`.
@@ -110,6 +126,7 @@ impl Phases {
         request_body: false,
         upstream_request: false,
         response: false,
+        response_body: false,
         log: false,
     };
 }
@@ -143,6 +160,10 @@ pub trait Hook: Send + Sync {
     /// The response head is about to go to the client; its headers may change.
     async fn on_response(&self, _resp: &mut ResponseHeader, _state: &mut HookState) {}
 
+    /// A piece of the response body is about to go to the client (`end` on the last); it may
+    /// be replaced (compressed, ...). Not async: it runs for every chunk and must not wait.
+    fn on_response_body(&self, _body: &mut Option<Bytes>, _end: bool, _state: &mut HookState) {}
+
     /// The request is finished; `status` is what the client got (0 if nothing).
     async fn on_log(&self, _req: &RequestHeader, _status: u16, _state: &mut HookState) {}
 }
@@ -155,6 +176,7 @@ pub struct Chain {
     request_body: Vec<Arc<dyn Hook>>,
     upstream_request: Vec<Arc<dyn Hook>>,
     response: Vec<Arc<dyn Hook>>,
+    response_body: Vec<Arc<dyn Hook>>,
     log: Vec<Arc<dyn Hook>>,
 }
 
@@ -175,6 +197,7 @@ impl Chain {
                 (phases.request_body, &mut chain.request_body),
                 (phases.upstream_request, &mut chain.upstream_request),
                 (phases.response, &mut chain.response),
+                (phases.response_body, &mut chain.response_body),
                 (phases.log, &mut chain.log),
             ] {
                 if wanted {
@@ -196,6 +219,7 @@ impl Chain {
             request_body: join(&self.request_body, &next.request_body),
             upstream_request: join(&self.upstream_request, &next.upstream_request),
             response: join(&self.response, &next.response),
+            response_body: join(&self.response_body, &next.response_body),
             log: join(&self.log, &next.log),
         }
     }
@@ -241,6 +265,18 @@ impl Chain {
     pub async fn on_response(&self, resp: &mut ResponseHeader, state: &mut HookState) {
         for hook in &self.response {
             hook.on_response(resp, state).await;
+        }
+    }
+
+    /// Whether a hook acts on the response body.
+    pub fn transforms_response_body(&self) -> bool {
+        !self.response_body.is_empty()
+    }
+
+    /// Run every `on_response_body`, in order (each sees what the one before made).
+    pub fn on_response_body(&self, body: &mut Option<Bytes>, end: bool, state: &mut HookState) {
+        for hook in &self.response_body {
+            hook.on_response_body(body, end, state);
         }
     }
 
@@ -291,6 +327,7 @@ mod tests {
         let info = RequestInfo {
             header: &header,
             client: None,
+            trusted_proxies: &[],
         };
         let mut state = HookState::default();
         futures::executor::block_on(async {

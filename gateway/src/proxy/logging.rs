@@ -59,6 +59,7 @@ impl GatewayProxy {
             version: version_text(req.version),
             termination: termination::state(error, &ctx.state.role, ctx.upstream_status.is_some()),
             retries: ctx.connect_failures.min(1),
+            request_id: ctx.hooks.unique_id.as_ref().and_then(|id| id.to_str().ok()),
             ..Entry::started(&self.listener.name, client, elapsed)
         });
     }

@@ -274,6 +274,21 @@ impl ProxyHttp for GatewayProxy {
         Ok(())
     }
 
+    fn response_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<bytes::Bytes>,
+        end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<Option<std::time::Duration>> {
+        if let Some(chain) = context::chain(&ctx.state, ctx.route) {
+            if chain.transforms_response_body() {
+                chain.on_response_body(body, end_of_stream, &mut ctx.hooks);
+            }
+        }
+        Ok(None)
+    }
+
     async fn upstream_response_filter(
         &self,
         _session: &mut Session,

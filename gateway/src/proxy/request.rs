@@ -52,6 +52,7 @@ pub async fn filter(session: &mut Session, ctx: &mut RequestCtx) -> Result<bool>
             .client_addr()
             .and_then(|a| a.as_inet())
             .map(|a| a.ip()),
+        trusted_proxies: &state.forwarded.trusted_proxies,
     };
     if let Flow::Respond(reply) = chain.on_request(&info, &mut ctx.hooks).await {
         return answer_early(session, Answer::reply(reply, &state.error_pages)?).await;

@@ -1,12 +1,15 @@
 //! The built-in hook kinds, one file each: settings (unknown keys rejected), constructor,
 //! `impl Hook`, tests.
 
+pub mod compression;
 pub mod deny;
 pub mod headers;
 pub mod ip_filter;
 pub mod max_body_size;
 pub mod rate_limit;
 pub mod redirect;
+pub mod request_id;
+pub mod security_headers;
 
 use super::Registry;
 
@@ -21,7 +24,7 @@ pub fn refusal_status(status: Option<u16>) -> Result<u16, String> {
 
 impl Registry {
     /// A registry with every built-in kind (`ip_filter`, `deny`, `headers`, `rate_limit`,
-    /// `max_body_size`, `redirect`).
+    /// `max_body_size`, `redirect`, `request_id`, `security_headers`, `compression`).
     pub fn with_builtins() -> Registry {
         let mut registry = Registry::new();
         register_all(&mut registry);
@@ -37,6 +40,9 @@ pub fn register_all(registry: &mut Registry) {
     registry.register("rate_limit", rate_limit::RateLimit::new);
     registry.register("max_body_size", max_body_size::MaxBodySize::new);
     registry.register("redirect", redirect::Redirect::new);
+    registry.register("request_id", request_id::RequestId::new);
+    registry.register("security_headers", security_headers::SecurityHeaders::new);
+    registry.register("compression", compression::Compression::new);
 }
 
 #[cfg(test)]
@@ -58,6 +64,7 @@ pub(crate) mod testing {
         let info = RequestInfo {
             header: req,
             client: client.parse().ok(),
+            trusted_proxies: &[],
         };
         let flow = futures::executor::block_on(hook.on_request(&info, &mut HookState::default()));
         match flow {
