@@ -8,6 +8,7 @@
 
 pub mod acl;
 pub mod backend;
+pub mod balance;
 pub mod bind;
 pub mod checks;
 pub mod convert;

@@ -1,0 +1,107 @@
+//! A backend's `balance` and `cookie` as `balance:`, `hash:` and `sticky:`.
+
+use super::notes::Notes;
+use super::parse::Directive;
+use super::yaml::Entry;
+use serde_json::json;
+
+/// `balance:` (always written), then `hash:` and `sticky:` when they apply.
+pub fn balance_entries(
+    balance: Option<&Directive>,
+    cookie: Option<&Directive>,
+    notes: &mut Notes,
+) -> Vec<Entry> {
+    let lines: Vec<usize> = balance.iter().map(|d| d.line).collect();
+    let (algorithm, key) = match balance.map(algorithm) {
+        None => ("round_robin", None),
+        Some(Ok(found)) => found,
+        Some(Err(why)) => {
+            notes.lost_directive(balance.expect("a balance directive"), why);
+            ("round_robin", None)
+        }
+    };
+    let mut entries = vec![Entry::leaf("balance", &lines, algorithm)];
+    if let Some(key) = &key {
+        entries.push(Entry::leaf("hash", &lines, json!({ "key": key })));
+    }
+    if let Some(d) = cookie {
+        match sticky(d) {
+            Err(why) => notes.lost_directive(d, why),
+            Ok(_) if key.is_some() => notes.lost_directive(
+                d,
+                "the gateway has no cookie persistence with balance: hash (the hash pins requests)",
+            ),
+            Ok(extra) => {
+                for option in extra {
+                    notes.lost(
+                        d.line,
+                        format!("cookie {option}"),
+                        "the gateway's cookie is `NAME=<server>; path=/` only",
+                    );
+                }
+                entries.push(Entry::leaf(
+                    "sticky",
+                    &[d.line],
+                    json!({ "cookie": d.word(1) }),
+                ));
+            }
+        }
+    }
+    entries
+}
+
+/// The algorithm of a `balance` line and, for `hash`, its key.
+fn algorithm(d: &Directive) -> Result<(&'static str, Option<String>), String> {
+    let word = d.word(1);
+    let plain = d.words.len() == 2;
+    let hdr = word
+        .strip_prefix("hdr(")
+        .and_then(|rest| rest.strip_suffix(')'))
+        .filter(|name| !name.is_empty());
+    match (word, hdr) {
+        ("roundrobin" | "static-rr", _) if plain => Ok(("round_robin", None)),
+        ("leastconn", _) if plain => Ok(("least_conn", None)),
+        ("random" | "random(2)", _) if plain => Ok(("random", None)),
+        ("source", _) if plain => Ok(("hash", Some("source_ip".into()))),
+        ("uri", _) if plain => Ok(("hash", Some("path".into()))),
+        (_, Some(name)) if plain => Ok(("hash", Some(format!("header:{name}")))),
+        _ => Err(format!(
+            "the gateway balances by round_robin, least_conn, random (two draws) or a hash of \
+             source, uri or hdr(name), without options; {:?} is balanced round robin",
+            d.words[1..].join(" ")
+        )),
+    }
+}
+
+/// `cookie NAME insert [indirect] [nocache] ...`: the options beyond those, or why it is lost.
+fn sticky(d: &Directive) -> Result<Vec<String>, &'static str> {
+    let name = d.word(1);
+    let valid = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    if !valid {
+        return Err("not a cookie name the gateway takes");
+    }
+    let options = d.words.get(2..).unwrap_or_default();
+    if !options.iter().any(|o| o == "insert") {
+        return Err("the gateway inserts its own cookie only (no rewrite or prefix mode)");
+    }
+    if options
+        .iter()
+        .any(|o| matches!(o.as_str(), "rewrite" | "prefix"))
+    {
+        return Err("the gateway inserts its own cookie only (no rewrite or prefix mode)");
+    }
+    let mut extra = Vec::new();
+    let mut i = 0;
+    while i < options.len() {
+        let option = options[i].as_str();
+        let valued = matches!(option, "domain" | "maxidle" | "maxlife" | "attr");
+        if !matches!(option, "insert" | "indirect" | "nocache") {
+            extra.push(option.to_string());
+        }
+        i += if valued { 2 } else { 1 };
+    }
+    Ok(extra)
+}
