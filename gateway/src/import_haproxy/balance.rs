@@ -105,3 +105,100 @@ fn sticky(d: &Directive) -> Result<Vec<String>, &'static str> {
     }
     Ok(extra)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::convert;
+    use super::super::notes::{Kind, Note};
+
+    fn backend(lines: &str) -> (serde_yaml::Value, Vec<Note>) {
+        let text = format!("listen l\n  bind :80\n{lines}");
+        let conversion = convert(&text, "haproxy.cfg");
+        let yaml: serde_yaml::Value = serde_yaml::from_str(&conversion.yaml).unwrap();
+        (yaml["backends"]["l"].clone(), conversion.notes)
+    }
+
+    fn lost(notes: &[Note]) -> Vec<&str> {
+        (notes.iter().filter(|n| n.kind == Kind::NotConverted))
+            .map(|n| n.directive.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn algorithms_map_to_balance_and_hash_keys() {
+        for (balance, algorithm, key) in [
+            ("roundrobin", "round_robin", None),
+            ("static-rr", "round_robin", None),
+            ("leastconn", "least_conn", None),
+            ("random", "random", None),
+            ("source", "hash", Some("source_ip")),
+            ("uri", "hash", Some("path")),
+            ("hdr(X-User)", "hash", Some("header:X-User")),
+        ] {
+            let (b, notes) = backend(&format!("  balance {balance}\n  server a 10.0.0.1:80\n"));
+            assert_eq!(lost(&notes), Vec::<&str>::new(), "{balance}");
+            assert_eq!(b["balance"].as_str(), Some(algorithm), "{balance}");
+            assert_eq!(b["hash"]["key"].as_str(), key, "{balance}");
+        }
+    }
+
+    #[test]
+    fn other_algorithms_and_options_are_losses() {
+        for balance in [
+            "first",
+            "url_param id",
+            "uri whole",
+            "random(3)",
+            "hdr(Host) use_domain_only",
+        ] {
+            let (b, notes) = backend(&format!("  balance {balance}\n  server a 10.0.0.1:80\n"));
+            assert_eq!(lost(&notes), ["balance"], "{balance}");
+            assert_eq!(b["balance"].as_str(), Some("round_robin"));
+            assert!(b["hash"].is_null());
+        }
+    }
+
+    #[test]
+    fn an_inserted_cookie_is_sticky_and_other_modes_are_losses() {
+        for cookie in ["SRV insert indirect nocache", "SRV insert"] {
+            let (b, notes) = backend(&format!(
+                "  cookie {cookie}\n  server a 10.0.0.1:80 cookie a\n"
+            ));
+            assert_eq!(lost(&notes), Vec::<&str>::new(), "{cookie}");
+            assert_eq!(b["sticky"]["cookie"].as_str(), Some("SRV"));
+        }
+        let (b, notes) = backend("  cookie SRV insert httponly\n  server a 10.0.0.1:80\n");
+        assert_eq!(lost(&notes), ["cookie httponly"]);
+        assert_eq!(b["sticky"]["cookie"].as_str(), Some("SRV"));
+        for cookie in [
+            "SRV rewrite",
+            "SRV prefix",
+            "SRV",
+            "JSESSIONID insert prefix",
+        ] {
+            let (b, notes) = backend(&format!("  cookie {cookie}\n  server a 10.0.0.1:80\n"));
+            assert_eq!(lost(&notes), ["cookie"], "{cookie}");
+            assert!(b["sticky"].is_null());
+        }
+        let (b, notes) = backend("  balance source\n  cookie S insert\n  server a 10.0.0.1:80\n");
+        assert_eq!(lost(&notes), ["cookie"]);
+        assert!(b["sticky"].is_null());
+        let (_, notes) = backend("  cookie S insert\n  server a 10.0.0.1:80 cookie s1\n");
+        assert_eq!(lost(&notes), ["server a cookie"]);
+    }
+
+    #[test]
+    fn backup_and_slowstart_servers() {
+        let (b, notes) = backend(
+            "  default-server slowstart 1m\n  server a 10.0.0.1:80\n  server b 10.0.0.2:80 backup slowstart 10s\n",
+        );
+        assert_eq!(lost(&notes), Vec::<&str>::new());
+        assert_eq!(b["servers"][0]["slowstart"].as_str(), Some("1m"));
+        assert!(b["servers"][0]["backup"].is_null());
+        assert_eq!(b["servers"][1]["backup"].as_bool(), Some(true));
+        assert_eq!(b["servers"][1]["slowstart"].as_str(), Some("10s"));
+        // Only backups: HAProxy serves with them; the gateway wants ordinary servers.
+        let (b, _) = backend("  server a 10.0.0.1:80 backup\n");
+        assert!(b["servers"][0]["backup"].is_null());
+    }
+}
