@@ -120,7 +120,7 @@ pub fn backend(
             _ => {}
         }
     }
-    all_backups(&mut servers, section, notes);
+    backups(&mut servers, section, settings.allbackups, notes);
     if servers.is_empty() {
         notes.lost(
             section.line,
@@ -280,10 +280,19 @@ fn server(
     })
 }
 
-/// HAProxy uses backup servers when no other is up, so with only backups they take requests
-/// as ordinary servers; the gateway refuses a backend of backups only.
-fn all_backups(servers: &mut [Item], section: &Section, notes: &mut Notes) {
+/// HAProxy sends to the first backup only, unless `option allbackups`; the gateway balances
+/// across them. With only backups HAProxy serves with them; the gateway wants one that is not.
+fn backups(servers: &mut [Item], section: &Section, allbackups: bool, notes: &mut Notes) {
     let is_backup = |item: &Item| matches!(&item.value, Node::Leaf(Value::Object(m)) if m.contains_key("backup"));
+    if !allbackups {
+        for item in servers.iter().filter(|i| is_backup(i)).skip(1) {
+            notes.lost(
+                item.lines.last().copied().unwrap_or(section.line),
+                "backup",
+                "HAProxy uses the first backup only (no option allbackups); the gateway balances across them",
+            );
+        }
+    }
     if servers.is_empty() || !servers.iter().all(is_backup) {
         return;
     }

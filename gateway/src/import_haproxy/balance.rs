@@ -200,5 +200,20 @@ mod tests {
         // Only backups: HAProxy serves with them; the gateway wants ordinary servers.
         let (b, _) = backend("  server a 10.0.0.1:80 backup\n");
         assert!(b["servers"][0]["backup"].is_null());
+        // HAProxy uses the first backup only, unless option allbackups.
+        let two = "  server a 10.0.0.1:80\n  server b 10.0.0.2:80 backup\n  server c 10.0.0.3:80 backup\n";
+        let (_, notes) = backend(two);
+        assert_eq!(lost(&notes), ["backup"]);
+        assert_eq!(
+            notes
+                .iter()
+                .find(|n| n.kind == Kind::NotConverted)
+                .unwrap()
+                .line,
+            5
+        );
+        let (b, notes) = backend(&format!("  option allbackups\n{two}"));
+        assert_eq!(lost(&notes), Vec::<&str>::new());
+        assert_eq!(b["servers"][2]["backup"].as_bool(), Some(true));
     }
 }
