@@ -93,6 +93,7 @@ pub fn backend(
     let mut hooks = Vec::new();
     let mut checks = Checks::default();
     let mut cookie = None;
+    let sticky = section.directives.iter().any(|d| d.word(0) == "cookie");
     for d in &section.directives {
         match d.word(0) {
             "acl" if !listen => {
@@ -101,7 +102,7 @@ pub fn backend(
                 }
             }
             "server" => {
-                if let Some(item) = server(d, settings, &mut checks, notes) {
+                if let Some(item) = server(d, settings, sticky, &mut checks, notes) {
                     servers.push(item);
                 }
             }
@@ -167,6 +168,7 @@ pub fn backend(
 fn server(
     d: &Directive,
     settings: &ProxySettings,
+    sticky: bool,
     checks: &mut Checks,
     notes: &mut Notes,
 ) -> Option<Item> {
@@ -231,6 +233,9 @@ fn server(
                 lost(notes, "origin TLS is not supported by the gateway")
             }
             "maxconn" => lost(notes, "no per-server connection limit in the gateway"),
+            "cookie" if !sticky => {
+                notes.not_needed(line, label(key), "the backend has no cookie persistence")
+            }
             "cookie" if value == name => {
                 notes.not_needed(line, label(key), "the gateway's cookie value is the server name")
             }

@@ -185,6 +185,8 @@ mod tests {
         assert!(b["sticky"].is_null());
         let (_, notes) = backend("  cookie S insert\n  server a 10.0.0.1:80 cookie s1\n");
         assert_eq!(lost(&notes), ["server a cookie"]);
+        let (_, notes) = backend("  server a 10.0.0.1:80 cookie s1\n");
+        assert_eq!(lost(&notes), Vec::<&str>::new());
     }
 
     #[test]
