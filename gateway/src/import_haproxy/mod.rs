@@ -3,8 +3,9 @@
 //! per directive that was not converted (behaviour differs) or is not needed (nothing lost).
 //!
 //! [`parse`] splits the file into sections ([`acl`] reads conditions); [`settings`],
-//! [`frontend`] ([`bind`]), [`backend`] ([`checks`], [`balance`]) and [`rules`] map them; [`convert`] puts them
-//! together ([`listener`] once the backends are known); [`yaml`] writes the document.
+//! [`frontend`] ([`bind`]), [`backend`] ([`checks`], [`balance`]) and [`rules`] map them;
+//! [`convert`] puts them together ([`listener`] once the backends are known); [`yaml`] writes
+//! the document.
 
 pub mod acl;
 pub mod backend;
