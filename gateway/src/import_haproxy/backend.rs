@@ -2,6 +2,7 @@
 //! backend's own http rules.
 
 use super::acl::Acls;
+use super::balance::balance_entries;
 use super::checks::{health_check, keep, Checks};
 use super::notes::Notes;
 use super::parse::{Directive, Section};
@@ -91,6 +92,8 @@ pub fn backend(
     let mut servers = Vec::new();
     let mut hooks = Vec::new();
     let mut checks = Checks::default();
+    let mut cookie = None;
+    let sticky = section.directives.iter().any(|d| d.word(0) == "cookie");
     for d in &section.directives {
         match d.word(0) {
             "acl" if !listen => {
@@ -99,7 +102,7 @@ pub fn backend(
                 }
             }
             "server" => {
-                if let Some(item) = server(d, settings, &mut checks, notes) {
+                if let Some(item) = server(d, settings, sticky, &mut checks, notes) {
                     servers.push(item);
                 }
             }
@@ -112,11 +115,13 @@ pub fn backend(
                 }
             }
             "http-reuse" => notes.unneeded_directive(d, "the gateway pools origin connections"),
-            "cookie" => notes.lost_directive(d, "no cookie persistence in the gateway"),
-            "hash-type" | "fullconn" => notes.lost_directive(d, "not supported by the gateway"),
+            "cookie" => cookie = Some(d),
+            "hash-type" => notes.unneeded_directive(d, "the gateway's hash is consistent (ketama)"),
+            "fullconn" => notes.lost_directive(d, "not supported by the gateway"),
             _ => {}
         }
     }
+    backups(&mut servers, section, settings.allbackups, notes);
     if servers.is_empty() {
         notes.lost(
             section.line,
@@ -125,13 +130,7 @@ pub fn backend(
         );
         return None;
     }
-    let mut entries = vec![Entry::leaf("balance", &[], "round_robin")];
-    if let Some(d) = &settings.balance {
-        entries[0].lines.push(d.line);
-        if !matches!(d.word(1), "roundrobin" | "static-rr") {
-            notes.lost_directive(d, "the gateway balances by weighted round robin only");
-        }
-    }
+    let mut entries = balance_entries(settings.balance.as_ref(), cookie, notes);
     entries.push(Entry::node("servers", &[], Node::List(servers)));
     let mut timeouts = Vec::new();
     if let Some(check) = health_check(settings, &checks, notes) {
@@ -169,6 +168,7 @@ pub fn backend(
 fn server(
     d: &Directive,
     settings: &ProxySettings,
+    sticky: bool,
     checks: &mut Checks,
     notes: &mut Notes,
 ) -> Option<Item> {
@@ -189,6 +189,8 @@ fn server(
     let mut weight: Option<(u64, usize)> = None;
     let mut has_check = false;
     let mut skip = None;
+    let mut backup = None;
+    let mut slowstart = None;
     for &(line, key, value) in &params {
         let lost = |notes: &mut Notes, why: &str| notes.lost(line, label(key), why);
         match key {
@@ -208,10 +210,11 @@ fn server(
                 }
             },
             "id" | "enabled" => notes.not_needed(line, label(key), "no meaning for the gateway"),
-            "backup" => {
-                lost(notes, "no backup servers in the gateway; server left out");
-                skip = Some(());
-            }
+            "backup" => backup = Some(line),
+            "slowstart" => match duration(value) {
+                Ok(t) => slowstart = Some(t),
+                Err(why) => lost(notes, &why),
+            },
             "ssl" => {
                 lost(
                     notes,
@@ -230,7 +233,16 @@ fn server(
                 lost(notes, "origin TLS is not supported by the gateway")
             }
             "maxconn" => lost(notes, "no per-server connection limit in the gateway"),
-            "cookie" => lost(notes, "no cookie persistence in the gateway"),
+            "cookie" if !sticky => {
+                notes.not_needed(line, label(key), "the backend has no cookie persistence")
+            }
+            "cookie" if value == name => {
+                notes.not_needed(line, label(key), "the gateway's cookie value is the server name")
+            }
+            "cookie" => lost(
+                notes,
+                &format!("the gateway's cookie value is the server name {name:?}; a client holding {value:?} is balanced again once"),
+            ),
             _ => lost(notes, "not supported by the gateway"),
         }
     }
@@ -250,6 +262,12 @@ fn server(
         if let Some((w, _)) = weight {
             entry.push(Entry::leaf("weight", &[], w));
         }
+        if backup.is_some() {
+            entry.push(Entry::leaf("backup", &[], true));
+        }
+        if let Some(t) = slowstart {
+            entry.push(Entry::leaf("slowstart", &[], t));
+        }
         let mut lines: Vec<usize> = settings.default_server.iter().map(|d| d.line).collect();
         lines.push(d.line);
         Item {
@@ -265,6 +283,34 @@ fn server(
             )),
         }
     })
+}
+
+/// HAProxy sends to the first backup only, unless `option allbackups`; the gateway balances
+/// across them. With only backups HAProxy serves with them; the gateway wants one that is not.
+fn backups(servers: &mut [Item], section: &Section, allbackups: bool, notes: &mut Notes) {
+    let is_backup = |item: &Item| matches!(&item.value, Node::Leaf(Value::Object(m)) if m.contains_key("backup"));
+    if !allbackups {
+        for item in servers.iter().filter(|i| is_backup(i)).skip(1) {
+            notes.lost(
+                item.lines.last().copied().unwrap_or(section.line),
+                "backup",
+                "HAProxy uses the first backup only (no option allbackups); the gateway balances across them",
+            );
+        }
+    }
+    if servers.is_empty() || !servers.iter().all(is_backup) {
+        return;
+    }
+    for item in servers.iter_mut() {
+        if let Node::Leaf(Value::Object(m)) = &mut item.value {
+            m.remove("backup");
+        }
+    }
+    notes.not_needed(
+        section.line,
+        "backup",
+        "every server is a backup: they serve as ordinary servers, as in HAProxy",
+    );
 }
 
 /// Split server words into (line, keyword, value).

@@ -48,6 +48,7 @@ const VALUED: &[&str] = &[
     "proto",
     "label",
     "shards",
+    "tls-ticket-keys",
 ];
 /// `tls:` for a bind with `ssl`; None for plain binds.
 pub fn bind_tls(d: &Directive, global: &Global, notes: &mut Notes) -> Option<Value> {
@@ -83,16 +84,16 @@ pub fn bind_tls(d: &Directive, global: &Global, notes: &mut Notes) -> Option<Val
             "no-sslv3" | "no-tlsv10" | "no-tlsv11" => {
                 notes.not_needed(d.line, label, "the gateway's floor is TLS 1.2")
             }
-            "accept-proxy" => notes.lost(
-                d.line,
-                label,
-                "the gateway does not read the PROXY protocol",
-            ),
+            "accept-proxy" => {} // the listener's proxy_protocol (see accept_proxy)
+            "tls-ticket-keys" => drop(tls.insert("ticket_keys".into(), json!(value))),
             _ => notes.lost(d.line, label, "not supported by the gateway"),
         }
         i += if VALUED.contains(&key) { 2 } else { 1 };
     }
     if !ssl {
+        if tls.contains_key("ticket_keys") {
+            notes.lost(d.line, "bind tls-ticket-keys", "not used without `ssl`");
+        }
         if !certificates.is_empty() {
             notes.lost(
                 d.line,
@@ -111,6 +112,17 @@ pub fn bind_tls(d: &Directive, global: &Global, notes: &mut Notes) -> Option<Val
         _ => tls.insert("certificates".into(), json!(certificates)),
     };
     Some(Value::Object(tls))
+}
+
+/// `proxy_protocol:` for a bind with `accept-proxy`. HAProxy takes the header from any peer
+/// there; so does this, with a remark to narrow it to the fronts.
+pub fn accept_proxy(d: &Directive) -> Option<Value> {
+    d.words
+        .get(2..)
+        .unwrap_or_default()
+        .iter()
+        .any(|w| w == "accept-proxy")
+        .then(|| json!({ "trusted": ["0.0.0.0/0", "::/0"] }))
 }
 
 /// The PEM files of a `crt`: the file, or the certificates of a directory (as HAProxy

@@ -3,7 +3,7 @@
 //! listener.
 
 use super::acl::{Acls, Fetch};
-use super::bind::bind_tls;
+use super::bind::{accept_proxy, bind_tls};
 use super::notes::Notes;
 use super::parse::{Directive, Section};
 use super::rules::{http_rule, Rule};
@@ -38,6 +38,8 @@ pub struct ListenerPlan {
     pub lines: Vec<usize>,
     /// `tls:`.
     pub tls: Option<Value>,
+    /// `proxy_protocol:` (from `accept-proxy`).
+    pub proxy_protocol: Option<Value>,
     /// `redirect_https: { port, status }`.
     pub redirect: Option<(u16, u16, usize)>,
     /// `default_backend` and its line.
@@ -233,6 +235,7 @@ pub fn frontend(
             name: listener_name,
             address,
             lines,
+            proxy_protocol: accept_proxy(d),
             tls,
             redirect,
             default_backend: default_backend.clone(),

@@ -46,6 +46,12 @@ pub fn listener(
         Entry::leaf("name", &[], plan.name.clone()),
         Entry::leaf("address", &[], plan.address.clone()),
     ];
+    if let Some(pp) = &plan.proxy_protocol {
+        entries.push(
+            Entry::leaf("proxy_protocol", &[], pp.clone())
+                .remark("HAProxy accept-proxy trusts any peer: narrow to your fronts' addresses"),
+        );
+    }
     if let Some((port, status, line)) = plan.redirect {
         entries.push(Entry::leaf(
             "redirect_https",

@@ -3,11 +3,13 @@
 //! per directive that was not converted (behaviour differs) or is not needed (nothing lost).
 //!
 //! [`parse`] splits the file into sections ([`acl`] reads conditions); [`settings`],
-//! [`frontend`] ([`bind`]), [`backend`] ([`checks`]) and [`rules`] map them; [`convert`] puts them
-//! together ([`listener`] once the backends are known); [`yaml`] writes the document.
+//! [`frontend`] ([`bind`]), [`backend`] ([`checks`], [`balance`]) and [`rules`] map them;
+//! [`convert`] puts them together ([`listener`] once the backends are known); [`yaml`] writes
+//! the document.
 
 pub mod acl;
 pub mod backend;
+pub mod balance;
 pub mod bind;
 pub mod checks;
 pub mod convert;

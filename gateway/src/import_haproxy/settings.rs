@@ -224,6 +224,8 @@ pub struct ProxySettings {
     pub retries: Option<Directive>,
     /// `mode tcp` (the proxy cannot be converted).
     pub tcp_mode: Option<usize>,
+    /// `option allbackups`.
+    pub allbackups: bool,
 }
 
 impl ProxySettings {
@@ -245,6 +247,10 @@ impl ProxySettings {
                 notes.unneeded_directive(d, "the gateway's retry always goes to another server")
             }
             ("option", "httpchk") => self.httpchk = Some(d.clone()),
+            ("option", "allbackups") => {
+                self.allbackups = true;
+                notes.unneeded_directive(d, "the gateway balances across every backup server")
+            }
             ("http-check", "send" | "expect") => self.http_check.push(d.clone()),
             ("option", "http-use-htx") => notes.unneeded_directive(
                 d,

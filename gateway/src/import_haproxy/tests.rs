@@ -172,3 +172,26 @@ fn a_second_proxy_of_the_same_name_is_a_loss() {
         ]
     );
 }
+
+#[test]
+fn accept_proxy_trusts_every_peer_and_ticket_keys_go_to_tls() {
+    let (yaml, notes) = yaml_of(
+        "frontend f\n  bind :443 ssl crt /x.pem tls-ticket-keys /t.key accept-proxy\n  bind :80 accept-proxy\n  default_backend b\nbackend b\n  server s 10.0.0.1:80\n",
+    );
+    assert_eq!(lost(&notes), []);
+    let tls = &yaml["listeners"][0];
+    assert_eq!(tls["tls"]["ticket_keys"].as_str(), Some("/t.key"));
+    for listener in [tls, &yaml["listeners"][1]] {
+        let trusted: Vec<&str> = listener["proxy_protocol"]["trusted"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .filter_map(|v| v.as_str())
+            .collect();
+        assert_eq!(trusted, ["0.0.0.0/0", "::/0"]);
+    }
+    let (_, notes) = yaml_of(
+        "frontend f\n  bind :80 tls-ticket-keys /t.key\n  default_backend b\nbackend b\n  server s 10.0.0.1:80\n",
+    );
+    assert_eq!(lost(&notes), [(2, "bind tls-ticket-keys")]);
+}
