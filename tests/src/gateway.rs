@@ -81,10 +81,21 @@ pub fn server_section(dir: &Path) -> String {
     )
 }
 
+/// Like [`admin`], but `None` while nothing listens on `socket` (between two processes of an
+/// upgrade): for polling.
+pub fn try_admin(socket: &Path, command: &str) -> Option<String> {
+    let stream = std::os::unix::net::UnixStream::connect(socket).ok()?;
+    Some(exchange_admin(stream, command))
+}
+
 /// Send `command` to the admin socket at `socket`; the answer up to its closing empty line.
 pub fn admin(socket: &Path, command: &str) -> String {
+    let stream = std::os::unix::net::UnixStream::connect(socket).expect("admin socket");
+    exchange_admin(stream, command)
+}
+
+fn exchange_admin(mut stream: std::os::unix::net::UnixStream, command: &str) -> String {
     use std::io::{Read, Write};
-    let mut stream = std::os::unix::net::UnixStream::connect(socket).expect("admin socket");
     stream
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();

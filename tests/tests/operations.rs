@@ -4,7 +4,7 @@
 
 use gateway_tests::client::{get_keep_alive as exchange, presented_names, read_head, tcp_stream};
 use gateway_tests::config::{Backend, Config};
-use gateway_tests::gateway::{admin, binary, check, plain_config, workdir, Gateway};
+use gateway_tests::gateway::{admin, binary, check, plain_config, try_admin, workdir, Gateway};
 use gateway_tests::origin::Origin;
 use gateway_tests::pki::Pki;
 use gateway_tests::{
@@ -435,7 +435,8 @@ fn server_state_and_counters_survive_an_upgrade() {
     old.signal("QUIT");
     // The new process binds the admin socket once it has the listeners and the old state.
     let taken_over = wait_for(Duration::from_secs(5), || {
-        admin(&socket, "show info").contains(&format!("Pid: {}\n", new.pid()))
+        try_admin(&socket, "show info")
+            .is_some_and(|info| info.contains(&format!("Pid: {}\n", new.pid())))
     });
     assert!(taken_over.is_some(), "{}", new.log());
     // Its own checks would need 3 s to find b down: this is the old process's view.
