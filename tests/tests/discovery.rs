@@ -228,3 +228,51 @@ fn discovery_settings_are_checked() {
     );
     assert_eq!(code, 0, "{out}");
 }
+
+#[test]
+#[ignore = "needs dnsmasq (make test installs it)"]
+fn discovered_servers_join_static_ones_once_their_checks_pass() {
+    let dir = workdir();
+    let port = free_addr().port();
+    let fixed = Origin::start("fixed");
+    let four = Origin::start_on("four", SocketAddr::from(([127, 0, 0, 4], port)));
+    four.set_sick(true);
+    let dns = Dnsmasq::start(dir.path(), "127.0.0.4 checked.test\n");
+    let (addr, stats) = (free_addr(), free_addr());
+    let yaml = format!(
+        "{}listeners:\n  - name: web\n    address: \"{addr}\"\n    backend: app\n\
+         backends:\n  app:\n    servers:\n      - {{ name: fixed, address: \"{}\" }}\n    \
+         health_check: {{ path: /health, interval: 1s, timeout: 1s, rise: 2, fall: 3 }}\n    \
+         discovery: {{ dns: checked.test, port: {port}, interval: 200ms, resolvers: [\"{}\"] }}\n\
+         stats: {{ address: \"{stats}\" }}\n",
+        server_section(dir.path()),
+        fixed.addr,
+        dns.addr
+    );
+    let gateway = Gateway::start(dir.path(), &yaml, &[addr, stats]);
+    gateway.wait_log(
+        &format!("servers now app-127.0.0.4:{port}"),
+        1,
+        Duration::from_secs(10),
+    );
+
+    // Discovered but not yet up (it would take 3 failed checks to take an up server down):
+    // never sent a request, while it is checked.
+    assert!(send(addr, 20).iter().all(|s| *s == 200));
+    assert_eq!(four.hits(), 0, "a server not yet up got requests");
+    assert!(wait_for(Duration::from_secs(10), || four.health_checks() >= 2).is_some());
+    assert!(send(addr, 20).iter().all(|s| *s == 200));
+    assert_eq!(four.hits(), 0, "a server not yet up got requests");
+    assert!(fixed.hits() >= 40);
+
+    // Healthy: it joins the static server.
+    four.set_sick(false);
+    let joined = wait_for(Duration::from_secs(10), || {
+        send(addr, 4);
+        four.hits() > 0
+    });
+    assert!(
+        joined.is_some(),
+        "the discovered server never took requests"
+    );
+}
