@@ -141,12 +141,34 @@ fn servers_follow_dns_without_a_reload() {
         Duration::from_secs(5),
     );
 
-    // Removed from DNS: 127.0.0.2 stops getting requests.
+    // Removed from DNS while serving slow requests: it stops getting new ones, and the ones
+    // it has finish.
+    let slow: Vec<_> = (0..4)
+        .map(|_| {
+            std::thread::spawn(move || {
+                http_client()
+                    .get(format!("http://{addr}/slow?ms=3000"))
+                    .send()
+                    .map_or(0, |r| r.status().as_u16())
+            })
+        })
+        .collect();
+    let in_flight = wait_for(Duration::from_secs(5), || {
+        two.requests().iter().any(|r| r.path.starts_with("/slow"))
+    });
+    assert!(in_flight.is_some(), "no slow request reached 127.0.0.2");
     dns.set_hosts("127.0.0.3 app.test\n");
     gateway.wait_log(
         &format!("servers now app-127.0.0.3:{port}"),
         1,
         Duration::from_secs(10),
+    );
+    let answered = two.answered();
+    let statuses: Vec<u16> = slow.into_iter().map(|t| t.join().unwrap()).collect();
+    assert_eq!(statuses, [200; 4]);
+    assert!(
+        two.answered() > answered,
+        "the removed server's requests did not finish"
     );
     let before = two.hits();
     assert!(send(addr, 20).iter().all(|s| *s == 200));
