@@ -23,6 +23,8 @@ use std::sync::{Arc, Mutex};
 
 mod discovery;
 
+pub use discovery::DiscoveryStatus;
+
 /// The running configuration: listeners' states and backends, reloadable from `source`.
 pub struct Live {
     source: PathBuf,
@@ -42,6 +44,8 @@ pub struct Live {
     applied: Mutex<Option<RuntimeConfig>>,
     /// Servers from DNS discovery, by backend: added to the configured ones.
     discovered: Mutex<BTreeMap<String, Vec<model::Server>>>,
+    /// The last resolutions of each discovered backend.
+    discovery_status: Mutex<BTreeMap<String, DiscoveryStatus>>,
 }
 
 /// Settings only a new process (an upgrade) can change: sockets, process settings.
@@ -148,6 +152,7 @@ impl Live {
             state_file: config.server.state_file.clone(),
             applied: Mutex::new(Some(discovery::copy(runtime))),
             discovered: Mutex::new(BTreeMap::new()),
+            discovery_status: Mutex::new(BTreeMap::new()),
         }))
     }
 

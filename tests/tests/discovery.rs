@@ -188,6 +188,32 @@ fn servers_follow_dns_without_a_reload() {
     let served = three.hits();
     assert!(send(addr, 10).iter().all(|s| *s == 200));
     assert_eq!(three.hits(), served + 10);
+    // /stats shows the resolutions: the last good one's age and the failures.
+    let json: serde_json::Value = http_client()
+        .get(format!("http://{stats}/stats?format=json"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let app = json["backends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["name"] == "app")
+        .unwrap();
+    assert_eq!(app["discovery"]["dns"], "app.test");
+    assert!(app["discovery"]["errors"].as_u64().unwrap() >= 2, "{app}");
+    assert!(
+        app["discovery"]["last_good_seconds"].as_f64().is_some(),
+        "{app}"
+    );
+    let page = http_client()
+        .get(format!("http://{stats}/stats"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(page.contains("DNS app.test: last good"), "{page}");
     assert_eq!(gateway.pid(), pid);
     assert!(
         !gateway.log().contains("SIGHUP"),

@@ -13,6 +13,19 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
+/// A discovered backend's last resolutions (shown on `/stats`).
+#[derive(Debug, Clone, Default)]
+pub struct DiscoveryStatus {
+    /// The name resolved.
+    pub dns: String,
+    /// When a resolution last gave servers (Unix seconds), if ever.
+    pub last_good_unix: Option<f64>,
+    /// Failed or empty resolutions so far.
+    pub errors: u64,
+    /// Why the last failed one failed.
+    pub last_error: String,
+}
+
 /// How long one resolution may take at most.
 const RESOLVE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How often the loop looks for a due backend.
@@ -73,6 +86,32 @@ impl Live {
         runtime.spawn(run(Arc::downgrade(self)));
     }
 
+    /// The last resolutions of `backend`, if it is discovered.
+    pub fn discovery_status(&self, backend: &str) -> Option<DiscoveryStatus> {
+        let status = self
+            .discovery_status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        status.get(backend).cloned()
+    }
+
+    /// Note a resolution of `backend`: good, or failed for `error`.
+    fn note_resolution(&self, backend: &str, dns: &str, error: Option<String>) {
+        let mut all = self
+            .discovery_status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let status = all.entry(backend.to_string()).or_default();
+        status.dns = dns.to_string();
+        match error {
+            None => status.last_good_unix = Some(crate::metrics::unix_now()),
+            Some(why) => {
+                status.errors += 1;
+                status.last_error = why;
+            }
+        }
+    }
+
     /// The backends with discovery in the applied configuration.
     fn discoveries(&self) -> Vec<(String, model::Discovery)> {
         let applied = self.applied.lock().unwrap_or_else(|e| e.into_inner());
@@ -126,6 +165,7 @@ async fn run(live: Weak<Live>) {
             let timeout = RESOLVE_TIMEOUT.min(discovery.interval);
             match dns::resolve(&discovery, timeout).await {
                 Ok(targets) if !targets.is_empty() => {
+                    current.note_resolution(&backend, &discovery.name, None);
                     let found = servers(&backend, &targets);
                     let live = current.clone();
                     let _ =
@@ -137,6 +177,7 @@ async fn run(live: Weak<Live>) {
                         "discovery: backend {backend}: {} {why}; keeping the last servers",
                         discovery.name
                     );
+                    current.note_resolution(&backend, &discovery.name, Some(why));
                     crate::metrics::DISCOVERY_ERRORS
                         .with_label_values(&[&backend])
                         .inc();
