@@ -19,6 +19,11 @@ struct Dnsmasq {
 
 impl Dnsmasq {
     fn start(dir: &Path, hosts: &str) -> Dnsmasq {
+        Dnsmasq::start_with(dir, hosts, &[])
+    }
+
+    /// Like [`Dnsmasq::start`], with more options (`--srv-host=…`).
+    fn start_with(dir: &Path, hosts: &str, options: &[String]) -> Dnsmasq {
         let program = require_program("dnsmasq", "dnsmasq");
         let addr = free_addr();
         let path = dir.join("dns.hosts");
@@ -34,6 +39,7 @@ impl Dnsmasq {
             .arg(format!("--port={}", addr.port()))
             .arg(format!("--addn-hosts={}", path.display()))
             .arg("--user=root")
+            .args(options)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -323,4 +329,36 @@ fn discovered_servers_join_static_ones_once_their_checks_pass() {
         joined.is_some(),
         "the discovered server never took requests"
     );
+}
+
+#[test]
+#[ignore = "needs dnsmasq (make test installs it)"]
+fn srv_records_give_address_and_port() {
+    let dir = workdir();
+    let (port5, port6) = (free_addr().port(), free_addr().port());
+    let five = Origin::start_on("five", SocketAddr::from(([127, 0, 0, 5], port5)));
+    let six = Origin::start_on("six", SocketAddr::from(([127, 0, 0, 6], port6)));
+    let options = [
+        format!("--srv-host=_http._tcp.svc.test,five.test,{port5},0,1"),
+        format!("--srv-host=_http._tcp.svc.test,six.test,{port6},0,1"),
+    ];
+    let hosts = "127.0.0.5 five.test\n127.0.0.6 six.test\n";
+    let dns = Dnsmasq::start_with(dir.path(), hosts, &options);
+    let (addr, stats) = (free_addr(), free_addr());
+    let yaml = format!(
+        "{}listeners:\n  - name: web\n    address: \"{addr}\"\n    backend: app\n\
+         backends:\n  app:\n    discovery: {{ dns: _http._tcp.svc.test, record: srv, \
+         interval: 200ms, resolvers: [\"{}\"] }}\n\
+         stats: {{ address: \"{stats}\" }}\n",
+        server_section(dir.path()),
+        dns.addr
+    );
+    let gateway = Gateway::start(dir.path(), &yaml, &[addr, stats]);
+    gateway.wait_log(
+        &format!("servers now app-127.0.0.5:{port5}, app-127.0.0.6:{port6}"),
+        1,
+        Duration::from_secs(10),
+    );
+    assert!(send(addr, 10).iter().all(|s| *s == 200));
+    assert_eq!((five.hits(), six.hits()), (5, 5));
 }
