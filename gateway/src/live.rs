@@ -44,6 +44,8 @@ pub struct Live {
     applied: Mutex<Option<RuntimeConfig>>,
     /// Servers from DNS discovery, by backend: added to the configured ones.
     discovered: Mutex<BTreeMap<String, Vec<model::Server>>>,
+    /// Held while a configuration is applied (a reload, or new discovered servers).
+    applying: Mutex<()>,
     /// The last resolutions of each discovered backend.
     discovery_status: Mutex<BTreeMap<String, DiscoveryStatus>>,
 }
@@ -153,6 +155,7 @@ impl Live {
             applied: Mutex::new(Some(discovery::copy(runtime))),
             discovered: Mutex::new(BTreeMap::new()),
             discovery_status: Mutex::new(BTreeMap::new()),
+            applying: Mutex::new(()),
         }))
     }
 
@@ -200,6 +203,12 @@ impl Live {
 
     /// Apply `runtime` (from [`Self::read_config`]). On failure nothing changes.
     pub fn apply(&self, runtime: &RuntimeConfig) -> Result<ReloadReport, Vec<String>> {
+        let _one_at_a_time = self.applying.lock().unwrap_or_else(|e| e.into_inner());
+        self.apply_now(runtime)
+    }
+
+    /// [`Self::apply`], the caller holding `applying`.
+    fn apply_now(&self, runtime: &RuntimeConfig) -> Result<ReloadReport, Vec<String>> {
         let config = &runtime.config;
         let previous = self.upstreams.load_full();
         let discovered = self

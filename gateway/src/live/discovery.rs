@@ -124,6 +124,9 @@ impl Live {
 
     /// Record `found` as `backend`'s discovered servers; apply them if they changed.
     fn discovered(&self, backend: &str, found: Vec<model::Server>) {
+        // Not between a reload's apply and its record in `applied`: that would apply the
+        // configuration from before the reload again.
+        let _one_at_a_time = self.applying.lock().unwrap_or_else(|e| e.into_inner());
         {
             let mut discovered = self.discovered.lock().unwrap_or_else(|e| e.into_inner());
             if discovered.get(backend) == Some(&found) {
@@ -143,7 +146,7 @@ impl Live {
             .as_ref()
             .map(copy);
         if let Some(runtime) = applied {
-            if let Err(problems) = self.apply(&runtime) {
+            if let Err(problems) = self.apply_now(&runtime) {
                 log::error!("discovery: backend {backend}: {}", problems.join("; "));
             }
         }

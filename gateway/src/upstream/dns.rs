@@ -287,6 +287,21 @@ mod tests {
     }
 
     #[test]
+    fn parses_aaaa_records() {
+        let mut msg = query(8, "v6.test", TYPE_AAAA).unwrap();
+        msg[2] = 0x81;
+        msg[3] = 0x80;
+        msg[7] = 1;
+        msg.extend_from_slice(&[0xc0, 12, 0, 28, 0, 1, 0, 0, 0, 30, 0, 16]);
+        msg.extend_from_slice(&Ipv6Addr::LOCALHOST.octets());
+        let answer = parse(&msg).unwrap();
+        assert_eq!(
+            answer.addresses,
+            [("v6.test".to_string(), IpAddr::from(Ipv6Addr::LOCALHOST))]
+        );
+    }
+
+    #[test]
     fn parses_srv_records() {
         let mut msg = query(9, "_h._tcp.app", TYPE_SRV).unwrap();
         msg[2] = 0x81;
