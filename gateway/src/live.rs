@@ -21,6 +21,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+mod discovery;
+
+pub use discovery::DiscoveryStatus;
+
 /// The running configuration: listeners' states and backends, reloadable from `source`.
 pub struct Live {
     source: PathBuf,
@@ -35,6 +39,15 @@ pub struct Live {
     pub max_connections: usize,
     /// Server state file.
     pub state_file: PathBuf,
+    /// The configuration applied last (without `identity`), applied again with new
+    /// discovered servers.
+    applied: Mutex<Option<RuntimeConfig>>,
+    /// Servers from DNS discovery, by backend: added to the configured ones.
+    discovered: Mutex<BTreeMap<String, Vec<model::Server>>>,
+    /// Held while a configuration is applied (a reload, or new discovered servers).
+    applying: Mutex<()>,
+    /// The last resolutions of each discovered backend.
+    discovery_status: Mutex<BTreeMap<String, DiscoveryStatus>>,
 }
 
 /// Settings only a new process (an upgrade) can change: sockets, process settings.
@@ -115,7 +128,7 @@ impl Live {
     /// `registry`).
     pub fn new(runtime: &RuntimeConfig, registry: Registry) -> Result<Arc<Live>, String> {
         let config = &runtime.config;
-        let upstreams = build_upstreams(config, &[]);
+        let upstreams = build_upstreams(config, &[], &BTreeMap::new());
         let listeners = config
             .listeners
             .iter()
@@ -139,6 +152,10 @@ impl Live {
             checks: Mutex::new(None),
             max_connections: config.server.max_connections,
             state_file: config.server.state_file.clone(),
+            applied: Mutex::new(Some(discovery::copy(runtime))),
+            discovered: Mutex::new(BTreeMap::new()),
+            discovery_status: Mutex::new(BTreeMap::new()),
+            applying: Mutex::new(()),
         }))
     }
 
@@ -186,9 +203,20 @@ impl Live {
 
     /// Apply `runtime` (from [`Self::read_config`]). On failure nothing changes.
     pub fn apply(&self, runtime: &RuntimeConfig) -> Result<ReloadReport, Vec<String>> {
+        let _one_at_a_time = self.applying.lock().unwrap_or_else(|e| e.into_inner());
+        self.apply_now(runtime)
+    }
+
+    /// [`Self::apply`], the caller holding `applying`.
+    fn apply_now(&self, runtime: &RuntimeConfig) -> Result<ReloadReport, Vec<String>> {
         let config = &runtime.config;
         let previous = self.upstreams.load_full();
-        let upstreams = build_upstreams(config, &previous);
+        let discovered = self
+            .discovered
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let upstreams = build_upstreams(config, &previous, &discovered);
         // Build every new state before swapping any, so a failure changes nothing.
         let mut states = Vec::new();
         for slot in &self.listeners {
@@ -214,6 +242,7 @@ impl Live {
         for (slot, state) in states {
             slot.state.store(Arc::new(state));
         }
+        *self.applied.lock().unwrap_or_else(|e| e.into_inner()) = Some(discovery::copy(runtime));
         Ok(ReloadReport {
             needs_upgrade: self.fixed.changes(&FixedSettings::of(config)),
         })
@@ -242,13 +271,25 @@ impl Live {
     }
 }
 
-fn build_upstreams(config: &Config, previous: &[Arc<Upstream>]) -> BTreeMap<String, Arc<Upstream>> {
+fn build_upstreams(
+    config: &Config,
+    previous: &[Arc<Upstream>],
+    discovered: &BTreeMap<String, Vec<model::Server>>,
+) -> BTreeMap<String, Arc<Upstream>> {
     config
         .backends
         .iter()
         .map(|(name, backend)| {
             let before = previous.iter().find(|u| &u.name == name);
-            (name.clone(), Upstream::new(backend, before.map(|u| &**u)))
+            let upstream = match discovered.get(name).filter(|_| backend.discovery.is_some()) {
+                Some(found) => {
+                    let mut backend = backend.clone();
+                    backend.servers.extend(found.iter().cloned());
+                    discovery::new_upstream(&backend, before.map(|u| &**u), found)
+                }
+                None => Upstream::new(backend, before.map(|u| &**u)),
+            };
+            (name.clone(), upstream)
         })
         .collect()
 }

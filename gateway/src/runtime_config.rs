@@ -30,7 +30,7 @@ pub struct RuntimeConfig {
 }
 
 /// What one listener runs, built from its part of the model.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct ListenerObjects {
     /// The hooks of every request.
     pub hooks: Chain,

@@ -3,6 +3,7 @@
 //! state can be carried over a reload or an upgrade) and its administrative state (the
 //! admin socket's `ready` / `drain` / `maint` and runtime weight).
 
+pub mod dns;
 mod health;
 mod select;
 

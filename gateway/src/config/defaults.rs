@@ -82,6 +82,8 @@ pub const STATS_REFRESH: Duration = Duration::from_secs(10);
 pub const HEALTH_CHECK_HOST: &str = "localhost";
 /// A server's weight.
 pub const WEIGHT: usize = 1;
+/// `backends.*.discovery.interval`: time between DNS resolutions.
+pub const DISCOVERY_INTERVAL: Duration = Duration::from_secs(5);
 /// What `balance: hash` hashes without `hash.key`.
 pub const HASH_KEY: &str = "source_ip";
 /// The share of its weight a server has when its slow start begins.
@@ -117,6 +119,9 @@ pub mod bounds {
     pub const WEIGHT: RangeInclusive<usize> = 1..=256;
     /// `health_check.rise` and `fall`: consecutive checks.
     pub const RISE_FALL: RangeInclusive<usize> = 1..=100;
+    /// `backends.*.discovery.interval`.
+    pub const DISCOVERY_INTERVAL: RangeInclusive<Duration> =
+        Duration::from_millis(100)..=Duration::from_secs(3600);
     /// `redirect_https.port`.
     pub const PORT: RangeInclusive<u16> = 1..=65_535;
     /// Listener, backend and server names: characters HAProxy's tools accept (a `,` or a space

@@ -217,7 +217,8 @@ pub struct StatsSection {
 pub struct BackendSection {
     /// `round_robin` (weighted, the default), `least_conn`, `random` or `hash`.
     pub balance: Option<String>,
-    /// The origin servers.
+    /// The origin servers (may be empty when `discovery` is set).
+    #[serde(default)]
     pub servers: Vec<ServerEntry>,
     /// Active HTTP health check (HAProxy `option httpchk`); absent means every server is up.
     pub health_check: Option<HealthCheckSection>,
@@ -225,6 +226,25 @@ pub struct BackendSection {
     pub hash: Option<HashSection>,
     /// Cookie persistence (HAProxy `cookie NAME insert indirect nocache`).
     pub sticky: Option<StickySection>,
+    /// Servers from DNS (HAProxy `resolvers` + `server-template`), added to `servers`.
+    pub discovery: Option<DiscoverySection>,
+}
+
+/// `discovery:` of a backend.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiscoverySection {
+    /// The name to resolve.
+    pub dns: String,
+    /// `a` (the default), `aaaa` or `srv`.
+    pub record: Option<String>,
+    /// The servers' port (required for `a` and `aaaa`; `srv` records carry it).
+    pub port: Option<u16>,
+    /// Time between resolutions.
+    pub interval: Option<Duration>,
+    /// `ip:port` of DNS servers; default: the system's (`/etc/resolv.conf`).
+    #[serde(default)]
+    pub resolvers: Vec<String>,
 }
 
 /// `hash:` of a backend.

@@ -251,6 +251,34 @@ pub struct Backend {
     pub balance: Balance,
     /// Name of the persistence cookie, if any.
     pub sticky_cookie: Option<String>,
+    /// Servers from DNS, if configured (added to `servers` at run time).
+    pub discovery: Option<Discovery>,
+}
+
+/// DNS service discovery of a backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Discovery {
+    /// The name resolved (no trailing dot).
+    pub name: String,
+    /// The record type asked for.
+    pub record: DnsRecord,
+    /// The servers' port (`a`, `aaaa`); unused for `srv`.
+    pub port: u16,
+    /// Time between resolutions.
+    pub interval: Duration,
+    /// DNS servers; empty: the system's.
+    pub resolvers: Vec<SocketAddr>,
+}
+
+/// The DNS record type of a discovery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DnsRecord {
+    /// IPv4 addresses.
+    A,
+    /// IPv6 addresses.
+    Aaaa,
+    /// Targets and ports.
+    Srv,
 }
 
 /// A backend's balancing algorithm.

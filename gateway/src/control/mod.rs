@@ -88,6 +88,8 @@ impl BackgroundService for Control {
             });
         }
         self.live.start_checks(tokio::runtime::Handle::current());
+        self.live
+            .start_discovery(&tokio::runtime::Handle::current());
         if let Some((path, idle)) = self.admin_socket.clone() {
             let (live, shutdown) = (self.live.clone(), shutdown.clone());
             tokio::spawn(async move { crate::admin::serve(&path, live, idle, shutdown).await });

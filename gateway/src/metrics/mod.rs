@@ -119,6 +119,12 @@ metric!(
     /// `haproxy_frontend_denied_connections_total`).
     PROXY_PROTOCOL_ERRORS: IntCounterVec = counter("gateway_proxy_protocol_errors_total",
         "Connections closed before TLS for their PROXY protocol header, by reason.", ["reason"]));
+metric!(
+    /// DNS discovery resolutions that failed or came back empty (the last good servers are
+    /// kept).
+    DISCOVERY_ERRORS: IntCounterVec = counter("gateway_discovery_errors_total",
+        "DNS discovery resolutions that failed or were empty; the last good set is kept.",
+        ["backend"]));
 
 /// Requests `rate_limit` limited in-process because its Redis store failed, timed out, or was
 /// in its retry pause after a failure.

@@ -77,13 +77,24 @@ pub fn render(snapshot: &Snapshot, refresh: Duration) -> String {
     for b in &snapshot.backends {
         let _ = write!(
             page,
-            "<table id=\"backend-{name}\" class=\"backend\"><caption>Backend {name} ({} of {} up)</caption>\
+            "<table id=\"backend-{name}\" class=\"backend\"><caption>Backend {name} ({} of {} up){dns}</caption>\
              <tr><th>Server</th><th>Address</th><th>Status</th><th>Last check</th><th>Weight</th>\
              <th>Cur</th><th>Requests</th>{CLASS_HEADERS}<th>Bytes out</th><th>Conn errors</th>\
              <th>Retries</th><th>Mean resp</th></tr>",
             b.servers_up,
             b.servers.len(),
             name = esc(&b.name),
+            dns = b.discovery.as_ref().map_or(String::new(), |d| {
+                let age = d
+                    .last_good_seconds
+                    .map_or("never".to_string(), |s| format!("{s:.0}s ago"));
+                format!(
+                    "; DNS {}: last good {age}, {} error(s) {}",
+                    esc(&d.dns),
+                    d.errors,
+                    esc(&d.last_error)
+                )
+            }),
         );
         for s in &b.servers {
             let check = if s.last_check.is_empty() {

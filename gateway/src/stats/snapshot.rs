@@ -113,6 +113,22 @@ pub struct BackendStats {
     pub responses: Classes,
     /// Its servers, in configuration order.
     pub servers: Vec<ServerStats>,
+    /// DNS discovery, for a discovered backend.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub discovery: Option<DiscoveryStats>,
+}
+
+/// A discovered backend's resolutions.
+#[derive(Debug, Serialize)]
+pub struct DiscoveryStats {
+    /// The name resolved.
+    pub dns: String,
+    /// Seconds since a resolution last gave servers; none yet: absent.
+    pub last_good_seconds: Option<f64>,
+    /// Failed or empty resolutions so far.
+    pub errors: u64,
+    /// Why the last failed one failed.
+    pub last_error: String,
 }
 
 /// One server's figures.
@@ -253,6 +269,12 @@ pub fn take_with(live: &Live, upstreams: &[Arc<Upstream>]) -> Snapshot {
                 servers_up: servers.iter().filter(|s| s.status == "UP").count(),
                 responses,
                 servers,
+                discovery: live.discovery_status(&u.name).map(|d| DiscoveryStats {
+                    dns: d.dns,
+                    last_good_seconds: d.last_good_unix.map(|t| (now - t).max(0.0)),
+                    errors: d.errors,
+                    last_error: d.last_error,
+                }),
             }
         })
         .collect();

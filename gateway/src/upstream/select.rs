@@ -190,6 +190,7 @@ mod tests {
             health_check: None,
             balance,
             sticky_cookie: None,
+            discovery: None,
         };
         Upstream::new(&backend, None)
     }

@@ -17,8 +17,11 @@ pub(super) fn backend(
     let before = problems.count();
     values::name(problems, &path, name);
     let balance = balance(problems, &path, section);
-    if section.servers.is_empty() {
-        problems.push(format!("{path}.servers"), "at least one server is required");
+    if section.servers.is_empty() && section.discovery.is_none() {
+        problems.push(
+            format!("{path}.servers"),
+            "at least one server is required (or discovery)",
+        );
     }
     let mut names = HashSet::new();
     let mut servers = Vec::new();
@@ -57,7 +60,10 @@ pub(super) fn backend(
             });
         }
     }
-    if !section.servers.is_empty() && section.servers.iter().all(|s| s.backup == Some(true)) {
+    if !section.servers.is_empty()
+        && section.discovery.is_none()
+        && section.servers.iter().all(|s| s.backup == Some(true))
+    {
         problems.push(
             format!("{path}.servers"),
             "every server is a backup: at least one must not be",
@@ -67,7 +73,12 @@ pub(super) fn backend(
         .health_check
         .as_ref()
         .map(|hc| health_check(problems, &format!("{path}.health_check"), hc));
+    let discovery = section
+        .discovery
+        .as_ref()
+        .map(|d| super::discovery::discovery(problems, &format!("{path}.discovery"), d));
     (problems.count() == before).then(|| Backend {
+        discovery,
         name: name.to_string(),
         servers,
         health_check,

@@ -3,6 +3,7 @@
 //! file per section; the checks of single values are in [`values`].
 
 mod backends;
+mod discovery;
 mod listeners;
 mod server;
 pub mod values;
