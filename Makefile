@@ -1,9 +1,9 @@
 # The two commands a newcomer runs: `make demo` and `make test`.
 SYSTEM_PACKAGES := cmake pkg-config libssl-dev perl make curl
 TEST_PACKAGES := prometheus chromium systemd python3-h2 testssl.sh openssl haproxy redis-server dnsmasq
-BENCH_PACKAGES := haproxy nginx wrk nghttp2-client python3 redis-server
+BENCH_PACKAGES := haproxy nginx wrk nghttp2-client python3 redis-server valgrind
 
-.PHONY: all deps test-deps bench-deps build release cert demo test lint check ci bench audit soak fuzz-config
+.PHONY: all deps test-deps bench-deps build release cert demo test lint check ci bench bench-instructions audit soak fuzz-config
 
 all: build
 
@@ -39,6 +39,11 @@ test: test-deps
 bench: bench-deps release
 	cargo build --release -p gateway --example bare_pingora
 	python3 bench/bench.py
+
+## Instructions per request under callgrind (repeatable on a busy machine), HTTP/1.1 and HTTP/2;
+## BINARIES=old=path,new=path compares builds. See bench/instructions.py.
+bench-instructions: bench-deps release
+	python3 bench/instructions.py
 
 ## TLS audit: testssl.sh against the shipped defaults; fails on any HIGH or CRITICAL finding.
 audit: test-deps build cert
