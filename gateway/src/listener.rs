@@ -253,14 +253,14 @@ impl ServerApp for ListenerApp {
                     Answer::error(408, error_pages)
                         .write_to(&mut stream, false)
                         .await;
-                    drain::lingering_close(&mut stream).await;
+                    drain::lingering_close(&mut stream, &state).await;
                     return None;
                 }
                 Head::TooLarge => {
                     Answer::error(431, error_pages)
                         .write_to(&mut stream, false)
                         .await;
-                    drain::lingering_close(&mut stream).await;
+                    drain::lingering_close(&mut stream, &state).await;
                     return None;
                 }
             };
@@ -271,7 +271,7 @@ impl ServerApp for ListenerApp {
                     Answer::error(status, error_pages)
                         .write_to(&mut stream, false)
                         .await;
-                    drain::lingering_close(&mut stream).await;
+                    drain::lingering_close(&mut stream, &state).await;
                     return None;
                 }
             };

@@ -34,6 +34,7 @@ impl Default for Timeouts {
             client: Duration::from_secs(50),
             server: Duration::from_secs(50),
             keep_alive: Duration::from_secs(50),
+            drain: Duration::from_secs(2),
         }
     }
 }
@@ -48,6 +49,7 @@ impl Default for Limits {
             body_bytes: 100 * 1024 * 1024,
             h2_streams: 100,
             response_header_bytes: 32 * 1024,
+            drain_bytes: 8 * 1024 * 1024,
         }
     }
 }
@@ -115,6 +117,8 @@ pub mod bounds {
     pub const URI_BYTES_MIN: usize = 64;
     /// `limits.h2_streams`: concurrent HTTP/2 streams per connection.
     pub const H2_STREAMS: RangeInclusive<usize> = 1..=10_000;
+    /// `limits.drain_bytes`: up to 1 GiB.
+    pub const DRAIN_BYTES: RangeInclusive<usize> = 0..=1024 * 1024 * 1024;
     /// `backends.*.servers[*].weight` (HAProxy's range is 0..=256; 0 is `disable` here).
     pub const WEIGHT: RangeInclusive<usize> = 1..=256;
     /// `health_check.rise` and `fall`: consecutive checks.
@@ -197,6 +201,8 @@ mod tests {
             format!("uri_bytes: {}", limits.uri_bytes),
             format!("body_bytes: {}", limits.body_bytes),
             format!("h2_streams: {}", limits.h2_streams),
+            format!("drain_bytes: {}", limits.drain_bytes),
+            format!("drain: {}", secs(timeouts.drain)),
             format!("timeout: {}   ", secs(ADMIN_TIMEOUT)),
         ];
         for text in expected {

@@ -59,6 +59,8 @@ pub struct LimitsSection {
     pub h2_streams: Option<u32>,
     /// An origin's response head, in bytes (502); default 32768.
     pub response_header_bytes: Option<usize>,
+    /// Request-body bytes read and discarded after an early answer; 0: none.
+    pub drain_bytes: Option<usize>,
 }
 
 /// One entry of a listener's `routes:` (HAProxy `use_backend`); first match wins.
@@ -310,4 +312,7 @@ pub struct TimeoutsSection {
     /// Idle time allowed between two requests on a client keep-alive connection; default
     /// `client` (HAProxy `timeout http-keep-alive`).
     pub keep_alive: Option<Duration>,
+    /// Longest time spent discarding a request body after an early answer (nginx
+    /// `lingering_time`).
+    pub drain: Option<Duration>,
 }

@@ -56,6 +56,8 @@ pub struct Limits {
     pub h2_streams: u32,
     /// An origin's response status line and headers, in bytes; more is 502.
     pub response_header_bytes: usize,
+    /// Request-body bytes read and discarded after an early answer, so the client reads it.
+    pub drain_bytes: usize,
 }
 
 /// The stats listener.
@@ -132,6 +134,8 @@ pub struct Timeouts {
     pub server: Duration,
     /// Idle time between two requests on a kept-alive client connection.
     pub keep_alive: Duration,
+    /// Longest time spent discarding a request body after an early answer.
+    pub drain: Duration,
 }
 
 /// One client-facing listener.

@@ -2,10 +2,11 @@
 //! reads the answer only if the gateway keeps reading too: resetting the stream (HTTP/2) or
 //! closing the socket (HTTP/1.1) with body bytes unread makes many clients (curl among them)
 //! lose the answer. So, as nginx does, the rest of the body is read and discarded, within
-//! [`DRAIN_BYTES`] and [`DRAIN_TIME`], before the stream is reset or the connection closed
-//! (lingering close). Also: a response cut short by its origin reaches an HTTP/2 client as
+//! `limits.drain_bytes` and `timeouts.drain`, before the stream is reset or the connection
+//! closed (lingering close). Also: a response cut short by its origin reaches an HTTP/2 client as
 //! what was sent so far, then a reset.
 
+use super::state::ListenerState;
 use bytes::Bytes;
 use pingora::protocols::Stream;
 use pingora::proxy::Session;
@@ -13,16 +14,12 @@ use std::time::Duration;
 use tokio::io::AsyncReadExt;
 use tokio::time::{timeout_at, Instant};
 
-/// Most request-body bytes read and discarded after an early answer.
-pub const DRAIN_BYTES: usize = 8 * 1024 * 1024;
-/// Longest time spent reading them.
-pub const DRAIN_TIME: Duration = Duration::from_secs(2);
 /// How long the frames of a response cut short get to leave before its HTTP/2 stream is reset
 /// (a reset in the same read as the last frames makes some clients drop them).
 const CUT_SHORT_FLUSH: Duration = Duration::from_millis(50);
 
-/// Read and discard the rest of the request body of `session`, within the bounds.
-pub async fn request_body(session: &mut Session) {
+/// Read and discard the rest of the request body of `session`, within `state`'s bounds.
+pub async fn request_body(session: &mut Session, state: &ListenerState) {
     let downstream = session.as_downstream_mut();
     if downstream.is_body_done() {
         return;
@@ -32,9 +29,9 @@ pub async fn request_body(session: &mut Session) {
         // sending on an error status (curl) waits for it. Already ended: nothing is written.
         let _ = downstream.write_response_body(Bytes::new(), true).await;
     }
-    let deadline = Instant::now() + DRAIN_TIME;
+    let deadline = Instant::now() + state.timeouts.drain;
     let mut drained = 0;
-    while drained <= DRAIN_BYTES {
+    while drained < state.limits.drain_bytes {
         match timeout_at(deadline, downstream.read_request_body()).await {
             Ok(Ok(Some(chunk))) => drained += chunk.len(),
             _ => return,
@@ -43,12 +40,12 @@ pub async fn request_body(session: &mut Session) {
 }
 
 /// Lingering close of an HTTP/1 connection whose answer was written (and its writing side
-/// shut): read and discard what the client still sends, within the bounds, then let it go.
-pub async fn lingering_close(stream: &mut Stream) {
-    let deadline = Instant::now() + DRAIN_TIME;
+/// shut): read and discard what the client still sends, within `state`'s bounds, then let it go.
+pub async fn lingering_close(stream: &mut Stream, state: &ListenerState) {
+    let deadline = Instant::now() + state.timeouts.drain;
     let mut buf = [0u8; 16 * 1024];
     let mut drained = 0;
-    while drained <= DRAIN_BYTES {
+    while drained < state.limits.drain_bytes {
         match timeout_at(deadline, stream.read(&mut buf)).await {
             Ok(Ok(n)) if n > 0 => drained += n,
             _ => return,

@@ -331,7 +331,7 @@ impl ProxyHttp for GatewayProxy {
                 // streams are not drained here: with the body half-forwarded, a client that
                 // stops sending (curl) would wait forever; they are reset as before.
                 Ok(()) if code != 408 && !session.as_downstream().is_http2() => {
-                    drain::request_body(session).await
+                    drain::request_body(session, &ctx.state).await
                 }
                 Ok(()) => {}
                 Err(write_error) => {

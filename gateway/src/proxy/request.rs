@@ -23,7 +23,7 @@ pub async fn filter(session: &mut Session, ctx: &mut RequestCtx) -> Result<bool>
     if session.as_downstream().is_http2() {
         // HTTP/1 heads were checked by the listener, with the same function.
         if let Err(status) = head_limits::check_request(session.req_header(), &state.limits) {
-            return answer_early(session, Answer::error(status, &state.error_pages)).await;
+            return answer_early(session, Answer::error(status, &state.error_pages), state).await;
         }
     } else if session.req_header().version == Version::HTTP_10 {
         http10::hold_to_http10(session);
@@ -37,7 +37,7 @@ pub async fn filter(session: &mut Session, ctx: &mut RequestCtx) -> Result<bool>
     if session.as_downstream().is_http2() {
         let declared = declared_length(&session.req_header().headers);
         if !declared_fits(declared, state.limits.body_bytes) {
-            return answer_early(session, Answer::error(413, &state.error_pages)).await;
+            return answer_early(session, Answer::error(413, &state.error_pages), state).await;
         }
     }
     let route = routes.select(session.req_header());
@@ -55,7 +55,7 @@ pub async fn filter(session: &mut Session, ctx: &mut RequestCtx) -> Result<bool>
         trusted_proxies: &state.forwarded.trusted_proxies,
     };
     if let Flow::Respond(reply) = chain.on_request(&info, &mut ctx.hooks).await {
-        return answer_early(session, Answer::reply(reply, &state.error_pages)?).await;
+        return answer_early(session, Answer::reply(reply, &state.error_pages)?, state).await;
     }
     Ok(false)
 }
@@ -74,13 +74,17 @@ async fn answer_redirect(
         Some(location) => Answer::redirect(redirect.status, &location)?,
         None => Answer::error(400, &state.error_pages),
     };
-    answer_early(session, answer).await
+    answer_early(session, answer, state).await
 }
 
 /// Send the gateway's own answer before the request body was read, then read and discard what
 /// is left of the body (within bounds) so the client gets to read the answer.
-async fn answer_early(session: &mut Session, answer: Answer) -> Result<bool> {
+async fn answer_early(
+    session: &mut Session,
+    answer: Answer,
+    state: &ListenerState,
+) -> Result<bool> {
     answer.send(session).await?;
-    drain::request_body(session).await;
+    drain::request_body(session, state).await;
     Ok(true)
 }

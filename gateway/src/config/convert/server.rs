@@ -85,6 +85,7 @@ pub(super) fn timeouts(problems: &mut Problems, t: &file::TimeoutsSection) -> Ti
         client,
         server: duration_or(problems, "timeouts.server", &t.server, default.server),
         keep_alive: duration_or(problems, "timeouts.keep_alive", &t.keep_alive, client),
+        drain: duration_or(problems, "timeouts.drain", &t.drain, default.drain),
     }
 }
 
@@ -135,6 +136,13 @@ pub(super) fn limits(problems: &mut Problems, l: &file::LimitsSection) -> Limits
             l.response_header_bytes,
             default.response_header_bytes,
             bounds::HEADER_BYTES,
+        ),
+        drain_bytes: within(
+            problems,
+            "limits.drain_bytes",
+            l.drain_bytes,
+            default.drain_bytes,
+            bounds::DRAIN_BYTES,
         ),
     }
 }
