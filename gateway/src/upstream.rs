@@ -91,6 +91,8 @@ pub struct ServerState {
     active: AtomicUsize,
     /// When the slow-start ramp began (Unix ms); 0: at full weight.
     ramp_from_ms: AtomicU64,
+    /// Connection limit set at run time (`set maxconn server`); 0: none.
+    max_connections: AtomicUsize,
 }
 
 impl ServerState {
@@ -102,6 +104,16 @@ impl ServerState {
     /// The weight in effect (the configured one unless set at run time).
     pub fn weight(&self) -> usize {
         self.weight.load(Relaxed)
+    }
+
+    /// The connection limit set at run time (`set maxconn server`), if any.
+    pub fn max_connections(&self) -> Option<usize> {
+        Some(self.max_connections.load(Relaxed)).filter(|&n| n > 0)
+    }
+
+    /// Set the connection limit (0: none), as `set maxconn server` does.
+    pub fn set_max_connections(&self, limit: usize) {
+        self.max_connections.store(limit, Relaxed);
     }
 
     /// Whether new requests may go to this server.
@@ -188,6 +200,13 @@ pub struct Checker {
     settings: model::HealthCheck,
 }
 
+impl Checker {
+    /// The check's settings (rise, fall, ...).
+    pub fn settings(&self) -> &model::HealthCheck {
+        &self.settings
+    }
+}
+
 /// A backend's servers behind its balancers.
 pub struct Upstream {
     /// The backend's name.
@@ -229,6 +248,7 @@ impl Upstream {
                     weight: AtomicUsize::new(s.weight),
                     active: AtomicUsize::new(0),
                     ramp_from_ms: AtomicU64::new(0),
+                    max_connections: AtomicUsize::new(0),
                 };
                 state.metrics.up.set(i64::from(state.health.is_up()));
                 state
