@@ -204,6 +204,45 @@ backends:
     }
 
     #[test]
+    fn prompt_and_timeout_are_the_sessions_own() {
+        let live = live();
+        let mut mode = Mode {
+            interactive: false,
+            timeout: Duration::from_secs(10),
+        };
+        assert!(run_line(&live, "help", &mut mode).unwrap().ends_with(
+            "
+
+"
+        ));
+        assert_eq!(
+            run_line(&live, "prompt", &mut mode).as_deref(),
+            Some("\n> ")
+        );
+        assert_eq!(
+            run_line(&live, "set timeout cli 30", &mut mode).as_deref(),
+            Some("\n> ")
+        );
+        assert_eq!(mode.timeout, Duration::from_secs(30));
+        for (bad, line) in [
+            ("set timeout cli 0", "Invalid timeout value.\n\n> "),
+            ("set timeout cli", "Expects an integer value.\n\n> "),
+            (
+                "set timeout foo 3",
+                "'set timeout' only supports 'cli'.\n\n> ",
+            ),
+        ] {
+            assert_eq!(run_line(&live, bad, &mut mode).as_deref(), Some(line));
+        }
+        assert_eq!(mode.timeout, Duration::from_secs(30));
+        assert!(run_line(&live, "show info", &mut mode)
+            .unwrap()
+            .ends_with("Tainted: 0\n\n> "));
+        assert_eq!(run_line(&live, "prompt", &mut mode).as_deref(), Some("\n"));
+        assert_eq!(run_line(&live, "quit", &mut mode), None);
+    }
+
+    #[test]
     fn show_commands_use_haproxy_layouts() {
         let live = live();
         execute(&live, "set server app/b weight 7");
