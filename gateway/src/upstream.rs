@@ -87,7 +87,7 @@ pub struct ServerState {
     pub health: ServerHealth,
     admin: AtomicU8,
     weight: AtomicUsize,
-    /// Requests in flight (least_conn, random).
+    /// Requests in flight.
     active: AtomicUsize,
     /// When the slow-start ramp began (Unix ms); 0: at full weight.
     ramp_from_ms: AtomicU64,
@@ -119,6 +119,11 @@ impl ServerState {
     /// Whether new requests may go to this server.
     pub fn takes_requests(&self) -> bool {
         self.health.is_up() && self.admin() == AdminState::Ready && self.weight() > 0
+    }
+
+    /// Requests in flight on this server.
+    pub fn in_flight(&self) -> usize {
+        self.active.load(Relaxed)
     }
 
     /// Count a request sent to this server (until [`Self::finished`]).

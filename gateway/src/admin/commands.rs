@@ -262,7 +262,11 @@ backends:
             row.split(',')
                 .nth(header.iter().position(|h| *h == name).unwrap())
         };
-        assert_eq!(cell("status"), Some("UP"));
+        assert_eq!(
+            cell("status"),
+            Some("no check"),
+            "HAProxy's word without checks"
+        );
         assert_eq!(cell("weight"), Some("7"));
         assert_eq!(cell("type"), Some("2"));
         assert_eq!(row.split(',').count(), header.len(), "one cell per column");

@@ -132,7 +132,7 @@ pub(super) fn delete(live: &Live, target: &str) -> String {
             if server.admin() != AdminState::Maint {
                 return Err("Only servers in maintenance mode can be deleted.\n".into());
             }
-            if server.metrics.in_flight.get() > 0 {
+            if server.in_flight() > 0 {
                 return Err(
                     "Server still has connections attached to it, cannot remove it.\n".into(),
                 );

@@ -97,7 +97,7 @@ pub(super) fn show_servers_conn(live: &Live, only: Option<&str>, threads: usize)
                 s + 1,
                 server.config.address.ip(),
                 server.config.address.port(),
-                server.metrics.in_flight.get(),
+                server.in_flight(),
             );
             out.push_str(&" -".repeat(threads));
             out.push('\n');

@@ -102,13 +102,13 @@ fn delete_needs_maintenance_and_stays_deleted() {
         "Only servers in maintenance mode can be deleted.\n"
     );
     let app = live.upstream("app").unwrap();
-    app.servers[1].metrics.in_flight.inc();
+    app.servers[1].started();
     execute(&live, "disable server app/b");
     assert_eq!(
         execute(&live, "del server app/b"),
         "Server still has connections attached to it, cannot remove it.\n"
     );
-    app.servers[1].metrics.in_flight.dec();
+    app.servers[1].finished();
     assert_eq!(execute(&live, "del server app/b"), "Server deleted.\n");
     assert_eq!(servers(&live).len(), 1);
     live.apply(&config("127.0.0.1:3")).unwrap();

@@ -170,9 +170,11 @@ pub(super) fn show_stat(live: &Live, words: &[&str]) -> String {
                         row.set("check_duration", server.last_check_ms as u64);
                     }
                 }
-                None => {
-                    row.set("check_status", "no check");
+                // HAProxy's status of a server without checks that takes requests.
+                None if server.status == "UP" => {
+                    row.set("status", "no check");
                 }
+                None => {}
             }
             set_responses(&mut row, &server.responses);
             out.push_str(&row.line());
