@@ -183,3 +183,33 @@ fn the_state_file_carries_runtime_servers_to_a_new_process() {
     assert_eq!(listed[0].1, "127.0.0.5:2");
     assert_eq!(listed[2], ("c".into(), "127.0.0.1:9".into(), "UP", None));
 }
+
+#[test]
+fn an_added_server_in_a_checked_backend_waits_for_its_checks() {
+    let yaml = "
+listeners:
+  - { name: web, address: 127.0.0.1:1, backend: app }
+backends:
+  app:
+    health_check: { path: /health }
+    servers:
+      - { name: a, address: 127.0.0.1:2 }
+";
+    let registry = Registry::with_builtins();
+    let live = Live::new(
+        &parse(Path::new("/t.yaml"), yaml, &registry).unwrap(),
+        registry,
+    )
+    .unwrap();
+    assert_eq!(
+        execute(&live, "add server app/c 127.0.0.1:9"),
+        "New server registered.\n"
+    );
+    assert_eq!(execute(&live, "enable server app/c"), "");
+    let app = live.upstream("app").unwrap();
+    assert_eq!(
+        app.servers[1].status(),
+        "DOWN",
+        "up only after `rise` good checks"
+    );
+}

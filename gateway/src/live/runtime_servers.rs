@@ -88,7 +88,8 @@ impl RuntimeServers {
 
     /// Give the servers of `upstream` (just built from [`Self::apply`]'s backend) what the
     /// edits say beyond the configuration: a runtime-added server new to `previous` starts
-    /// in maintenance; a moved server keeps its administrative state; runtime limits.
+    /// in maintenance (and down in a checked backend, until its checks pass); a moved server
+    /// keeps its administrative state; runtime limits.
     pub fn settle(&self, upstream: &Upstream, previous: Option<&Upstream>) {
         let Some(edits) = self.0.get(&upstream.name) else {
             return;
@@ -103,7 +104,14 @@ impl RuntimeServers {
                 Some(b) if b.config.address != server.config.address => {
                     upstream.set_admin(index, b.admin());
                 }
-                None if edit.added.is_some() => upstream.set_admin(index, AdminState::Maint),
+                None if edit.added.is_some() => {
+                    upstream.set_admin(index, AdminState::Maint);
+                    // As a discovered server: in a checked backend, up once its checks pass.
+                    if upstream.checker().is_some() {
+                        server.health.set_state(false, crate::metrics::unix_now());
+                        server.metrics.up.set(0);
+                    }
+                }
                 _ => {}
             }
             if let Some(limit) = edit.max_connections {
