@@ -21,8 +21,13 @@ fn split(target: &str) -> Result<(&str, &str), String> {
         .ok_or_else(|| "Require 'backend/server'.\n".to_string())
 }
 
-/// The backend and index of the server named by `target` among `upstreams`.
-fn find<'a>(upstreams: &'a [Arc<Upstream>], target: &str) -> Result<(&'a Upstream, usize), String> {
+/// The backend and index of the server named by `target` among `upstreams`; a server from
+/// DNS discovery is refused (DNS decides its address and presence).
+fn find<'a>(
+    live: &Live,
+    upstreams: &'a [Arc<Upstream>],
+    target: &str,
+) -> Result<(&'a Upstream, usize), String> {
     let (backend, server) = split(target)?;
     let upstream = upstreams
         .iter()
@@ -31,6 +36,11 @@ fn find<'a>(upstreams: &'a [Arc<Upstream>], target: &str) -> Result<(&'a Upstrea
     let index = upstream
         .server_named(server)
         .ok_or_else(|| "No such server.\n".to_string())?;
+    if live.is_discovered(backend, server) {
+        return Err(format!(
+            "Server {target} comes from DNS discovery: change it through DNS.\n"
+        ));
+    }
     Ok((upstream, index))
 }
 
@@ -127,7 +137,7 @@ pub(super) fn add(live: &Live, target: &str, args: &[&str]) -> String {
 pub(super) fn delete(live: &Live, target: &str) -> String {
     answer(
         live.edit_servers(|edits, upstreams| {
-            let (upstream, index) = find(upstreams, target)?;
+            let (upstream, index) = find(live, upstreams, target)?;
             let server = &upstream.servers[index];
             if server.admin() != AdminState::Maint {
                 return Err("Only servers in maintenance mode can be deleted.\n".into());
@@ -182,7 +192,7 @@ pub(super) fn set_addr(live: &Live, target: &str, args: &[&str]) -> String {
     };
     let mut message = String::new();
     let edited = live.edit_servers(|edits, upstreams| {
-        let (upstream, index) = find(upstreams, target)?;
+        let (upstream, index) = find(live, upstreams, target)?;
         let server = &upstream.servers[index];
         let old = server.config.address;
         let new = SocketAddr::new(ip, port.unwrap_or(old.port()));
@@ -233,7 +243,7 @@ pub(super) fn set_maxconn(live: &Live, target: &str, value: Option<&str>) -> Str
         Err(_) => return "maxconn string empty or preceded by garbage\n".into(),
     };
     let edited = live.edit_servers(|edits, upstreams| {
-        let (upstream, index) = find(upstreams, target)?;
+        let (upstream, index) = find(live, upstreams, target)?;
         let name = &upstream.servers[index].config.name;
         let servers = edits.0.entry(upstream.name.clone()).or_default();
         servers.entry(name.clone()).or_default().max_connections = Some(limit);

@@ -163,6 +163,15 @@ impl Live {
         })
     }
 
+    /// Whether `server` of `backend` comes from DNS discovery (the runtime verbs leave those
+    /// to DNS).
+    pub fn is_discovered(&self, backend: &str, server: &str) -> bool {
+        let discovered = self.discovered.lock().unwrap_or_else(|e| e.into_inner());
+        discovered
+            .get(backend)
+            .is_some_and(|servers| servers.iter().any(|s| s.name == server))
+    }
+
     /// Take over the runtime edits of the process this one replaces (before its servers'
     /// states are restored).
     pub fn restore_runtime_servers(&self, edits: RuntimeServers) {
@@ -175,5 +184,40 @@ impl Live {
         }) {
             log::error!("runtime servers of the previous process not applied: {e}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hooks::Registry;
+    use std::path::Path;
+
+    #[test]
+    fn discovered_servers_are_left_to_dns() {
+        let yaml = "
+listeners:
+  - { name: web, address: 127.0.0.1:1, backend: app }
+backends:
+  app:
+    servers:
+      - { name: a, address: 127.0.0.1:2 }
+";
+        let registry = Registry::with_builtins();
+        let runtime = crate::runtime_config::parse(Path::new("/t.yaml"), yaml, &registry);
+        let live = Live::new(&runtime.unwrap(), registry).unwrap();
+        let found = model::Server {
+            name: "app-127.0.0.1:5".into(),
+            address: "127.0.0.1:5".parse().unwrap(),
+            weight: 1,
+            backup: false,
+            slowstart: None,
+        };
+        live.discovered
+            .lock()
+            .unwrap()
+            .insert("app".into(), vec![found]);
+        assert!(live.is_discovered("app", "app-127.0.0.1:5"));
+        assert!(!live.is_discovered("app", "a"));
     }
 }
