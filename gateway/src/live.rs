@@ -22,8 +22,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 mod discovery;
+mod runtime_servers;
 
 pub use discovery::DiscoveryStatus;
+pub use runtime_servers::{Added, RuntimeServers, ServerEdit};
 
 /// The running configuration: listeners' states and backends, reloadable from `source`.
 pub struct Live {
@@ -48,6 +50,8 @@ pub struct Live {
     applying: Mutex<()>,
     /// The last resolutions of each discovered backend.
     discovery_status: Mutex<BTreeMap<String, DiscoveryStatus>>,
+    /// Servers added or changed through the admin socket.
+    runtime_servers: Mutex<RuntimeServers>,
 }
 
 /// Settings only a new process (an upgrade) can change: sockets, process settings.
@@ -128,7 +132,12 @@ impl Live {
     /// `registry`).
     pub fn new(runtime: &RuntimeConfig, registry: Registry) -> Result<Arc<Live>, String> {
         let config = &runtime.config;
-        let upstreams = build_upstreams(config, &[], &BTreeMap::new());
+        let upstreams = build_upstreams(
+            config,
+            &[],
+            &BTreeMap::new(),
+            &mut RuntimeServers::default(),
+        );
         let listeners = config
             .listeners
             .iter()
@@ -156,6 +165,7 @@ impl Live {
             discovered: Mutex::new(BTreeMap::new()),
             discovery_status: Mutex::new(BTreeMap::new()),
             applying: Mutex::new(()),
+            runtime_servers: Mutex::new(RuntimeServers::default()),
         }))
     }
 
@@ -196,6 +206,11 @@ impl Live {
             .map_err(|problems| problems.iter().map(ToString::to_string).collect())
     }
 
+    /// Worker threads per listener (`server.threads`).
+    pub fn threads(&self) -> usize {
+        self.fixed.server.threads
+    }
+
     /// The configuration file's path.
     pub fn source(&self) -> &std::path::Path {
         &self.source
@@ -216,7 +231,13 @@ impl Live {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        let upstreams = build_upstreams(config, &previous, &discovered);
+        let upstreams = {
+            let mut edits = self
+                .runtime_servers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            build_upstreams(config, &previous, &discovered, &mut edits)
+        };
         // Build every new state before swapping any, so a failure changes nothing.
         let mut states = Vec::new();
         for slot in &self.listeners {
@@ -275,12 +296,14 @@ fn build_upstreams(
     config: &Config,
     previous: &[Arc<Upstream>],
     discovered: &BTreeMap<String, Vec<model::Server>>,
+    edits: &mut RuntimeServers,
 ) -> BTreeMap<String, Arc<Upstream>> {
     config
         .backends
         .iter()
         .map(|(name, backend)| {
             let before = previous.iter().find(|u| &u.name == name);
+            let backend = &edits.apply(backend);
             let upstream = match discovered.get(name).filter(|_| backend.discovery.is_some()) {
                 Some(found) => {
                     let mut backend = backend.clone();
@@ -289,6 +312,7 @@ fn build_upstreams(
                 }
                 None => Upstream::new(backend, before.map(|u| &**u)),
             };
+            edits.settle(&upstream, before.map(|u| &**u));
             (name.clone(), upstream)
         })
         .collect()

@@ -3,9 +3,10 @@
 //! listening sockets go) and again when it exits; the new process, started with `-u`, reads
 //! it once it holds the sockets. So a server that was down stays down (no traffic for `rise`
 //! checks after every upgrade), drained and maintenance servers stay so, runtime weights
-//! stay, and counters continue instead of restarting from zero.
+//! stay, servers added or changed through the admin socket stay, and counters continue
+//! instead of restarting from zero.
 
-use crate::live::Live;
+use crate::live::{Live, RuntimeServers};
 use crate::metrics::{add_counter_values, counter_values, unix_now, CounterValue};
 use crate::upstream::AdminState;
 use serde::{Deserialize, Serialize};
@@ -27,6 +28,9 @@ pub struct SavedState {
     pub servers: Vec<SavedServer>,
     /// Every non-zero counter.
     pub counters: Vec<CounterValue>,
+    /// Servers added or changed through the admin socket.
+    #[serde(default)]
+    pub runtime_servers: RuntimeServers,
 }
 
 /// One server's state.
@@ -70,6 +74,7 @@ pub fn capture(live: &Live, last: bool) -> SavedState {
         written: unix_now(),
         servers,
         counters: counter_values(),
+        runtime_servers: live.runtime_servers(),
     }
 }
 
@@ -103,6 +108,7 @@ pub fn read(path: &Path) -> Option<SavedState> {
 /// Apply the servers' state and add the counters of `state` to `live` (one load of its
 /// backends).
 pub fn restore(live: &Live, state: &SavedState) {
+    live.restore_runtime_servers(state.runtime_servers.clone());
     let mut restored = 0;
     let upstreams = live.upstreams();
     for saved in &state.servers {

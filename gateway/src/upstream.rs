@@ -87,10 +87,12 @@ pub struct ServerState {
     pub health: ServerHealth,
     admin: AtomicU8,
     weight: AtomicUsize,
-    /// Requests in flight (least_conn, random).
+    /// Requests in flight.
     active: AtomicUsize,
     /// When the slow-start ramp began (Unix ms); 0: at full weight.
     ramp_from_ms: AtomicU64,
+    /// Connection limit set at run time (`set maxconn server`); 0: none.
+    max_connections: AtomicUsize,
 }
 
 impl ServerState {
@@ -104,9 +106,24 @@ impl ServerState {
         self.weight.load(Relaxed)
     }
 
+    /// The connection limit set at run time (`set maxconn server`), if any.
+    pub fn max_connections(&self) -> Option<usize> {
+        Some(self.max_connections.load(Relaxed)).filter(|&n| n > 0)
+    }
+
+    /// Set the connection limit (0: none), as `set maxconn server` does.
+    pub fn set_max_connections(&self, limit: usize) {
+        self.max_connections.store(limit, Relaxed);
+    }
+
     /// Whether new requests may go to this server.
     pub fn takes_requests(&self) -> bool {
         self.health.is_up() && self.admin() == AdminState::Ready && self.weight() > 0
+    }
+
+    /// Requests in flight on this server.
+    pub fn in_flight(&self) -> usize {
+        self.active.load(Relaxed)
     }
 
     /// Count a request sent to this server (until [`Self::finished`]).
@@ -188,6 +205,13 @@ pub struct Checker {
     settings: model::HealthCheck,
 }
 
+impl Checker {
+    /// The check's settings (rise, fall, ...).
+    pub fn settings(&self) -> &model::HealthCheck {
+        &self.settings
+    }
+}
+
 /// A backend's servers behind its balancers.
 pub struct Upstream {
     /// The backend's name.
@@ -229,6 +253,7 @@ impl Upstream {
                     weight: AtomicUsize::new(s.weight),
                     active: AtomicUsize::new(0),
                     ramp_from_ms: AtomicU64::new(0),
+                    max_connections: AtomicUsize::new(0),
                 };
                 state.metrics.up.set(i64::from(state.health.is_up()));
                 state

@@ -1,39 +1,83 @@
 //! The admin socket's commands: a line split into commands, each parsed and run against the
 //! running state; the answer text. Output formats are in the sibling modules.
 
-use super::{info, servers_state, stat_csv};
+use super::{info, servers, servers_state, stat_csv};
 use crate::live::Live;
 use crate::upstream::{AdminState, Upstream};
+use std::time::Duration;
 
 const HELP: &str = "\
 The following commands are valid at this level:
   help                                    : this message
   show info                               : process information
-  show stat                               : listener, backend and server figures (CSV)
+  show stat [<iid> <type> <sid>]          : listener, backend and server figures (CSV)
+  show backend                            : list the backends
+  show servers conn [<backend>]           : servers' connections
   show servers state [<backend>]          : servers' state (HAProxy server-state format)
   disable server <backend>/<server>       : put a server in maintenance
   enable server <backend>/<server>        : take a server out of maintenance or drain
   set server <backend>/<server> state ready|drain|maint
   set server <backend>/<server> weight <0-256>
+  set server <backend>/<server> addr <ip> [port <port>]
+  add server <backend>/<server> <ip:port> [weight <n>] [backup] : new server (in maintenance)
+  del server <backend>/<server>           : remove a server in maintenance
+  set maxconn server <backend>/<server> <n> : a server's connection limit (0: none)
   reopen logs                             : reopen the access log file (after logrotate)
+  prompt                                  : toggle interactive mode with prompt
+  set timeout cli <delay>                 : change this session's idle timeout (seconds)
   quit                                    : close this session
 ";
 
-/// Run the `;`-separated commands of one line; the answer ending with its empty line, or
-/// `None` when the line says `quit`.
-pub fn run_line(live: &Live, line: &str) -> Option<String> {
+/// What a session's own commands set: `prompt` (interactive mode) and `set timeout cli`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mode {
+    /// Interactive: a `> ` prompt after every answer.
+    pub interactive: bool,
+    /// How long the session may stay idle.
+    pub timeout: Duration,
+}
+
+/// HAProxy's interactive prompt.
+pub const PROMPT: &str = "> ";
+
+/// Run the `;`-separated commands of one line; the answer ending with its empty line (and
+/// the prompt in interactive mode), or `None` when the line says `quit`.
+pub fn run_line(live: &Live, line: &str, mode: &mut Mode) -> Option<String> {
     let mut answer = String::new();
     for command in line.trim().split(';').map(str::trim) {
-        if command == "quit" {
-            return None;
-        }
-        if !command.is_empty() {
-            answer.push_str(&execute(live, command));
+        let words: Vec<&str> = command.split_whitespace().collect();
+        match words.as_slice() {
+            [] => {}
+            ["quit"] => return None,
+            ["prompt"] => mode.interactive = !mode.interactive,
+            ["set", "timeout", rest @ ..] => answer.push_str(&set_timeout(rest, mode)),
+            _ => answer.push_str(&execute(live, command)),
         }
     }
     answer.push('\n');
+    if mode.interactive {
+        answer.push_str(PROMPT);
+    }
     Some(answer)
 }
+
+/// `set timeout cli <seconds>`, with HAProxy's error lines.
+fn set_timeout(words: &[&str], mode: &mut Mode) -> String {
+    match words {
+        ["cli", seconds] => match seconds.parse::<u64>() {
+            Ok(s) if (1..=MAX_TIMEOUT_SECONDS).contains(&s) => {
+                mode.timeout = Duration::from_secs(s);
+                String::new()
+            }
+            _ => "Invalid timeout value.\n".into(),
+        },
+        ["cli"] => "Expects an integer value.\n".into(),
+        _ => "'set timeout' only supports 'cli'.\n".into(),
+    }
+}
+
+/// The longest `set timeout cli` (HAProxy's bound on timeouts, 2^31-1 ms).
+const MAX_TIMEOUT_SECONDS: u64 = (i32::MAX as u64) / 1000;
 
 /// Run one command; the answer, each line ending in `\n` (empty for a silent success).
 pub fn execute(live: &Live, command: &str) -> String {
@@ -41,7 +85,12 @@ pub fn execute(live: &Live, command: &str) -> String {
     match words.as_slice() {
         ["help"] => HELP.to_string(),
         ["show", "info"] => info::show_info(live),
-        ["show", "stat"] => stat_csv::show_stat(live),
+        ["show", "stat", filter @ ..] => stat_csv::show_stat(live, filter),
+        ["show", "backend"] => stat_csv::show_backend(live),
+        ["show", "servers", "conn"] => servers_state::show_servers_conn(live, None, live.threads()),
+        ["show", "servers", "conn", backend] => {
+            servers_state::show_servers_conn(live, Some(backend), live.threads())
+        }
         ["show", "servers", "state"] => servers_state::show_servers_state(live, None),
         ["show", "servers", "state", backend] => {
             servers_state::show_servers_state(live, Some(backend))
@@ -62,6 +111,14 @@ pub fn execute(live: &Live, command: &str) -> String {
             }
             _ => "Weight must be an integer between 0 and 256.\n".into(),
         },
+        ["set", "server", target, "addr", rest @ ..] => servers::set_addr(live, target, rest),
+        ["add", "server", target, rest @ ..] => servers::add(live, target, rest),
+        ["add", "server"] => "Require 'backend/server'.\n".into(),
+        ["del", "server", target] => servers::delete(live, target),
+        ["del", "server"] => "Require 'backend/server'.\n".into(),
+        ["set", "maxconn", "server", target, rest @ ..] => {
+            servers::set_maxconn(live, target, rest.first().copied())
+        }
         ["reopen", "logs"] => {
             log::warn!("admin: reopening the access log");
             crate::access_log::writer::request_reopen();
@@ -147,6 +204,45 @@ backends:
     }
 
     #[test]
+    fn prompt_and_timeout_are_the_sessions_own() {
+        let live = live();
+        let mut mode = Mode {
+            interactive: false,
+            timeout: Duration::from_secs(10),
+        };
+        assert!(run_line(&live, "help", &mut mode).unwrap().ends_with(
+            "
+
+"
+        ));
+        assert_eq!(
+            run_line(&live, "prompt", &mut mode).as_deref(),
+            Some("\n> ")
+        );
+        assert_eq!(
+            run_line(&live, "set timeout cli 30", &mut mode).as_deref(),
+            Some("\n> ")
+        );
+        assert_eq!(mode.timeout, Duration::from_secs(30));
+        for (bad, line) in [
+            ("set timeout cli 0", "Invalid timeout value.\n\n> "),
+            ("set timeout cli", "Expects an integer value.\n\n> "),
+            (
+                "set timeout foo 3",
+                "'set timeout' only supports 'cli'.\n\n> ",
+            ),
+        ] {
+            assert_eq!(run_line(&live, bad, &mut mode).as_deref(), Some(line));
+        }
+        assert_eq!(mode.timeout, Duration::from_secs(30));
+        assert!(run_line(&live, "show info", &mut mode)
+            .unwrap()
+            .ends_with("Tainted: 0\n\n> "));
+        assert_eq!(run_line(&live, "prompt", &mut mode).as_deref(), Some("\n"));
+        assert_eq!(run_line(&live, "quit", &mut mode), None);
+    }
+
+    #[test]
     fn show_commands_use_haproxy_layouts() {
         let live = live();
         execute(&live, "set server app/b weight 7");
@@ -156,7 +252,8 @@ backends:
         assert!(lines[1].starts_with("# be_id be_name srv_id srv_name srv_addr"));
         assert_eq!(
             lines[3].split(' ').take(9).collect::<Vec<_>>(),
-            ["1", "app", "2", "b", "127.0.0.1", "2", "0", "7", "3"]
+            ["2", "app", "2", "b", "127.0.0.1", "2", "0", "7", "3"],
+            "be_id is the backend's show stat iid (after the one listener)"
         );
         let stat = execute(&live, "show stat");
         let header: Vec<&str> = stat.lines().next().unwrap()[2..].split(',').collect();
@@ -165,7 +262,11 @@ backends:
             row.split(',')
                 .nth(header.iter().position(|h| *h == name).unwrap())
         };
-        assert_eq!(cell("status"), Some("UP"));
+        assert_eq!(
+            cell("status"),
+            Some("no check"),
+            "HAProxy's word without checks"
+        );
         assert_eq!(cell("weight"), Some("7"));
         assert_eq!(cell("type"), Some("2"));
         assert_eq!(row.split(',').count(), header.len(), "one cell per column");

@@ -17,7 +17,7 @@ fn check_status_code(outcome: CheckOutcome) -> u8 {
     }
 }
 
-/// The `show servers state` answer, for every backend or only `only`.
+/// The `show servers state` answer (a backend's id is its `show stat` `iid`), for every backend or only `only`.
 pub(super) fn show_servers_state(live: &Live, only: Option<&str>) -> String {
     let upstreams = live.upstreams();
     if let Some(name) = only {
@@ -29,7 +29,8 @@ pub(super) fn show_servers_state(live: &Live, only: Option<&str>) -> String {
         "1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight \
          srv_iweight srv_time_since_last_change srv_check_status srv_check_result \
          srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id \
-         srv_fqdn srv_port\n",
+         srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr \
+         srv_agent_addr srv_agent_port\n",
     );
     let now = crate::metrics::unix_now();
     for (b, upstream) in upstreams.iter().enumerate() {
@@ -46,8 +47,8 @@ pub(super) fn show_servers_state(live: &Live, only: Option<&str>) -> String {
             };
             let _ = writeln!(
                 out,
-                "{} {} {} {} {} {} {} {} {} {} {} {} {} {} 0 0 0 - {}",
-                b + 1,
+                "{} {} {} {} {} {} {} {} {} {} {} {} {} {} 0 0 0 - {} - 0 0 - - 0",
+                live.listeners.len() + b + 1,
                 upstream.name,
                 s + 1,
                 server.config.name,
@@ -63,6 +64,43 @@ pub(super) fn show_servers_state(live: &Live, only: Option<&str>) -> String {
                 if checked { 6 } else { 0 },
                 server.config.address.port(),
             );
+        }
+    }
+    out
+}
+
+/// The `show servers conn [<backend>]` answer: HAProxy's columns; what the gateway does not
+/// track (Pingora's idle pool is not inspectable per server) is `-`.
+pub(super) fn show_servers_conn(live: &Live, only: Option<&str>, threads: usize) -> String {
+    let upstreams = live.upstreams();
+    if let Some(name) = only {
+        if !upstreams.iter().any(|u| u.name == name) {
+            return "Can't find backend.\n".into();
+        }
+    }
+    let mut out = format!(
+        "# bkname/svname bkid/svid addr port - purge_delay used_cur used_max need_est \
+         unsafe_nb safe_nb idle_lim idle_cur idle_per_thr[{threads}]\n"
+    );
+    let iid_base = live.listeners.len();
+    for (b, upstream) in upstreams.iter().enumerate() {
+        if only.is_some_and(|name| name != upstream.name) {
+            continue;
+        }
+        for (s, server) in upstream.servers.iter().enumerate() {
+            let _ = write!(
+                out,
+                "{}/{} {}/{} {} {} - - {} - - - - - -",
+                upstream.name,
+                server.config.name,
+                iid_base + b + 1,
+                s + 1,
+                server.config.address.ip(),
+                server.config.address.port(),
+                server.in_flight(),
+            );
+            out.push_str(&" -".repeat(threads));
+            out.push('\n');
         }
     }
     out

@@ -2,7 +2,7 @@
 //! a longer line is refused without running any of it and ends the session. A session idle
 //! for the configured timeout (HAProxy `stats timeout`) is closed.
 
-use super::commands;
+use super::commands::{self, Mode};
 use crate::live::Live;
 use pingora::server::ShutdownWatch;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
@@ -108,7 +108,12 @@ async fn session(stream: UnixStream, live: Arc<Live>, idle: Duration) {
     let (read, mut write) = stream.into_split();
     let mut reader = BufReader::new(read);
     let mut line = Vec::new();
+    let mut mode = Mode {
+        interactive: false,
+        timeout: idle,
+    };
     loop {
+        let idle = mode.timeout;
         let answer = match read_line(&mut reader, &mut line, idle).await {
             LineRead::End | LineRead::Idle => return,
             LineRead::TooLong => {
@@ -123,10 +128,12 @@ async fn session(stream: UnixStream, live: Arc<Live>, idle: Duration) {
                 let _ = tokio::time::timeout(idle, discard).await;
                 return;
             }
-            LineRead::Line => match commands::run_line(&live, &String::from_utf8_lossy(&line)) {
-                Some(answer) => answer,
-                None => return,
-            },
+            LineRead::Line => {
+                match commands::run_line(&live, &String::from_utf8_lossy(&line), &mut mode) {
+                    Some(answer) => answer,
+                    None => return,
+                }
+            }
         };
         let written = tokio::time::timeout(idle, write.write_all(answer.as_bytes())).await;
         if !matches!(written, Ok(Ok(()))) {

@@ -73,9 +73,7 @@ impl GatewayProxy {
     fn release_server(&self, ctx: &mut RequestCtx) {
         let held = ctx.in_flight.take();
         if let Some(server) = ctx.server_at(held) {
-            if server_counts(ctx) {
-                server.finished();
-            }
+            server.finished();
         }
         if let Some(metrics) = self.server_metrics(ctx, held) {
             metrics.in_flight.dec();
@@ -180,10 +178,9 @@ impl ProxyHttp for GatewayProxy {
         self.release_server(ctx);
         ctx.server = Some(index);
         ctx.upstream_started = Some(Instant::now());
-        if server_counts(ctx) {
-            upstream.servers[index].started();
-            ctx.in_flight = Some(index);
-        }
+        // Counted for every balance: least_conn and random weigh it, `del server` checks it.
+        upstream.servers[index].started();
+        ctx.in_flight = Some(index);
         if let Some(metrics) = self.server_metrics(ctx, Some(index)) {
             metrics.in_flight.inc();
             ctx.in_flight = Some(index);
@@ -350,15 +347,4 @@ impl ProxyHttp for GatewayProxy {
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
         self.log_request(session, e, ctx).await;
     }
-}
-
-/// Whether the request's backend counts requests in flight per server (its balancing
-/// depends on them).
-fn server_counts(ctx: &RequestCtx) -> bool {
-    ctx.upstream().is_some_and(|u| {
-        matches!(
-            u.balance,
-            crate::config::model::Balance::LeastConn | crate::config::model::Balance::Random
-        )
-    })
 }
