@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod config;
+pub mod dnsmasq;
 pub mod gateway;
 pub mod origin;
 pub mod pki;
