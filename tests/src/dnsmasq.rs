@@ -80,6 +80,11 @@ impl Dnsmasq {
             .count()
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Kill it and wait until it is gone.
     pub fn stop(&mut self) {
         let _ = self.child.kill();

@@ -113,6 +113,31 @@ impl Live {
         runtime.spawn(run(Arc::downgrade(self)));
     }
 
+    /// Resolve every discovered backend once, before the listeners serve, so that a process
+    /// starting (or taking over at an upgrade) has its servers from the first request (in a
+    /// checked backend they start down, as later ones do, unless the upgrade's state file
+    /// says otherwise). A failed resolution is left to the loop, which starts at once.
+    pub fn discover_now(&self) {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        for (backend, discovery) in self.discoveries() {
+            let timeout = RESOLVE_TIMEOUT.min(discovery.interval);
+            let Ok(found) = runtime.block_on(dns::resolve(&discovery, timeout)) else {
+                continue;
+            };
+            if found.targets.is_empty() {
+                continue;
+            }
+            self.note_resolution(&backend, &discovery.name, None);
+            let found = servers(&backend, &found.targets, &discovery);
+            self.discovered(&backend, found);
+        }
+    }
+
     /// The last resolutions of `backend`, if it is discovered.
     pub fn discovery_status(&self, backend: &str) -> Option<DiscoveryStatus> {
         let status = self
