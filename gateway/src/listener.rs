@@ -240,7 +240,8 @@ impl ServerApp for ListenerApp {
         let mut served_any = false;
         loop {
             let limit = state.limits.header_bytes;
-            let head = read_head(&mut stream, shutdown, keep_alive, head_timeout, limit).await;
+            let waiting = (keep_alive, head_timeout);
+            let head = read_head(&mut stream, shutdown, waiting, limit, !served_any).await;
             let head = match head {
                 Head::Complete(head) => head,
                 Head::Closed => {

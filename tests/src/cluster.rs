@@ -313,5 +313,11 @@ fn member_yaml(
         .backend("app", Backend::default().set("discovery", yaml(&discovery)))
         .set("stats", yaml(&format!("{{ address: \"{stats}\" }}")))
         .set("server.grace_period", "2s")
+        .set(
+            "access_log.path",
+            dir.join("access.log").display().to_string(),
+        )
+        .set("access_log.format", "json")
+        .set("log_null_connections", true)
         .yaml()
 }
