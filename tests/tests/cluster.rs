@@ -357,3 +357,47 @@ fn two_gateways_behind_an_l4_front_act_as_one() {
     rolling_upgrade_loses_nothing(&mut cluster);
     a_killed_gateway_is_taken_out(&mut cluster);
 }
+
+/// What an L4 front relies on at an upgrade: a connection the old process accepted just
+/// before it stopped still gets its first request served, however late that request comes
+/// (the front opened it for a client that could not know). Only connections that served a
+/// request already are closed while idle.
+#[test]
+fn a_connection_accepted_before_shutdown_gets_its_first_request_served() {
+    use gateway_tests::client::{read_head, tcp_stream};
+    use gateway_tests::config::{yaml, Config};
+    use gateway_tests::gateway::{workdir, Gateway};
+    use gateway_tests::origin::Origin;
+    use std::io::Write;
+    let dir = workdir();
+    let origin = Origin::start("a");
+    let (addr, stats) = (gateway_tests::free_addr(), gateway_tests::free_addr());
+    let config = Config::plain(dir.path(), addr, &[&origin])
+        .set("server.grace_period", "3s")
+        .set("stats", yaml(&format!("{{ address: \"{stats}\" }}")));
+    let gateway = Gateway::start(dir.path(), &config.yaml(), &[addr, stats]);
+    let mut silent = tcp_stream(addr);
+    let open = || {
+        metric_value(
+            &scrape(stats),
+            "gateway_connections_current",
+            &[("listener", "web")],
+        )
+    };
+    assert!(wait_for(Duration::from_secs(5), || open() == Some(1.0)).is_some());
+    gateway.signal("TERM");
+    gateway.wait_log("Broadcasting graceful shutdown", 1, Duration::from_secs(10));
+    // Well past the 100 ms an idle kept-alive connection is still watched: the scenario's
+    // timing.
+    std::thread::sleep(Duration::from_millis(500));
+    silent
+        .write_all(b"GET /late HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    let head = read_head(&mut silent);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head:?}");
+    assert!(
+        head.to_ascii_lowercase().contains("connection: close"),
+        "{head}"
+    );
+    assert_eq!(origin.hits(), 1);
+}
