@@ -37,10 +37,13 @@ fn get(client: &reqwest::blocking::Client, to: SocketAddr, path: &str) -> u16 {
         .unwrap_or(0)
 }
 
+/// When a request started, and how it ended.
+type Outcome = (Instant, Result<(), String>);
+
 /// Requests sent in a loop by `workers` threads until stopped; each one's start and outcome.
 struct Load {
     stop: Arc<AtomicBool>,
-    outcomes: Arc<Mutex<Vec<(Instant, Result<(), String>)>>>,
+    outcomes: Arc<Mutex<Vec<Outcome>>>,
     workers: Vec<std::thread::JoinHandle<()>>,
 }
 
@@ -89,7 +92,7 @@ impl Load {
     }
 
     /// Stop; every outcome.
-    fn finish(self) -> Vec<(Instant, Result<(), String>)> {
+    fn finish(self) -> Vec<Outcome> {
         self.stop.store(true, Ordering::Relaxed);
         for worker in self.workers {
             worker.join().unwrap();
