@@ -188,6 +188,10 @@ fn discovery_settings_are_checked() {
             "{ dns: app.test, port: 80, resolvers: [\"127.0.0.1\"] }",
             "backends.app.discovery.resolvers[0]: invalid socket address",
         ),
+        (
+            "{ dns: app.test, port: 80, slowstart: soon }",
+            "backends.app.discovery.slowstart: invalid duration",
+        ),
     ];
     for (discovery, problem) in cases {
         let (code, out) = check(dir.path(), &config(discovery));
