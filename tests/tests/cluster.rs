@@ -362,45 +362,58 @@ fn two_gateways_behind_an_l4_front_act_as_one() {
 }
 
 /// What an L4 front relies on at an upgrade: a connection the old process accepted just
-/// before it stopped still gets its first request served, however late that request comes
-/// (the front opened it for a client that could not know). Only connections that served a
-/// request already are closed while idle.
+/// before it stopped still gets its TLS handshake and its first request served, however late
+/// they come (the front opened it for a client that could not know). Only connections that
+/// served a request already are closed while idle.
 #[test]
 fn a_connection_accepted_before_shutdown_gets_its_first_request_served() {
-    use gateway_tests::client::{read_head, tcp_stream};
-    use gateway_tests::config::{yaml, Config};
+    use gateway_tests::client::{read_head, tcp_stream, tls_connector};
+    use gateway_tests::config::{yaml, Backend, Config, Listener};
     use gateway_tests::gateway::{workdir, Gateway};
     use gateway_tests::origin::Origin;
+    use gateway_tests::pki::Pki;
     use std::io::Write;
     let dir = workdir();
+    let pki = Pki::new();
+    let cert = pki.leaf(dir.path(), &["localhost"]);
     let origin = Origin::start("a");
-    let (addr, stats) = (gateway_tests::free_addr(), gateway_tests::free_addr());
-    let config = Config::plain(dir.path(), addr, &[&origin])
+    let free = gateway_tests::free_addr;
+    let (plain, tls, stats) = (free(), free(), free());
+    let config = Config::new(dir.path())
+        .listener(Listener::plain("web", plain).backend("app"))
+        .listener(Listener::tls("https", tls, &cert).backend("app"))
+        .backend("app", Backend::of(&[&origin]))
         .set("server.grace_period", "3s")
         .set("stats", yaml(&format!("{{ address: \"{stats}\" }}")));
-    let gateway = Gateway::start(dir.path(), &config.yaml(), &[addr, stats]);
-    let mut silent = tcp_stream(addr);
-    let open = || {
-        metric_value(
-            &scrape(stats),
-            "gateway_connections_current",
-            &[("listener", "web")],
-        )
+    let gateway = Gateway::start(dir.path(), &config.yaml(), &[plain, tls, stats]);
+    let (silent_plain, silent_tls) = (tcp_stream(plain), tcp_stream(tls));
+    let open = |listener: &str| {
+        let labels = [("listener", listener)];
+        metric_value(&scrape(stats), "gateway_connections_current", &labels)
     };
-    assert!(wait_for(Duration::from_secs(5), || open() == Some(1.0)).is_some());
+    let accepted = wait_for(Duration::from_secs(5), || {
+        open("web") == Some(1.0) && open("https") == Some(1.0)
+    });
+    assert!(accepted.is_some());
     gateway.signal("TERM");
     gateway.wait_log("Broadcasting graceful shutdown", 1, Duration::from_secs(10));
     // Well past the 100 ms an idle kept-alive connection is still watched: the scenario's
     // timing.
     std::thread::sleep(Duration::from_millis(500));
-    silent
-        .write_all(b"GET /late HTTP/1.1\r\nHost: localhost\r\n\r\n")
-        .unwrap();
-    let head = read_head(&mut silent);
-    assert!(head.starts_with("HTTP/1.1 200"), "{head:?}");
-    assert!(
-        head.to_ascii_lowercase().contains("connection: close"),
-        "{head}"
-    );
-    assert_eq!(origin.hits(), 1);
+    let request = b"GET /late HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    let mut silent_plain = silent_plain;
+    silent_plain.write_all(request).unwrap();
+    let mut silent_tls = tls_connector(&pki)
+        .build()
+        .connect("localhost", silent_tls)
+        .expect("the TLS handshake after the shutdown began");
+    silent_tls.write_all(request).unwrap();
+    for head in [read_head(&mut silent_plain), read_head(&mut silent_tls)] {
+        assert!(head.starts_with("HTTP/1.1 200"), "{head:?}");
+        assert!(
+            head.to_ascii_lowercase().contains("connection: close"),
+            "{head}"
+        );
+    }
+    assert_eq!(origin.hits(), 2);
 }
