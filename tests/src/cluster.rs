@@ -204,7 +204,14 @@ impl Cluster {
             .local_address(from)
             .timeout(Duration::from_secs(10));
         if !keep_alive {
-            builder = builder.pool_max_idle_per_host(0);
+            // `Connection: close` too: without it the pool may still hand the connection just
+            // used to the next request when that request is already waiting for one.
+            let mut close = reqwest::header::HeaderMap::new();
+            close.insert(
+                reqwest::header::CONNECTION,
+                reqwest::header::HeaderValue::from_static("close"),
+            );
+            builder = builder.pool_max_idle_per_host(0).default_headers(close);
         }
         builder.build().unwrap()
     }
