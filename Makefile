@@ -58,6 +58,13 @@ soak: bench-deps release cert
 fuzz-config: build
 	python3 scripts/fuzz-config.py
 
+## A cluster on 127.0.0.1 (Redis, dnsmasq, three origins, two gateways, HAProxy in front with
+## PROXY protocol v2): the one tests/tests/cluster.rs proves; prints what to try; Ctrl-C stops it.
+.PHONY: cluster-demo
+cluster-demo: deps
+	@scripts/install-deps.sh haproxy redis-server dnsmasq openssl
+	cargo run -q -p gateway-tests --bin cluster-demo
+
 ## Formatting, clippy, and no dependency cycle between the gateway's modules.
 lint:
 	cargo fmt --all -- --check

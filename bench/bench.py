@@ -8,6 +8,10 @@ nothing of the gateway on top) runs beside them as the baseline the gateway is b
 scenario runs the proxies alternately for ROUNDS rounds of DURATION seconds; the table shows
 medians, the ratio gateway / best peer and the ratio gateway / pingora-bare. `gateway-redis` is
 `gateway-hooks` with `rate_limit` counting on a local `redis-server` (the shared limiter's cost).
+`gateway-l4-front` and `gateway-proxy-protocol` are `gateway-lean` behind HAProxy in `mode tcp`
+(an NLB's stand-in), the second with `send-proxy-v2` and a `proxy_protocol` listener: the same
+front for both, so their ratio is the cost of parsing the PROXY header. The ratios of those
+pairs are printed under the table.
 Results go to target/bench/results.json and target/bench/results.md.
 
 Environment: THREADS (1), ROUNDS (3), DURATION (seconds, 8), CONNECTIONS (64),
@@ -55,9 +59,21 @@ PORTS = {
     # Pingora alone (the `bare_pingora` example): no redirect listener, so no redirect port.
     "pingora-bare": (7843, 7844, None),
     # gateway-hooks with `rate_limit` counting on Redis (`store:`): the shared limiter's cost.
-    "gateway-redis": (7483, 7484, 7098),
+    "gateway-redis": (7503, 7504, 7185),
+    # gateway-lean behind HAProxy mode tcp, without and with PROXY protocol v2 (these are the
+    # front's ports; the gateway listens BEHIND ports higher, redirect port included).
+    "gateway-l4-front": (7523, 7524, None),
+    "gateway-proxy-protocol": (7533, 7534, None),
 }
-REDIS_PORT = 7099
+REDIS_PORT = 7199
+# The L4-fronted columns: whether the front sends PROXY v2.
+L4_FRONTED = {"gateway-l4-front": False, "gateway-proxy-protocol": True}
+BEHIND = 10000
+# Pairs whose ratio isolates one cost: (measured, reference, what).
+PAIRS = [
+    ("gateway-proxy-protocol", "gateway-l4-front", "PROXY v2 parsing (both behind HAProxy mode tcp)"),
+    ("gateway-redis", "gateway-hooks", "rate_limit on Redis vs in-process"),
+]
 PEERS = ["haproxy-ref", "haproxy-tuned", "nginx"]
 # What the gateway is built on: shown for reference, not a peer the goal is measured against.
 BASELINE = "pingora-bare"
@@ -143,8 +159,14 @@ def hooks_conf(name):
 
 
 def gateway_conf(name):
-    lean = name != "gateway"  # gateway-lean, -hooks, -b, -least-conn, -hash
+    lean = name != "gateway"  # gateway-lean, -hooks, -b, -least-conn, -hash, -redis, L4-fronted
     rsa, ec, redirect = PORTS[name]
+    proxy_protocol = ""
+    if name in L4_FRONTED:
+        rsa, ec, redirect = rsa + BEHIND, ec + BEHIND, rsa + BEHIND + 2
+        if L4_FRONTED[name]:
+            proxy_protocol = '    proxy_protocol: { trusted: ["127.0.0.1"] }\n'
+
     certs = OUT / "certs"
     servers = "\n".join(f'      - {{ name: o{i}, address: "127.0.0.1:{p}" }}' for i, p in enumerate(ORIGINS))
     observability = "" if lean else f"""stats: {{ address: "127.0.0.1:{rsa + 1000}" }}
@@ -163,17 +185,39 @@ listeners:
     address: "127.0.0.1:{rsa}"
     tls: {{ certificate: {certs}/rsa.pem }}
     backend: app
-{hooks_conf(name)}  - name: https-ecdsa
+{proxy_protocol}{hooks_conf(name)}  - name: https-ecdsa
     address: "127.0.0.1:{ec}"
     tls: {{ certificate: {certs}/ecdsa.pem }}
     backend: app
-backends:
+{proxy_protocol}backends:
   app:
 {BALANCE.get(name, "")}    servers:
 {servers}
     health_check: {{ path: /, interval: 2s, timeout: 1s, rise: 2, fall: 3 }}
 timeouts: {{ connect: 5s, client: 50s, server: 50s }}
 {observability}"""
+
+
+def l4_front_conf(name):
+    """HAProxy in mode tcp in front of an L4-fronted gateway (send-proxy-v2 or not)."""
+    send = " send-proxy-v2" if L4_FRONTED[name] else ""
+    rsa, ec, _ = PORTS[name]
+    sections = "".join(f"""
+frontend f{port}
+  bind 127.0.0.1:{port}
+  default_backend b{port}
+backend b{port}
+  server gw 127.0.0.1:{port + BEHIND}{send}
+""" for port in (rsa, ec))
+    return f"""global
+  nbthread {THREADS}
+  maxconn 9000
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 50s
+  timeout server 50s
+{sections}"""
 
 
 def haproxy_conf(tuned):
@@ -319,7 +363,9 @@ def port_taken(port):
 def start_each(procs, proxies):
     # The origins bind with reuseport: a leftover server on these ports would silently share
     # the load (and the CPU), so a taken port stops the run.
-    taken = [p for p in ORIGINS + [q for name in proxies for q in PORTS[name] if q] if port_taken(p)]
+    ports = [q for name in proxies for q in PORTS[name] if q]
+    ports += [q + BEHIND for name in proxies if name in L4_FRONTED for q in PORTS[name] if q]
+    taken = [p for p in ORIGINS + ports if port_taken(p)]
     taken += [REDIS_PORT] if "gateway-redis" in proxies and port_taken(REDIS_PORT) else []
     if taken:
         raise RuntimeError(f"ports already in use: {taken}; stop what listens there first")
@@ -332,7 +378,15 @@ def start_each(procs, proxies):
     (OUT / "gateway-access.log").unlink(missing_ok=True)  # grows by gigabytes per run
     for name in proxies:
         ports = PORTS[name]
-        if name.startswith("gateway"):
+        if name in L4_FRONTED:
+            conf = OUT / f"{name}.yaml"
+            conf.write_text(gateway_conf(name))
+            procs[f"{name}-gateway"] = Proc(f"{name}-gateway", [gw, "-c", str(conf)],
+                                            [p + BEHIND for p in ports if p])
+            conf = OUT / f"{name}.cfg"
+            conf.write_text(l4_front_conf(name))
+            argv = ["haproxy", "-db", "-f", str(conf)]
+        elif name.startswith("gateway"):
             conf = OUT / f"{name}.yaml"
             conf.write_text(gateway_conf(name))
             argv = [os.environ["GATEWAY_B"] if name == "gateway-b" else gw, "-c", str(conf)]
@@ -452,7 +506,7 @@ def median(values):
 def main():
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    proxies = os.environ.get("PROXIES", ",".join(["gateway", "gateway-lean", "gateway-hooks", "gateway-least-conn", "gateway-hash", "gateway-redis", *PEERS, BASELINE])).split(",")
+    proxies = os.environ.get("PROXIES", ",".join(["gateway", "gateway-lean", "gateway-hooks", "gateway-least-conn", "gateway-hash", "gateway-redis", *L4_FRONTED, *PEERS, BASELINE])).split(",")
     chosen = os.environ.get("SCENARIOS")
     table = scenarios()
     names = chosen.split(",") if chosen else list(table) + ["idle-tls"]
@@ -471,7 +525,8 @@ def main():
                     if scenario == "redirect-80" and not PORTS[p][2]:
                         continue
                     if scenario == "idle-tls":
-                        r = idle_rss(procs[p], PORTS[p][0])
+                        # Behind an L4 front: the gateway's memory, not the front's.
+                        r = idle_rss(procs.get(f"{p}-gateway", procs[p]), PORTS[p][0])
                     else:
                         r = table[scenario](p)
                     runs[p].append(r)
@@ -534,6 +589,18 @@ def render(results, proxies):
             bare = value.get(BASELINE)
             ratios.append(ratio(gw, bare) if bare and gw else "-")
         lines.append(f"| {scenario} | " + " | ".join(cells + ratios) + " |")
+    pairs = [(a, b, what) for a, b, what in PAIRS if a in proxies and b in proxies]
+    if pairs:
+        lines += ["", "| scenario | " + " | ".join(f"{a} / {b} ({what})" for a, b, what in pairs) + " |",
+                  "|" + "---|" * (len(pairs) + 1)]
+        for scenario, summary in results["scenarios"].items():
+            if scenario == "idle-tls":
+                continue
+            cells = []
+            for a, b, _ in pairs:
+                va, vb = (summary.get(p, {}).get("rps") for p in (a, b))
+                cells.append(f"{va / vb:.3f}x" if va and vb else "-")
+            lines.append(f"| {scenario} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 if __name__ == "__main__":

@@ -124,34 +124,21 @@ impl ListenerApp {
 
     /// Run the TLS handshake (on TLS listeners), attaching `state` to the connection for its
     /// requests. A connection that closes or stays silent before its first byte is a null
-    /// connection (a port probe), not a failed handshake.
+    /// connection (a port probe), not a failed handshake. A shutdown does not cut the wait
+    /// short: the connection was accepted before it, for a client (maybe behind an L4 front)
+    /// that could not know, and its first request is served.
     async fn tls_handshake(
         &self,
         mut stream: Stream,
         state: &Arc<ListenerState>,
-        shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
         let Some(acceptor) = &state.tls else {
             return Some(stream);
         };
         let head_timeout = state.timeouts.client;
         let mut first = [0u8; 1];
-        let mut shutdown = shutdown.clone();
-        let spoke = tokio::select! {
-            peeked = tokio::time::timeout(head_timeout, stream.try_peek(&mut first)) => {
-                Some(matches!(peeked, Ok(Ok(true))))
-            }
-            _ = shutdown.changed() => None,
-        };
-        let spoke = match spoke {
-            Some(spoke) => spoke,
-            // Going away: a client accepted just before still gets its handshake if its
-            // ClientHello is on the way; a silent one is closed.
-            None => matches!(
-                tokio::time::timeout(head::SHUTDOWN_LINGER, stream.try_peek(&mut first)).await,
-                Ok(Ok(true))
-            ),
-        };
+        let peeked = tokio::time::timeout(head_timeout, stream.try_peek(&mut first)).await;
+        let spoke = matches!(peeked, Ok(Ok(true)));
         if !spoke {
             self.log_null_connection(&stream);
             return None;
@@ -229,7 +216,7 @@ impl ServerApp for ListenerApp {
                 return None;
             }
         }
-        let mut stream = self.tls_handshake(stream, &state, shutdown).await?;
+        let mut stream = self.tls_handshake(stream, &state).await?;
         if matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
             return Box::pin(self.proxy.process_new(stream, shutdown)).await;
         }
@@ -240,7 +227,8 @@ impl ServerApp for ListenerApp {
         let mut served_any = false;
         loop {
             let limit = state.limits.header_bytes;
-            let head = read_head(&mut stream, shutdown, keep_alive, head_timeout, limit).await;
+            let waiting = (keep_alive, head_timeout);
+            let head = read_head(&mut stream, shutdown, waiting, limit, !served_any).await;
             let head = match head {
                 Head::Complete(head) => head,
                 Head::Closed => {

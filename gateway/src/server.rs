@@ -67,6 +67,7 @@ pub fn build(
     let conf = server.configuration.clone();
     crate::metrics::init();
     let live = Live::new(runtime, registry)?;
+    live.discover_now();
 
     let access_log = config.access_log.as_ref().map(|settings| {
         let (logger, writer) = AccessLog::new(settings);

@@ -234,7 +234,7 @@ pub struct Upstream {
 impl Upstream {
     /// Build the balancer and health check of `backend`. Servers that `previous` (the
     /// backend of the same name before a reload) also had, at the same address, keep their
-    /// health and admin state.
+    /// health and admin state and their slow start.
     pub fn new(backend: &model::Backend, previous: Option<&Upstream>) -> Arc<Upstream> {
         let servers: Vec<ServerState> = backend
             .servers
@@ -252,7 +252,10 @@ impl Upstream {
                     admin: AtomicU8::new(before.map_or(0, |b| b.admin().as_u8())),
                     weight: AtomicUsize::new(s.weight),
                     active: AtomicUsize::new(0),
-                    ramp_from_ms: AtomicU64::new(0),
+                    // A ramp under way goes on (a discovery change rebuilds the backend).
+                    ramp_from_ms: AtomicU64::new(
+                        before.map_or(0, |b| b.ramp_from_ms.load(Relaxed)),
+                    ),
                     max_connections: AtomicUsize::new(0),
                 };
                 state.metrics.up.set(i64::from(state.health.is_up()));

@@ -3,8 +3,11 @@
 //! `gateway` binary started on a configuration ([`config`] builds it, [`gateway`] runs it).
 
 pub mod client;
+pub mod cluster;
 pub mod config;
+pub mod dnsmasq;
 pub mod gateway;
+pub mod haproxy;
 pub mod origin;
 pub mod pki;
 pub mod redis_server;

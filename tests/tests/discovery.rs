@@ -1,90 +1,15 @@
 //! `backends.<name>.discovery`: a real `dnsmasq` serves the origins' addresses; an origin
 //! added to its hosts file takes requests without a gateway reload, one removed stops getting
-//! them, and with dnsmasq stopped the last set is kept and the failures are counted.
+//! them, and with dnsmasq stopped the last set is kept and the failures are counted. A short
+//! TTL brings the next resolution forward (not below 1 s); servers joining later ramp up over
+//! `discovery.slowstart`.
 
-use gateway_tests::gateway::{check, server_section, signal_pid, workdir, Gateway};
+use gateway_tests::dnsmasq::Dnsmasq;
+use gateway_tests::gateway::{check, server_section, workdir, Gateway};
 use gateway_tests::origin::Origin;
-use gateway_tests::{free_addr, http_client, metric_value, require_program, scrape, wait_for};
+use gateway_tests::{free_addr, http_client, metric_value, scrape, wait_for};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-
-/// `dnsmasq` on 127.0.0.1 answering from a hosts file it re-reads on SIGHUP.
-struct Dnsmasq {
-    addr: SocketAddr,
-    hosts: PathBuf,
-    child: Child,
-}
-
-impl Dnsmasq {
-    fn start(dir: &Path, hosts: &str) -> Dnsmasq {
-        Dnsmasq::start_with(dir, hosts, &[])
-    }
-
-    /// Like [`Dnsmasq::start`], with more options (`--srv-host=…`).
-    fn start_with(dir: &Path, hosts: &str, options: &[String]) -> Dnsmasq {
-        let program = require_program("dnsmasq", "dnsmasq");
-        let addr = free_addr();
-        let path = dir.join("dns.hosts");
-        std::fs::write(&path, hosts).unwrap();
-        let child = Command::new(program)
-            .args([
-                "--no-daemon",
-                "--no-resolv",
-                "--no-hosts",
-                "--bind-interfaces",
-            ])
-            .args(["--listen-address=127.0.0.1", "--local-ttl=1", "--pid-file="])
-            .arg(format!("--port={}", addr.port()))
-            .arg(format!("--addn-hosts={}", path.display()))
-            .arg("--user=root")
-            .args(options)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start dnsmasq");
-        let dns = Dnsmasq {
-            addr,
-            hosts: path,
-            child,
-        };
-        let up = wait_for(Duration::from_secs(10), || {
-            std::net::UdpSocket::bind("127.0.0.1:0").is_ok_and(|s| {
-                s.connect(addr).is_ok()
-                    && s.set_read_timeout(Some(Duration::from_millis(100))).is_ok()
-                    && s.send(&probe()).is_ok()
-                    && s.recv(&mut [0u8; 512]).is_ok()
-            })
-        });
-        assert!(up.is_some(), "dnsmasq did not answer on {addr}");
-        dns
-    }
-
-    /// Replace the hosts file and make dnsmasq read it again.
-    fn set_hosts(&self, hosts: &str) {
-        std::fs::write(&self.hosts, hosts).unwrap();
-        signal_pid(self.child.id(), "HUP");
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Dnsmasq {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// A DNS query for `probe.test` A.
-fn probe() -> Vec<u8> {
-    let mut q = vec![0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 5];
-    q.extend_from_slice(b"probe\x04test\x00\x00\x01\x00\x01");
-    q
-}
 
 /// Send `count` requests; the statuses.
 fn send(addr: SocketAddr, count: usize) -> Vec<u16> {
@@ -263,6 +188,10 @@ fn discovery_settings_are_checked() {
             "{ dns: app.test, port: 80, resolvers: [\"127.0.0.1\"] }",
             "backends.app.discovery.resolvers[0]: invalid socket address",
         ),
+        (
+            "{ dns: app.test, port: 80, slowstart: soon }",
+            "backends.app.discovery.slowstart: invalid duration",
+        ),
     ];
     for (discovery, problem) in cases {
         let (code, out) = check(dir.path(), &config(discovery));
@@ -343,7 +272,7 @@ fn srv_records_give_address_and_port() {
         format!("--srv-host=_http._tcp.svc.test,six.test,{port6},0,1"),
     ];
     let hosts = "127.0.0.5 five.test\n127.0.0.6 six.test\n";
-    let dns = Dnsmasq::start_with(dir.path(), hosts, &options);
+    let dns = Dnsmasq::start_with(dir.path(), hosts, 1, &options);
     let (addr, stats) = (free_addr(), free_addr());
     let yaml = format!(
         "{}listeners:\n  - name: web\n    address: \"{addr}\"\n    backend: app\n\
@@ -361,4 +290,116 @@ fn srv_records_give_address_and_port() {
     );
     assert!(send(addr, 10).iter().all(|s| *s == 200));
     assert_eq!((five.hits(), six.hits()), (5, 5));
+}
+
+/// A gateway with plain listener `web` in front of backend `app`, discovered from `dns`
+/// (`name`, A records on `port`) with `more` discovery settings; with a stats listener.
+fn discovering(
+    dir: &std::path::Path,
+    dns: &Dnsmasq,
+    name: &str,
+    port: u16,
+    more: &str,
+) -> (SocketAddr, SocketAddr, Gateway) {
+    let (addr, stats) = (free_addr(), free_addr());
+    let yaml = format!(
+        "{}listeners:\n  - name: web\n    address: \"{addr}\"\n    backend: app\n\
+         backends:\n  app:\n    discovery: {{ dns: {name}, port: {port}, \
+         resolvers: [\"{}\"]{more} }}\n\
+         stats: {{ address: \"{stats}\" }}\n",
+        server_section(dir),
+        dns.addr
+    );
+    let gateway = Gateway::start(dir, &yaml, &[addr, stats]);
+    (addr, stats, gateway)
+}
+
+#[test]
+#[ignore = "needs dnsmasq (make test installs it)"]
+fn a_short_ttl_resolves_again_before_the_interval_but_not_within_a_second() {
+    let dir = workdir();
+    let port = free_addr().port();
+    let seven = Origin::start_on("seven", SocketAddr::from(([127, 0, 0, 7], port)));
+    let eight = Origin::start_on("eight", SocketAddr::from(([127, 0, 0, 8], port)));
+    // TTL 0 (Consul's default); the interval alone would resolve once a minute.
+    let dns = Dnsmasq::start_with(dir.path(), "127.0.0.7 ttl.test\n", 0, &[]);
+    let (addr, _stats, gateway) =
+        discovering(dir.path(), &dns, "ttl.test", port, ", interval: 60s");
+    gateway.wait_log(
+        &format!("servers now app-127.0.0.7:{port}"),
+        1,
+        Duration::from_secs(10),
+    );
+    let start = std::time::Instant::now();
+    let asked_before = dns.queries("ttl.test");
+    dns.set_hosts("127.0.0.7 ttl.test\n127.0.0.8 ttl.test\n");
+    let added = wait_for(Duration::from_secs(10), || {
+        send(addr, 2);
+        eight.hits() > 0
+    });
+    assert!(
+        added.is_some(),
+        "the TTL did not bring a resolution forward; log:\n{}",
+        gateway.log()
+    );
+    // Keep asking for a while: the 1 s floor holds (the loop looks every 100 ms).
+    assert!(wait_for(Duration::from_secs(10), || dns.queries("ttl.test")
+        >= asked_before + 4)
+    .is_some());
+    let asked = dns.queries("ttl.test") - asked_before;
+    let seconds = start.elapsed().as_secs_f64();
+    assert!(
+        (asked as f64) <= seconds + 2.0,
+        "{asked} resolutions in {seconds:.1}s: more than one a second"
+    );
+    assert!(seven.hits() > 0);
+}
+
+#[test]
+#[ignore = "needs dnsmasq (make test installs it)"]
+fn servers_joining_later_ramp_up_over_discovery_slowstart() {
+    let dir = workdir();
+    let port = free_addr().port();
+    let nine = Origin::start_on("nine", SocketAddr::from(([127, 0, 0, 9], port)));
+    let ten = Origin::start_on("ten", SocketAddr::from(([127, 0, 0, 10], port)));
+    let eleven = Origin::start_on("eleven", SocketAddr::from(([127, 0, 0, 11], port)));
+    let dns = Dnsmasq::start(dir.path(), "127.0.0.9 ramp.test\n127.0.0.10 ramp.test\n");
+    let more = ", interval: 200ms, slowstart: 120s";
+    let (addr, _stats, gateway) = discovering(dir.path(), &dns, "ramp.test", port, more);
+    gateway.wait_log(
+        &format!("servers now app-127.0.0.9:{port}, app-127.0.0.10:{port}"),
+        1,
+        Duration::from_secs(10),
+    );
+    // The first servers found are at full weight, as at start: an even split.
+    assert!(send(addr, 20).iter().all(|s| *s == 200));
+    assert_eq!((nine.hits(), ten.hits()), (10, 10));
+
+    // One joining later starts at a small share of its weight.
+    dns.set_hosts("127.0.0.9 ramp.test\n127.0.0.10 ramp.test\n127.0.0.11 ramp.test\n");
+    gateway.wait_log(
+        &format!("servers now app-127.0.0.9:{port}, app-127.0.0.10:{port}, app-127.0.0.11:{port}"),
+        1,
+        Duration::from_secs(10),
+    );
+    assert!(send(addr, 400).iter().all(|s| *s == 200));
+    let new = eleven.hits();
+    assert!(
+        (1..=60).contains(&new),
+        "the new server got {new} of 400 requests (full weight: about 133)"
+    );
+    // Another change rebuilds the backend: the ramp goes on (neither restarts nor ends).
+    dns.set_hosts("127.0.0.9 ramp.test\n127.0.0.11 ramp.test\n");
+    gateway.wait_log(
+        &format!("servers now app-127.0.0.9:{port}, app-127.0.0.11:{port}"),
+        1,
+        Duration::from_secs(10),
+    );
+    let served = eleven.hits();
+    assert!(send(addr, 200).iter().all(|s| *s == 200));
+    let later = eleven.hits() - served;
+    assert!(
+        later <= 50,
+        "{later} of 200 (full weight: 100): the ramp ended early"
+    );
 }

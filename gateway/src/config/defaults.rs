@@ -86,6 +86,9 @@ pub const HEALTH_CHECK_HOST: &str = "localhost";
 pub const WEIGHT: usize = 1;
 /// `backends.*.discovery.interval`: time between DNS resolutions.
 pub const DISCOVERY_INTERVAL: Duration = Duration::from_secs(5);
+/// The shortest time between two DNS resolutions that a short TTL (Consul's default is 0)
+/// can ask for; `interval` may be shorter still.
+pub const DISCOVERY_TTL_FLOOR: Duration = Duration::from_secs(1);
 /// What `balance: hash` hashes without `hash.key`.
 pub const HASH_KEY: &str = "source_ip";
 /// The share of its weight a server has when its slow start begins.

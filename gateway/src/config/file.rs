@@ -247,6 +247,8 @@ pub struct DiscoverySection {
     /// `ip:port` of DNS servers; default: the system's (`/etc/resolv.conf`).
     #[serde(default)]
     pub resolvers: Vec<String>,
+    /// Slow start of discovered servers (HAProxy's `server-template ... slowstart`).
+    pub slowstart: Option<Duration>,
 }
 
 /// `hash:` of a backend.

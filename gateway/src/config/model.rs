@@ -272,6 +272,8 @@ pub struct Discovery {
     pub interval: Duration,
     /// DNS servers; empty: the system's.
     pub resolvers: Vec<SocketAddr>,
+    /// The slow start of discovered servers that join a running backend.
+    pub slowstart: Option<Duration>,
 }
 
 /// The DNS record type of a discovery.

@@ -49,14 +49,17 @@ fn head_end(buf: &[u8], from: usize) -> Option<usize> {
 }
 
 /// Wait up to `idle` for the first byte, then up to `deadline` for the rest of a head of at
-/// most `max_bytes`.
+/// most `max_bytes` (`(idle, deadline)` is `waiting`). A `fresh` connection (no request
+/// served yet) is waited for as usual at shutdown too: its client connected (through an L4
+/// front, maybe) before it could know, and its first request is on the way.
 pub async fn read_head(
     stream: &mut Stream,
     shutdown: &ShutdownWatch,
-    idle: Duration,
-    deadline: Duration,
+    waiting: (Duration, Duration),
     max_bytes: usize,
+    fresh: bool,
 ) -> Head {
+    let (idle, deadline) = waiting;
     let tls = stream.get_ssl().is_some();
     let mut buf = BytesMut::with_capacity(if tls {
         WAITING_HEAD_BUFFER
@@ -66,6 +69,9 @@ pub async fn read_head(
     let mut shutdown = shutdown.clone();
     let idle_until = Instant::now() + idle;
     let first = loop {
+        if fresh {
+            break timeout_at(idle_until, stream.read_buf(&mut buf)).await;
+        }
         if *shutdown.borrow_and_update() {
             // Going away: a request already on its way is still served (with
             // `Connection: close`); a connection that stays quiet is closed between requests.

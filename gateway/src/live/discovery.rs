@@ -1,11 +1,14 @@
 //! DNS service discovery (HAProxy `resolvers` + `server-template`): each backend with
-//! `discovery` is resolved every `interval`; when its set of servers changes, the applied
-//! configuration is applied again with the new set, so servers appear and leave without a
-//! reload. Servers that stay keep their state; a removed one finishes the requests it has;
-//! a new one in a checked backend waits for its checks. A failed or empty resolution keeps
-//! the last good set and is counted.
+//! `discovery` is resolved every `interval`, or sooner when the records' TTL runs out first
+//! ([`next_resolution`]); when its set of servers changes, the applied configuration is
+//! applied again with the new set, so servers appear and leave without a reload. Servers that
+//! stay keep their state; a removed one finishes the requests it has; a new one in a checked
+//! backend waits for its checks; one joining a backend that already had discovered servers
+//! gets `discovery.slowstart`. A failed or empty resolution keeps the last good set and is
+//! counted.
 
 use super::Live;
+use crate::config::defaults::DISCOVERY_TTL_FLOOR;
 use crate::config::model::{self, Backend};
 use crate::runtime_config::RuntimeConfig;
 use crate::upstream::{dns, Upstream};
@@ -41,33 +44,57 @@ pub(super) fn copy(runtime: &RuntimeConfig) -> RuntimeConfig {
     }
 }
 
-/// The upstream of `backend` (configured and discovered servers); discovered servers new
-/// to it start down when the backend is checked, so they take requests only once up.
+/// When to resolve again after a good resolution: after `interval`, or after the records'
+/// TTL when that is shorter (but not sooner than [`DISCOVERY_TTL_FLOOR`]).
+pub(super) fn next_resolution(interval: Duration, ttl: Option<Duration>) -> Duration {
+    ttl.map_or(interval, |ttl| interval.min(ttl.max(DISCOVERY_TTL_FLOOR)))
+}
+
+/// The upstream of `backend` (configured and discovered servers). Discovered servers new
+/// to it start down when the backend is checked, so they take requests only once up (and
+/// their slow start begins then); in an unchecked backend that had discovered servers
+/// before, they begin their slow start at once. The first servers a backend discovers are
+/// at full weight, as servers are when the gateway starts.
 pub(super) fn new_upstream(
     backend: &Backend,
     previous: Option<&Upstream>,
     found: &[model::Server],
 ) -> Arc<Upstream> {
     let upstream = Upstream::new(backend, previous);
-    if upstream.checker().is_none() {
-        return upstream;
-    }
+    let is_found = |name: &str| found.iter().any(|f| f.name == name);
+    let had_discovered = previous.is_some_and(|p| {
+        p.servers.iter().any(|o| {
+            !backend
+                .servers
+                .iter()
+                .any(|s| s.name == o.config.name && !is_found(&s.name))
+        })
+    });
     for server in &upstream.servers {
         let known = previous.is_some_and(|p| {
             p.servers.iter().any(|o| {
                 o.config.name == server.config.name && o.config.address == server.config.address
             })
         });
-        if !known && found.iter().any(|f| f.name == server.config.name) {
+        if known || !is_found(&server.config.name) {
+            continue;
+        }
+        if upstream.checker().is_some() {
             server.health.set_state(false, crate::metrics::unix_now());
             server.metrics.up.set(0);
+        } else if had_discovered {
+            server.start_ramp();
         }
     }
     upstream
 }
 
 /// The servers a resolution names: `<backend>-<address>`.
-fn servers(backend: &str, targets: &[dns::Target]) -> Vec<model::Server> {
+fn servers(
+    backend: &str,
+    targets: &[dns::Target],
+    discovery: &model::Discovery,
+) -> Vec<model::Server> {
     targets
         .iter()
         .map(|t| model::Server {
@@ -75,7 +102,7 @@ fn servers(backend: &str, targets: &[dns::Target]) -> Vec<model::Server> {
             address: t.address,
             weight: t.weight,
             backup: false,
-            slowstart: None,
+            slowstart: discovery.slowstart,
         })
         .collect()
 }
@@ -84,6 +111,31 @@ impl Live {
     /// Resolve the discovered backends on `runtime` until the process stops.
     pub fn start_discovery(self: &Arc<Self>, runtime: &tokio::runtime::Handle) {
         runtime.spawn(run(Arc::downgrade(self)));
+    }
+
+    /// Resolve every discovered backend once, before the listeners serve, so that a process
+    /// starting (or taking over at an upgrade) has its servers from the first request (in a
+    /// checked backend they start down, as later ones do, unless the upgrade's state file
+    /// says otherwise). A failed resolution is left to the loop, which starts at once.
+    pub fn discover_now(&self) {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        for (backend, discovery) in self.discoveries() {
+            let timeout = RESOLVE_TIMEOUT.min(discovery.interval);
+            let Ok(found) = runtime.block_on(dns::resolve(&discovery, timeout)) else {
+                continue;
+            };
+            if found.targets.is_empty() {
+                continue;
+            }
+            self.note_resolution(&backend, &discovery.name, None);
+            let found = servers(&backend, &found.targets, &discovery);
+            self.discovered(&backend, found);
+        }
     }
 
     /// The last resolutions of `backend`, if it is discovered.
@@ -167,9 +219,11 @@ async fn run(live: Weak<Live>) {
             due.insert(backend.clone(), now + discovery.interval);
             let timeout = RESOLVE_TIMEOUT.min(discovery.interval);
             match dns::resolve(&discovery, timeout).await {
-                Ok(targets) if !targets.is_empty() => {
+                Ok(found) if !found.targets.is_empty() => {
+                    let wait = next_resolution(discovery.interval, found.ttl);
+                    due.insert(backend.clone(), now + wait);
                     current.note_resolution(&backend, &discovery.name, None);
-                    let found = servers(&backend, &targets);
+                    let found = servers(&backend, &found.targets, &discovery);
                     let live = current.clone();
                     let _ =
                         tokio::task::spawn_blocking(move || live.discovered(&backend, found)).await;
@@ -189,5 +243,22 @@ async fn run(live: Weak<Live>) {
         }
         drop(current);
         tokio::time::sleep(TICK).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_resolution;
+    use std::time::Duration;
+
+    #[test]
+    fn the_ttl_shortens_the_interval_down_to_the_floor() {
+        let s = Duration::from_secs;
+        assert_eq!(next_resolution(s(5), None), s(5));
+        assert_eq!(next_resolution(s(5), Some(s(300))), s(5));
+        assert_eq!(next_resolution(s(30), Some(s(2))), s(2));
+        assert_eq!(next_resolution(s(30), Some(s(0))), s(1));
+        let short = Duration::from_millis(200);
+        assert_eq!(next_resolution(short, Some(s(0))), short);
     }
 }

@@ -19,13 +19,29 @@ pub struct Target {
     pub weight: usize,
 }
 
-/// The servers `discovery` names now, in a stable order. An error for a resolver that did
-/// not answer or answered with an error.
-pub async fn resolve(discovery: &Discovery, timeout: Duration) -> Result<Vec<Target>, String> {
+/// What a resolution found: the servers, in a stable order, and the smallest TTL of the
+/// records that named them (`None` without records).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolution {
+    /// The servers.
+    pub targets: Vec<Target>,
+    /// The smallest TTL among the records used.
+    pub ttl: Option<Duration>,
+}
+
+/// The servers `discovery` names now. An error for a resolver that did not answer or
+/// answered with an error.
+pub async fn resolve(discovery: &Discovery, timeout: Duration) -> Result<Resolution, String> {
     let resolvers = if discovery.resolvers.is_empty() {
         system_resolvers()
     } else {
         discovery.resolvers.clone()
+    };
+    let mut ttl: Option<u32> = None;
+    let mut note_ttl = |answer: &Answer| {
+        if let Some(t) = answer.ttl {
+            ttl = Some(ttl.map_or(t, |old| old.min(t)));
+        }
     };
     let mut targets = match discovery.record {
         DnsRecord::A | DnsRecord::Aaaa => {
@@ -35,6 +51,7 @@ pub async fn resolve(discovery: &Discovery, timeout: Duration) -> Result<Vec<Tar
                 TYPE_AAAA
             };
             let answer = ask(&resolvers, &discovery.name, qtype, timeout).await?;
+            note_ttl(&answer);
             answer
                 .addresses
                 .into_iter()
@@ -46,6 +63,7 @@ pub async fn resolve(discovery: &Discovery, timeout: Duration) -> Result<Vec<Tar
         }
         DnsRecord::Srv => {
             let answer = ask(&resolvers, &discovery.name, TYPE_SRV, timeout).await?;
+            note_ttl(&answer);
             let mut targets = Vec::new();
             for srv in &answer.services {
                 let mut ips: Vec<IpAddr> = answer
@@ -56,6 +74,7 @@ pub async fn resolve(discovery: &Discovery, timeout: Duration) -> Result<Vec<Tar
                     .collect();
                 if ips.is_empty() {
                     let more = ask(&resolvers, &srv.target, TYPE_A, timeout).await?;
+                    note_ttl(&more);
                     ips = more.addresses.into_iter().map(|(_, ip)| ip).collect();
                 }
                 targets.extend(ips.into_iter().map(|ip| Target {
@@ -68,7 +87,10 @@ pub async fn resolve(discovery: &Discovery, timeout: Duration) -> Result<Vec<Tar
     };
     targets.sort_by_key(|t| t.address);
     targets.dedup_by_key(|t| t.address);
-    Ok(targets)
+    Ok(Resolution {
+        targets,
+        ttl: ttl.map(|t| Duration::from_secs(t.into())),
+    })
 }
 
 /// `nameserver` lines of `/etc/resolv.conf`, port 53; 127.0.0.1:53 without any.
@@ -94,6 +116,8 @@ struct Answer {
     addresses: Vec<(String, IpAddr)>,
     /// SRV records.
     services: Vec<Service>,
+    /// The smallest TTL of the A, AAAA and SRV records.
+    ttl: Option<u32>,
 }
 
 #[derive(Debug)]
@@ -194,6 +218,7 @@ fn parse(msg: &[u8]) -> Result<Answer, String> {
     for _ in 0..records {
         let (owner, after) = read_name(msg, pos)?;
         let rtype = u16_at(after)?;
+        let ttl = (u32::from(u16_at(after + 4)?) << 16) | u32::from(u16_at(after + 6)?);
         let len = u16_at(after + 8)? as usize;
         let data = after + 10;
         let rdata = msg.get(data..data + len).ok_or_else(short)?;
@@ -213,8 +238,14 @@ fn parse(msg: &[u8]) -> Result<Answer, String> {
                 port: u16_at(data + 4)?,
                 target: read_name(msg, data + 6)?.0,
             }),
-            _ => {}
+            _ => {
+                pos = data + len;
+                continue;
+            }
         }
+        // RFC 2181: a TTL with the top bit set is read as 0.
+        let ttl = if ttl > i32::MAX as u32 { 0 } else { ttl };
+        answer.ttl = Some(answer.ttl.map_or(ttl, |t| t.min(ttl)));
         pos = data + len;
     }
     Ok(answer)
@@ -271,6 +302,17 @@ mod tests {
             .map(|(n, ip)| format!("{n} {ip}"))
             .collect();
         assert_eq!(ips, ["app.test 127.0.0.2", "app.test 127.0.0.3"]);
+        assert_eq!(answer.ttl, Some(30));
+    }
+
+    #[test]
+    fn the_smallest_ttl_of_the_records_counts() {
+        let mut msg = answer_two_a();
+        let second = msg.len() - 16;
+        msg[second + 6..second + 10].copy_from_slice(&7u32.to_be_bytes());
+        assert_eq!(parse(&msg).unwrap().ttl, Some(7));
+        msg[second + 6..second + 10].copy_from_slice(&0x8000_0000u32.to_be_bytes());
+        assert_eq!(parse(&msg).unwrap().ttl, Some(0));
     }
 
     #[test]

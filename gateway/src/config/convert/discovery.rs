@@ -71,12 +71,21 @@ pub(super) fn discovery(
         .enumerate()
         .filter_map(|(i, r)| socket_address(problems, &format!("{path}.resolvers[{i}]"), r))
         .collect();
+    let slowstart = section.slowstart.as_ref().map(|d| {
+        duration_or(
+            problems,
+            &format!("{path}.slowstart"),
+            &Some(d.clone()),
+            std::time::Duration::ZERO,
+        )
+    });
     Discovery {
         name,
         record,
         port,
         interval,
         resolvers,
+        slowstart,
     }
 }
 
