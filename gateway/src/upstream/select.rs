@@ -182,6 +182,7 @@ mod tests {
                 weight,
                 backup,
                 slowstart: Some(Duration::from_secs(60)),
+                max_connections: None,
             })
             .collect();
         let backend = model::Backend {
@@ -191,6 +192,12 @@ mod tests {
             balance,
             sticky_cookie: None,
             discovery: None,
+            max_queue: None,
+            retries: model::Retries {
+                count: 1,
+                on: model::RetryOn::CONN_FAILURE,
+            },
+            observe_errors: None,
         };
         Upstream::new(&backend, None)
     }
