@@ -5,9 +5,12 @@
 
 pub mod dns;
 mod health;
+mod observe;
+mod queue;
 mod select;
 
 pub use health::{run_checks, CheckOutcome, ServerHealth};
+pub use queue::{Queue, Refusal};
 
 use crate::config::defaults::SLOWSTART_FLOOR;
 use crate::config::model;
@@ -87,10 +90,18 @@ pub struct ServerState {
     pub health: ServerHealth,
     admin: AtomicU8,
     weight: AtomicUsize,
-    /// Requests in flight (least_conn, random).
+    /// Requests in flight (least_conn, random, and servers of a backend with a queue).
     active: AtomicUsize,
+    /// Whether `active` is counted (see [`Upstream::counts_in_flight`]).
+    counted: bool,
+    /// The most requests in flight at once (HAProxy `smax`).
+    max_active: AtomicUsize,
     /// When the slow-start ramp began (Unix ms); 0: at full weight.
     ramp_from_ms: AtomicU64,
+    /// Consecutive errors from live traffic (`observe`).
+    errors: AtomicUsize,
+    /// When (health `since`) and why live traffic last marked the server down.
+    observed_down: std::sync::Mutex<(f64, String)>,
 }
 
 impl ServerState {
@@ -111,7 +122,36 @@ impl ServerState {
 
     /// Count a request sent to this server (until [`Self::finished`]).
     pub fn started(&self) {
-        self.active.fetch_add(1, Relaxed);
+        let now = self.active.fetch_add(1, Relaxed) + 1;
+        self.note_sessions(now);
+    }
+
+    /// Note `now` requests in flight for [`Self::sessions_max`].
+    pub(crate) fn note_sessions(&self, now: usize) {
+        if now > self.max_active.load(Relaxed) {
+            self.max_active.fetch_max(now, Relaxed);
+        }
+    }
+
+    /// Requests in flight now (HAProxy `scur`, the access log's `srv_conn`): counted by the
+    /// server when its balancing or `max_connections` needs it, else the metrics gauge (which
+    /// is kept when a stats listener exists).
+    pub fn in_flight(&self) -> usize {
+        if self.counted {
+            self.active.load(Relaxed)
+        } else {
+            self.metrics.in_flight.get().max(0) as usize
+        }
+    }
+
+    /// The most requests in flight at once since the start (HAProxy `smax`).
+    pub fn sessions_max(&self) -> usize {
+        self.max_active.load(Relaxed)
+    }
+
+    /// `max_connections` (HAProxy `slim`), if set.
+    pub fn connections_limit(&self) -> Option<usize> {
+        self.config.max_connections
     }
 
     /// Count the end of a request counted by [`Self::started`].
@@ -205,6 +245,12 @@ pub struct Upstream {
     /// Where the next least_conn scan starts.
     cursor: AtomicUsize,
     checker: Option<Checker>,
+    /// Requests waiting for a slot, when a server has `max_connections`.
+    queue: Option<queue::Queue>,
+    /// `retries` and `retry_on`.
+    pub retries: model::Retries,
+    /// `observe.errors`, if set.
+    pub observe_errors: Option<usize>,
 }
 
 impl Upstream {
@@ -212,6 +258,12 @@ impl Upstream {
     /// backend of the same name before a reload) also had, at the same address, keep their
     /// health and admin state.
     pub fn new(backend: &model::Backend, previous: Option<&Upstream>) -> Arc<Upstream> {
+        let queued = backend.servers.iter().any(|s| s.max_connections.is_some());
+        let counted = queued
+            || matches!(
+                backend.balance,
+                model::Balance::LeastConn | model::Balance::Random
+            );
         let servers: Vec<ServerState> = backend
             .servers
             .iter()
@@ -228,9 +280,17 @@ impl Upstream {
                     admin: AtomicU8::new(before.map_or(0, |b| b.admin().as_u8())),
                     weight: AtomicUsize::new(s.weight),
                     active: AtomicUsize::new(0),
+                    counted,
+                    max_active: AtomicUsize::new(0),
                     ramp_from_ms: AtomicU64::new(0),
+                    errors: AtomicUsize::new(0),
+                    observed_down: Default::default(),
                 };
                 state.metrics.up.set(i64::from(state.health.is_up()));
+                state
+                    .metrics
+                    .connections_limit
+                    .set(s.max_connections.map_or(0, |m| m as i64));
                 state
             })
             .collect();
@@ -247,7 +307,21 @@ impl Upstream {
             sticky_cookie: backend.sticky_cookie.clone(),
             cursor: AtomicUsize::new(0),
             checker,
+            queue: queued.then(|| queue::Queue::new(&backend.name, backend.max_queue)),
+            retries: backend.retries,
+            observe_errors: backend.observe_errors,
         })
+    }
+
+    /// Whether requests in flight are counted per server: `least_conn` and `random` weigh
+    /// them, `max_connections` limits them. Plain round robin and hash leave it to the
+    /// metrics gauge.
+    pub fn counts_in_flight(&self) -> bool {
+        self.queue.is_some()
+            || matches!(
+                self.balance,
+                model::Balance::LeastConn | model::Balance::Random
+            )
     }
 
     /// The next server taking requests, skipping `avoid` (a server that just failed to

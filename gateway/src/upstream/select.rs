@@ -41,10 +41,13 @@ impl Balancers {
 impl Upstream {
     /// The server for a request: by `balance` among the primary servers (`key` is the hash
     /// key of `balance: hash`; without one, round robin), else round robin among the backups.
-    /// `avoid` is a server that just failed. Its index in [`Self::servers`].
+    /// `avoid` is a server that just failed. A server at its `max_connections` is skipped.
+    /// Its index in [`Self::servers`].
     pub fn pick(&self, avoid: Option<usize>, key: Option<&[u8]>) -> Option<usize> {
         let balancers = self.balancers.load();
-        let eligible = |i: usize| avoid != Some(i) && self.servers[i].takes_requests();
+        let eligible = |i: usize| {
+            avoid != Some(i) && self.servers[i].takes_requests() && self.servers[i].has_slot()
+        };
         let primary = match (&self.balance, key, &balancers.ring) {
             (Balance::Hash(_), Some(key), Some(ring)) => from(ring, key, &eligible),
             (Balance::LeastConn, _, _) => self.least_loaded(&eligible),
