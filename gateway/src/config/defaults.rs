@@ -212,6 +212,14 @@ mod tests {
             format!("body_bytes: {}", limits.body_bytes),
             format!("h2_streams: {}", limits.h2_streams),
             format!("timeout: {}   ", secs(ADMIN_TIMEOUT)),
+            format!("# retries: {RETRIES}   "),
+            format!("# retry_on: [{}]   ", RETRY_ON.join(", ")),
+            format!(
+                "max_connections: 100 (1..={})",
+                bounds::SERVER_MAX_CONNECTIONS.end()
+            ),
+            format!("# max_queue: 1000   # 1..={}", bounds::MAX_QUEUE.end()),
+            "queue: (default connect)".to_string(),
         ];
         for text in expected {
             assert!(
