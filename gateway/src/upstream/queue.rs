@@ -257,3 +257,103 @@ impl Upstream {
         queue.current.set(waiters.len() as i64);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Refusal;
+    use crate::config::model::{self, Balance};
+    use crate::upstream::Upstream;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    /// A backend of `n` servers with `max_connections: 1` and `max_queue`.
+    fn upstream(n: usize, max_queue: Option<usize>) -> Arc<Upstream> {
+        let servers = (0..n)
+            .map(|i| model::Server {
+                name: format!("s{i}"),
+                address: format!("127.0.0.1:{}", 2000 + i).parse().unwrap(),
+                weight: 1,
+                backup: false,
+                slowstart: None,
+                max_connections: Some(1),
+            })
+            .collect();
+        let backend = model::Backend {
+            name: format!("queue-unit-{}", std::process::id()),
+            servers,
+            health_check: None,
+            balance: Balance::RoundRobin,
+            sticky_cookie: None,
+            discovery: None,
+            max_queue,
+            retries: model::Retries {
+                count: 1,
+                on: model::RetryOn::CONN_FAILURE,
+            },
+            observe_errors: None,
+        };
+        Upstream::new(&backend, None)
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn waiters_get_freed_slots_first_come_first_served() {
+        let up = upstream(2, None);
+        assert!(up.try_admit(0) && up.try_admit(1));
+        assert!(!up.try_admit(0), "full");
+        runtime().block_on(async {
+            let never = std::future::pending::<()>;
+            let (a, b) = (up.clone(), up.clone());
+            let first =
+                tokio::spawn(async move { a.wait_for_slot(Duration::from_secs(5), never()).await });
+            tokio::task::yield_now().await;
+            let second =
+                tokio::spawn(async move { b.wait_for_slot(Duration::from_secs(5), never()).await });
+            tokio::task::yield_now().await;
+            assert_eq!(up.queue_current(), 2);
+            assert!(!up.try_admit(1), "newcomers queue behind the waiters");
+            up.release(1);
+            assert_eq!(
+                first.await.unwrap(),
+                Ok(1),
+                "the first waiter, on the freed server"
+            );
+            up.release(0);
+            assert_eq!(second.await.unwrap(), Ok(0));
+            assert_eq!(up.queue_current(), 0);
+            assert_eq!(up.queue().unwrap().max(), 2);
+        });
+    }
+
+    #[test]
+    fn a_full_queue_a_timeout_and_a_client_gone_are_refusals() {
+        let up = upstream(1, Some(1));
+        assert!(up.try_admit(0));
+        runtime().block_on(async {
+            let waiting = {
+                let up = up.clone();
+                tokio::spawn(async move {
+                    up.wait_for_slot(Duration::from_millis(50), std::future::pending())
+                        .await
+                })
+            };
+            tokio::task::yield_now().await;
+            let full = up
+                .wait_for_slot(Duration::from_secs(5), std::future::pending())
+                .await;
+            assert_eq!(full, Err(Refusal::Full));
+            assert_eq!(waiting.await.unwrap(), Err(Refusal::Timeout));
+            let gone = up.wait_for_slot(Duration::from_secs(5), async {}).await;
+            assert_eq!(gone, Err(Refusal::ClientGone));
+            assert_eq!(up.queue_current(), 0, "each one left its place");
+        });
+        up.release(0);
+        assert!(up.try_admit(0), "the slot is free again");
+    }
+}

@@ -298,3 +298,24 @@ fn retry_condition(word: &str) -> Option<RetryOn> {
         status => RetryOn::status(status.parse().ok()?)?,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_on_reads_haproxys_names() {
+        assert_eq!(retry_condition("conn-failure"), Some(RetryOn::CONN_FAILURE));
+        assert_eq!(retry_condition("none"), Some(RetryOn::default()));
+        let all = retry_condition("all-retryable-errors").unwrap();
+        for status in [500, 502, 503, 504] {
+            assert!(all.has_status(status), "{status}");
+        }
+        assert!(!all.has_status(404));
+        assert!(all.contains(RetryOn::RESPONSE_TIMEOUT));
+        assert!(retry_condition("404").unwrap().has_status(404));
+        for unknown in ["418", "0rtt-rejected", "conn_failure", ""] {
+            assert_eq!(retry_condition(unknown), None, "{unknown}");
+        }
+    }
+}
