@@ -341,6 +341,8 @@ impl Upstream {
         let before = server.admin.swap(state.as_u8(), Relaxed);
         if state == AdminState::Ready && before != AdminState::Ready.as_u8() {
             server.start_ramp();
+            // Requests waiting in the queue may go to it now.
+            self.dispatch();
         }
     }
 

@@ -225,8 +225,14 @@ impl Upstream {
     /// Give server `index`'s slot back, then let the first waiting requests have the slots
     /// now free.
     pub fn release(&self, index: usize) {
-        self.servers[index].finished();
-        if self.queue_current() > 0 {
+        let Some(queue) = &self.queue else {
+            self.servers[index].finished();
+            return;
+        };
+        // Sequentially consistent with the waiter's push and its look for a free slot: one
+        // of the two sees the other, so no waiter misses this slot.
+        self.servers[index].active.fetch_sub(1, SeqCst);
+        if queue.current() > 0 {
             self.dispatch();
         }
     }
