@@ -6,7 +6,8 @@ use gateway_tests::client::tcp_stream;
 use gateway_tests::config::{yaml, Backend, Config};
 use gateway_tests::gateway::{admin, check, workdir, Gateway};
 use gateway_tests::origin::Origin;
-use gateway_tests::{free_addr, http_client, metric_value, scrape, wait_for};
+use gateway_tests::pki::Pki;
+use gateway_tests::{free_addr, http_client, https_client, metric_value, scrape, wait_for};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -257,6 +258,64 @@ fn a_client_that_leaves_the_queue_frees_its_place() {
     let next = s.get("/next", 2);
     assert_eq!(first.join().unwrap(), 200);
     assert_eq!(next.join().unwrap(), 200);
+    let paths: Vec<String> = origin.requests().iter().map(|r| r.path.clone()).collect();
+    assert_eq!(
+        paths,
+        ["/slow?ms=3000", "/next"],
+        "the leaver never reached it"
+    );
+}
+
+#[test]
+fn an_http2_client_that_resets_its_queued_stream_leaves_the_queue() {
+    let dir = workdir();
+    let pki = Pki::new();
+    let origin = Origin::start("s1");
+    let (addr, stats) = (free_addr(), free_addr());
+    let app = Backend::default()
+        .set(
+            "servers",
+            yaml(&format!(
+                "[{{ name: s1, address: \"{}\", max_connections: 1 }}]",
+                origin.addr
+            )),
+        )
+        .set("max_queue", 1);
+    let _gw = Gateway::start_tls(dir.path(), &pki, addr, app, |c| {
+        c.set("timeouts", yaml("{ queue: 20s }"))
+            .set("stats", yaml(&format!("{{ address: \"{stats}\" }}")))
+    });
+    let queued = || {
+        metric_value(
+            &scrape(stats),
+            "gateway_backend_queue_current",
+            &[("backend", "app")],
+        )
+    };
+    assert!(wait_for(WAIT, || queued() == Some(0.0)).is_some());
+    // One client, one HTTP/2 connection: the streams share it.
+    let client = https_client(&pki, &[("localhost", addr)]);
+    let base = format!("https://localhost:{}", addr.port());
+    let holder = {
+        let (client, url) = (client.clone(), format!("{base}/slow?ms=3000"));
+        std::thread::spawn(move || client.get(url).send().unwrap())
+    };
+    assert!(wait_for(WAIT, || origin.hits() == 1).is_some());
+    let leaving = {
+        let (client, url) = (client.clone(), format!("{base}/left"));
+        std::thread::spawn(move || client.get(url).timeout(Duration::from_millis(1000)).send())
+    };
+    assert!(wait_for(WAIT, || queued() == Some(1.0)).is_some());
+    assert!(leaving.join().unwrap().is_err(), "gave up (stream reset)");
+    assert!(
+        wait_for(Duration::from_secs(1), || queued() == Some(0.0)).is_some(),
+        "the reset stream left the queue"
+    );
+    let holder = holder.join().unwrap();
+    assert_eq!(holder.version(), reqwest::Version::HTTP_2);
+    assert_eq!(holder.status(), 200);
+    let next = client.get(format!("{base}/next")).send().unwrap();
+    assert_eq!(next.status(), 200);
     let paths: Vec<String> = origin.requests().iter().map(|r| r.path.clone()).collect();
     assert_eq!(
         paths,
