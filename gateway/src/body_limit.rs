@@ -38,6 +38,11 @@ impl BodyCount {
         self.0 = self.0.saturating_add(chunk.map_or(0, |c| c.len() as u64));
         self.0 <= limit
     }
+
+    /// Bytes counted so far.
+    pub fn bytes(&self) -> u64 {
+        self.0
+    }
 }
 
 #[cfg(test)]

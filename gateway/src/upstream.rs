@@ -5,9 +5,12 @@
 
 pub mod dns;
 mod health;
+mod observe;
+mod queue;
 mod select;
 
 pub use health::{run_checks, CheckOutcome, ServerHealth};
+pub use queue::{Queue, Refusal};
 
 use crate::config::defaults::SLOWSTART_FLOOR;
 use crate::config::model;
@@ -87,12 +90,19 @@ pub struct ServerState {
     pub health: ServerHealth,
     admin: AtomicU8,
     weight: AtomicUsize,
-    /// Requests in flight.
+    /// Requests in flight, counted for every balance: least_conn and random weigh them,
+    /// `max_connections` limits them, `del server` checks them.
     active: AtomicUsize,
+    /// The most requests in flight at once (HAProxy `smax`).
+    max_active: AtomicUsize,
     /// When the slow-start ramp began (Unix ms); 0: at full weight.
     ramp_from_ms: AtomicU64,
     /// Connection limit set at run time (`set maxconn server`); 0: none.
     max_connections: AtomicUsize,
+    /// Consecutive errors from live traffic (`observe`).
+    errors: AtomicUsize,
+    /// When (health `since`) and why live traffic last marked the server down.
+    observed_down: std::sync::Mutex<(f64, String)>,
 }
 
 impl ServerState {
@@ -106,7 +116,7 @@ impl ServerState {
         self.weight.load(Relaxed)
     }
 
-    /// The connection limit set at run time (`set maxconn server`), if any.
+    /// The connection limit in effect (`max_connections`, or `set maxconn server`), if any.
     pub fn max_connections(&self) -> Option<usize> {
         Some(self.max_connections.load(Relaxed)).filter(|&n| n > 0)
     }
@@ -121,14 +131,33 @@ impl ServerState {
         self.health.is_up() && self.admin() == AdminState::Ready && self.weight() > 0
     }
 
-    /// Requests in flight on this server.
+    /// Count a request sent to this server (until [`Self::finished`]).
+    pub fn started(&self) {
+        let now = self.active.fetch_add(1, Relaxed) + 1;
+        self.note_sessions(now);
+    }
+
+    /// Note `now` requests in flight for [`Self::sessions_max`].
+    pub(crate) fn note_sessions(&self, now: usize) {
+        if now > self.max_active.load(Relaxed) {
+            self.max_active.fetch_max(now, Relaxed);
+        }
+    }
+
+    /// Requests in flight now (HAProxy `scur`, the access log's `srv_conn`).
     pub fn in_flight(&self) -> usize {
         self.active.load(Relaxed)
     }
 
-    /// Count a request sent to this server (until [`Self::finished`]).
-    pub fn started(&self) {
-        self.active.fetch_add(1, Relaxed);
+    /// The most requests in flight at once since the start (HAProxy `smax`).
+    pub fn sessions_max(&self) -> usize {
+        self.max_active.load(Relaxed)
+    }
+
+    /// `max_connections` (HAProxy `slim`), if set: the configured one, or the one set at run
+    /// time.
+    pub fn connections_limit(&self) -> Option<usize> {
+        self.max_connections()
     }
 
     /// Count the end of a request counted by [`Self::started`].
@@ -229,6 +258,12 @@ pub struct Upstream {
     /// Where the next least_conn scan starts.
     cursor: AtomicUsize,
     checker: Option<Checker>,
+    /// Requests waiting for a slot, when a server has `max_connections`.
+    queue: Option<queue::Queue>,
+    /// `retries` and `retry_on`.
+    pub retries: model::Retries,
+    /// `observe.errors`, if set.
+    pub observe_errors: Option<usize>,
 }
 
 impl Upstream {
@@ -236,6 +271,7 @@ impl Upstream {
     /// backend of the same name before a reload) also had, at the same address, keep their
     /// health and admin state and their slow start.
     pub fn new(backend: &model::Backend, previous: Option<&Upstream>) -> Arc<Upstream> {
+        let queued = backend.servers.iter().any(|s| s.max_connections.is_some());
         let servers: Vec<ServerState> = backend
             .servers
             .iter()
@@ -252,13 +288,20 @@ impl Upstream {
                     admin: AtomicU8::new(before.map_or(0, |b| b.admin().as_u8())),
                     weight: AtomicUsize::new(s.weight),
                     active: AtomicUsize::new(0),
+                    max_active: AtomicUsize::new(0),
                     // A ramp under way goes on (a discovery change rebuilds the backend).
                     ramp_from_ms: AtomicU64::new(
                         before.map_or(0, |b| b.ramp_from_ms.load(Relaxed)),
                     ),
-                    max_connections: AtomicUsize::new(0),
+                    max_connections: AtomicUsize::new(s.max_connections.unwrap_or(0)),
+                    errors: AtomicUsize::new(0),
+                    observed_down: Default::default(),
                 };
                 state.metrics.up.set(i64::from(state.health.is_up()));
+                state
+                    .metrics
+                    .connections_limit
+                    .set(s.max_connections.map_or(0, |m| m as i64));
                 state
             })
             .collect();
@@ -275,6 +318,9 @@ impl Upstream {
             sticky_cookie: backend.sticky_cookie.clone(),
             cursor: AtomicUsize::new(0),
             checker,
+            queue: queued.then(|| queue::Queue::new(&backend.name, backend.max_queue)),
+            retries: backend.retries,
+            observe_errors: backend.observe_errors,
         })
     }
 
@@ -295,6 +341,8 @@ impl Upstream {
         let before = server.admin.swap(state.as_u8(), Relaxed);
         if state == AdminState::Ready && before != AdminState::Ready.as_u8() {
             server.start_ramp();
+            // Requests waiting in the queue may go to it now.
+            self.dispatch();
         }
     }
 

@@ -140,6 +140,7 @@ pub(super) fn show_stat(live: &Live, words: &[&str]) -> String {
                 .set("svname", &server.name)
                 .set_all(&["qcur", "qmax"], 0)
                 .set("scur", server.current_requests)
+                .set("smax", server.max_requests)
                 .set("stot", server.requests_total)
                 .set("bout", server.bytes_out)
                 .set("econ", server.connect_errors)
@@ -157,7 +158,7 @@ pub(super) fn show_stat(live: &Live, words: &[&str]) -> String {
                 .set("type", 2)
                 .set("addr", &server.address)
                 .set("mode", "http");
-            if let Some(limit) = state.max_connections() {
+            if let Some(limit) = server.requests_limit {
                 row.set("slim", limit);
             }
             match checker {
@@ -196,7 +197,9 @@ pub(super) fn show_stat(live: &Live, words: &[&str]) -> String {
         let mut row = Row::new();
         row.set("pxname", &backend.name)
             .set("svname", "BACKEND")
-            .set_all(&["qcur", "qmax"], 0)
+            .set("qcur", backend.queue_current)
+            .set("qmax", backend.queue_max)
+            .set("qtime", backend.queue_time_ms)
             .set(
                 "scur",
                 backend

@@ -35,6 +35,7 @@ impl Default for Timeouts {
             server: Duration::from_secs(50),
             keep_alive: Duration::from_secs(50),
             drain: Duration::from_secs(2),
+            queue: Duration::from_secs(5),
         }
     }
 }
@@ -95,6 +96,11 @@ pub const HASH_KEY: &str = "source_ip";
 pub const SLOWSTART_FLOOR: f64 = 0.05;
 /// `rate_limit` `store.timeout`: the longest a request waits for Redis.
 pub const RATE_LIMIT_STORE_TIMEOUT: Duration = Duration::from_millis(5);
+/// `backends.*.retries`: further attempts after a failed one (HAProxy's default is 3; one
+/// keeps a dead server's cost to a single extra attempt).
+pub const RETRIES: usize = 1;
+/// `backends.*.retry_on` when not set: HAProxy's default.
+pub const RETRY_ON: &[&str] = &["conn-failure"];
 
 /// The largest and smallest values each numeric setting may take, and why.
 pub mod bounds {
@@ -140,6 +146,14 @@ pub mod bounds {
     /// a second would hold requests for longer than limiting them is worth.
     pub const RATE_LIMIT_STORE_TIMEOUT: RangeInclusive<Duration> =
         Duration::from_millis(1)..=Duration::from_secs(1);
+    /// `backends.*.servers[*].max_connections`: requests at once to one server.
+    pub const SERVER_MAX_CONNECTIONS: RangeInclusive<usize> = 1..=1_000_000;
+    /// `backends.*.max_queue`: requests waiting for a server of one backend.
+    pub const MAX_QUEUE: RangeInclusive<usize> = 1..=1_000_000;
+    /// `backends.*.retries`: Pingora tries a request at most 16 times.
+    pub const RETRIES: RangeInclusive<usize> = 0..=15;
+    /// `backends.*.observe.errors`: consecutive errors.
+    pub const OBSERVE_ERRORS: RangeInclusive<usize> = 1..=1000;
 }
 
 #[cfg(test)]
@@ -207,6 +221,14 @@ mod tests {
             format!("drain_bytes: {}", limits.drain_bytes),
             format!("drain: {}", secs(timeouts.drain)),
             format!("timeout: {}   ", secs(ADMIN_TIMEOUT)),
+            format!("# retries: {RETRIES}   "),
+            format!("# retry_on: [{}]   ", RETRY_ON.join(", ")),
+            format!(
+                "max_connections: 100 (1..={})",
+                bounds::SERVER_MAX_CONNECTIONS.end()
+            ),
+            format!("# max_queue: 1000   # 1..={}", bounds::MAX_QUEUE.end()),
+            "queue: (default connect)".to_string(),
         ];
         for text in expected {
             assert!(

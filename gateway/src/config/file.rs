@@ -230,6 +230,22 @@ pub struct BackendSection {
     pub sticky: Option<StickySection>,
     /// Servers from DNS (HAProxy `resolvers` + `server-template`), added to `servers`.
     pub discovery: Option<DiscoverySection>,
+    /// HAProxy `maxqueue`: requests waiting for a server slot, whole backend; default no limit.
+    pub max_queue: Option<usize>,
+    /// HAProxy `retries`: further attempts after a failed one; default 1.
+    pub retries: Option<usize>,
+    /// HAProxy `retry-on`: which failures are retried (`conn-failure`, `502`, ...).
+    pub retry_on: Option<Vec<String>>,
+    /// HAProxy `observe layer7` + `error-limit` + `on-error mark-down`.
+    pub observe: Option<ObserveSection>,
+}
+
+/// `observe:` of a backend: passive health from live traffic.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ObserveSection {
+    /// Consecutive connect failures, 5xx answers or timeouts that mark a server down.
+    pub errors: usize,
 }
 
 /// `discovery:` of a backend.
@@ -281,6 +297,8 @@ pub struct ServerEntry {
     pub backup: Option<bool>,
     /// Ramp from a small share to full weight over this time after coming up or being enabled.
     pub slowstart: Option<Duration>,
+    /// HAProxy `maxconn` of a server: requests at once; more wait in the backend's queue.
+    pub max_connections: Option<usize>,
 }
 
 /// `health_check:` of a backend.
@@ -317,4 +335,7 @@ pub struct TimeoutsSection {
     /// Longest time spent discarding a request body after an early answer (nginx
     /// `lingering_time`).
     pub drain: Option<Duration>,
+    /// The longest a request waits in a backend's queue; default `connect` (HAProxy
+    /// `timeout queue`).
+    pub queue: Option<Duration>,
 }

@@ -136,6 +136,8 @@ pub struct Timeouts {
     pub keep_alive: Duration,
     /// Longest time spent discarding a request body after an early answer.
     pub drain: Duration,
+    /// The longest a request waits in a backend's queue.
+    pub queue: Duration,
 }
 
 /// One client-facing listener.
@@ -257,6 +259,59 @@ pub struct Backend {
     pub sticky_cookie: Option<String>,
     /// Servers from DNS, if configured (added to `servers` at run time).
     pub discovery: Option<Discovery>,
+    /// Requests that may wait for a server slot; `None`: no limit.
+    pub max_queue: Option<usize>,
+    /// Further attempts after a failed one, and which failures are retried.
+    pub retries: Retries,
+    /// Consecutive live-traffic errors that mark a server down; `None`: not observed.
+    pub observe_errors: Option<usize>,
+}
+
+/// `retries` and `retry_on` of a backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retries {
+    /// Further attempts after the first.
+    pub count: usize,
+    /// The failures retried.
+    pub on: RetryOn,
+}
+
+/// A set of HAProxy `retry-on` conditions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RetryOn(u32);
+
+impl RetryOn {
+    /// Connection refused, timed out or failed (`conn-failure`).
+    pub const CONN_FAILURE: RetryOn = RetryOn(1);
+    /// The origin closed without answering (`empty-response`).
+    pub const EMPTY_RESPONSE: RetryOn = RetryOn(1 << 1);
+    /// The origin answered something that is not HTTP (`junk-response`).
+    pub const JUNK_RESPONSE: RetryOn = RetryOn(1 << 2);
+    /// No answer within `timeouts.server` (`response-timeout`).
+    pub const RESPONSE_TIMEOUT: RetryOn = RetryOn(1 << 3);
+    /// The statuses HAProxy can retry on, in bit order after the conditions above.
+    pub const STATUSES: [u16; 10] = [401, 403, 404, 408, 425, 500, 501, 502, 503, 504];
+
+    /// The condition for `status`, if it is one of [`Self::STATUSES`].
+    pub fn status(status: u16) -> Option<RetryOn> {
+        let i = Self::STATUSES.iter().position(|&s| s == status)?;
+        Some(RetryOn(1 << (4 + i)))
+    }
+
+    /// Whether every condition of `other` is in the set.
+    pub fn contains(self, other: RetryOn) -> bool {
+        other.0 != 0 && self.0 & other.0 == other.0
+    }
+
+    /// Whether a response with `status` is retried.
+    pub fn has_status(self, status: u16) -> bool {
+        Self::status(status).is_some_and(|s| self.contains(s))
+    }
+
+    /// The set with `other` added.
+    pub fn with(self, other: RetryOn) -> RetryOn {
+        RetryOn(self.0 | other.0)
+    }
 }
 
 /// DNS service discovery of a backend.
@@ -327,6 +382,8 @@ pub struct Server {
     pub backup: bool,
     /// Weight ramp after coming up or being enabled.
     pub slowstart: Option<Duration>,
+    /// Requests at once; `None`: no limit.
+    pub max_connections: Option<usize>,
 }
 
 /// Active HTTP health check settings.

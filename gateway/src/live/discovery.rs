@@ -103,6 +103,7 @@ fn servers(
             weight: t.weight,
             backup: false,
             slowstart: discovery.slowstart,
+            max_connections: None,
         })
         .collect()
 }

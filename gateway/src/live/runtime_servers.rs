@@ -78,6 +78,7 @@ impl RuntimeServers {
                         weight: added.weight,
                         backup: added.backup,
                         slowstart: None,
+                        max_connections: None,
                     });
                     true
                 }
@@ -212,6 +213,7 @@ backends:
             weight: 1,
             backup: false,
             slowstart: None,
+            max_connections: None,
         };
         live.discovered
             .lock()

@@ -95,7 +95,7 @@ metric!(
     /// Requests retried elsewhere after a failed connection (HAProxy
     /// `haproxy_server_retry_warnings_total`).
     RETRIES: IntCounterVec = counter("gateway_backend_retries_total",
-        "Requests retried on another server after failing to connect to this one.",
+        "Requests tried again (retry_on) after failing on this server.",
         ["backend", "server"]));
 metric!(
     /// Requests being served by a server (HAProxy `haproxy_server_current_sessions`).
@@ -109,6 +109,29 @@ metric!(
     /// Response body bytes received from origins.
     SERVER_BYTES_OUT: IntCounterVec = counter("gateway_backend_bytes_out_total",
         "Response body bytes relayed from the server to clients.", ["backend", "server"]));
+metric!(
+    /// Requests waiting for a server slot (HAProxy `haproxy_backend_current_queue`).
+    QUEUE_CURRENT: IntGaugeVec = gauge("gateway_backend_queue_current",
+        "Requests waiting in the backend's queue for a server below max_connections.", ["backend"]));
+metric!(
+    /// Time spent in the queue by requests that had to wait (HAProxy `Tw`).
+    QUEUE_WAIT: HistogramVec = latency("gateway_backend_queue_wait_seconds",
+        "Time requests that found every server full spent waiting in the backend's queue.",
+        ["backend"]));
+metric!(
+    /// Requests refused by the queue: `full` (max_queue) or `timeout` (timeouts.queue).
+    QUEUE_REFUSED: IntCounterVec = counter("gateway_backend_queue_refused_total",
+        "Requests answered 503 by the backend's queue, by reason (full, timeout).",
+        ["backend", "reason"]));
+metric!(
+    /// `max_connections` of a server (HAProxy `haproxy_server_limit_sessions`); 0: none.
+    CONNECTIONS_LIMIT: IntGaugeVec = gauge("gateway_server_connections_limit",
+        "The server's max_connections (requests at once); 0 when unlimited.", ["backend", "server"]));
+metric!(
+    /// Servers marked down by live traffic (`observe`).
+    OBSERVE_DOWN: IntCounterVec = counter("gateway_backend_observe_down_total",
+        "Times observe.errors consecutive errors from live traffic marked the server down.",
+        ["backend", "server"]));
 metric!(
     /// Build information.
     BUILD_INFO: IntGaugeVec = gauge("gateway_build_info",

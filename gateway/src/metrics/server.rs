@@ -23,6 +23,10 @@ pub struct ServerMetrics {
     pub response_time: Histogram,
     /// Response body bytes relayed.
     pub bytes_out: IntCounter,
+    /// `max_connections` (0: none).
+    pub connections_limit: IntGauge,
+    /// Times live traffic marked the server down (`observe`).
+    pub observe_down: IntCounter,
 }
 
 impl ServerMetrics {
@@ -40,6 +44,8 @@ impl ServerMetrics {
             in_flight: IN_FLIGHT.with_label_values(l),
             response_time: RESPONSE_TIME.with_label_values(l),
             bytes_out: SERVER_BYTES_OUT.with_label_values(l),
+            connections_limit: CONNECTIONS_LIMIT.with_label_values(l),
+            observe_down: OBSERVE_DOWN.with_label_values(l),
         }
     }
 

@@ -23,14 +23,24 @@ pub(super) fn choose(
         let pinned = cookie_value(req, name)
             .and_then(|v| std::str::from_utf8(v).ok())
             .and_then(|v| upstream.server_named(v))
-            .filter(|&i| avoid != Some(i) && upstream.servers[i].keeps_sessions());
+            .filter(|&i| {
+                avoid != Some(i)
+                    && upstream.servers[i].keeps_sessions()
+                    && upstream.servers[i].has_slot()
+            });
         if pinned.is_some() {
             return (pinned, false);
         }
         set_cookie = true;
     }
+    // Another server than `avoid` when one is eligible, else `avoid` again.
+    let pick = |key: Option<&[u8]>| {
+        upstream
+            .pick(avoid, key)
+            .or_else(|| avoid.and_then(|_| upstream.pick(None, key)))
+    };
     let Balance::Hash(key) = &upstream.balance else {
-        return (upstream.pick(avoid, None), set_cookie);
+        return (pick(None), set_cookie);
     };
     let mut ip = [0u8; 16];
     let bytes = match key {
@@ -51,7 +61,7 @@ pub(super) fn choose(
         HashKey::Header(name) => req.headers.get(name.as_str()).map(|v| v.as_bytes()),
         HashKey::Cookie(name) => cookie_value(req, name),
     };
-    (upstream.pick(avoid, bytes), set_cookie)
+    (pick(bytes), set_cookie)
 }
 
 /// The value of cookie `name` in the request's `Cookie` headers.

@@ -5,9 +5,9 @@ use super::routing::Target;
 use super::state::{ListenerState, Role};
 use crate::body_limit::BodyCount;
 use crate::hooks::{Chain, HookState};
-use crate::upstream::{ServerState, Upstream};
+use crate::upstream::{Refusal, ServerState, Upstream};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Per-request state.
 pub struct RequestCtx {
@@ -25,8 +25,16 @@ pub struct RequestCtx {
     pub(super) server: Option<usize>,
     /// The server whose in-flight gauge this request holds.
     pub(super) in_flight: Option<usize>,
-    /// Connection attempts that failed so far.
-    pub(super) connect_failures: u8,
+    /// Attempts retried so far (HAProxy's `retries` log field).
+    pub(super) retries: u8,
+    /// The server of the last failed attempt (the next one avoids it when it can).
+    pub(super) failed_server: Option<usize>,
+    /// The current attempt fails for a status that is retried.
+    pub(super) retrying: bool,
+    /// Time spent in the backend's queue, when the request waited (HAProxy `Tw`).
+    pub(super) queue_wait: Option<Duration>,
+    /// Why the queue turned the request away, if it did.
+    pub(super) queue_refusal: Option<Refusal>,
     /// When the current server was chosen, and when it was connected.
     pub(super) upstream_started: Option<Instant>,
     pub(super) connected: Option<Instant>,
@@ -49,7 +57,11 @@ impl RequestCtx {
             body: BodyCount::default(),
             server: None,
             in_flight: None,
-            connect_failures: 0,
+            retries: 0,
+            failed_server: None,
+            retrying: false,
+            queue_wait: None,
+            queue_refusal: None,
             upstream_started: None,
             connected: None,
             responded: None,
@@ -66,6 +78,26 @@ impl RequestCtx {
     /// The request's backend, once routed.
     pub(super) fn upstream(&self) -> Option<&Upstream> {
         self.target().map(|t| &*t.upstream)
+    }
+
+    /// Attempts retried so far (for the access log's retry count).
+    pub fn retries(&self) -> u8 {
+        self.retries
+    }
+
+    /// Time spent waiting in the backend's queue (HAProxy `Tw`), when it waited.
+    pub fn queue_wait(&self) -> Option<Duration> {
+        self.queue_wait
+    }
+
+    /// HAProxy's `srv_conn` / `backend_queue` figures for the log line: requests in flight
+    /// on the chosen server, and requests waiting in the backend's queue.
+    pub fn server_and_queue_load(&self) -> (usize, usize) {
+        let upstream = self.upstream();
+        let server = self
+            .server_at(self.server)
+            .map_or(0, ServerState::in_flight);
+        (server, upstream.map_or(0, Upstream::queue_current))
     }
 
     /// Server `index` of the request's backend.

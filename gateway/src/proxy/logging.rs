@@ -6,6 +6,7 @@ use super::termination;
 use super::GatewayProxy;
 use crate::access_log::line::version_text;
 use crate::access_log::Entry;
+use crate::upstream::Refusal;
 use pingora::proxy::Session;
 use pingora_error::Error;
 use std::time::Instant;
@@ -57,8 +58,12 @@ impl GatewayProxy {
             method: req.method.as_str(),
             path: req.uri.path_and_query().map_or("/", |p| p.as_str()),
             version: version_text(req.version),
-            termination: termination::state(error, &ctx.state.role, ctx.upstream_status.is_some()),
-            retries: ctx.connect_failures.min(1),
+            termination: match ctx.queue_refusal {
+                Some(Refusal::ClientGone) => "CQ",
+                Some(_) => "sQ",
+                None => termination::state(error, &ctx.state.role, ctx.upstream_status.is_some()),
+            },
+            retries: ctx.retries,
             request_id: ctx.hooks.unique_id.as_ref().and_then(|id| id.to_str().ok()),
             ..Entry::started(&self.listener.name, client, elapsed)
         });

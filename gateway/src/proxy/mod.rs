@@ -5,6 +5,7 @@
 //! (`logging`). Per-request state is a [`RequestCtx`]; the listener state it is served by comes
 //! with its connection ([`state`]).
 
+mod admit;
 mod balance;
 mod context;
 pub mod drain;
@@ -14,6 +15,7 @@ mod logging;
 pub mod redirect;
 mod request;
 pub mod respond;
+mod retry;
 pub mod routing;
 pub mod state;
 pub mod status;
@@ -69,11 +71,12 @@ impl GatewayProxy {
         Some(&ctx.server_at(index)?.metrics)
     }
 
-    /// Release the in-flight slot of the current server, if one is held.
+    /// Release the in-flight slot of the current server, if one is held (a queued request
+    /// may take it).
     fn release_server(&self, ctx: &mut RequestCtx) {
         let held = ctx.in_flight.take();
-        if let Some(server) = ctx.server_at(held) {
-            server.finished();
+        if let (Some(upstream), Some(index)) = (ctx.upstream(), held) {
+            upstream.release(index);
         }
         if let Some(metrics) = self.server_metrics(ctx, held) {
             metrics.in_flight.dec();
@@ -159,31 +162,16 @@ impl ProxyHttp for GatewayProxy {
         let Some(upstream) = context::target(&state, ctx.route).map(|t| &*t.upstream) else {
             return Error::e_explain(ErrorType::InternalError, "redirect listener has no backend");
         };
-        let avoid = if ctx.connect_failures > 0 {
-            ctx.server
-        } else {
-            None
-        };
-        let (chosen, set_cookie) = balance::choose(upstream, session, avoid);
-        ctx.set_cookie = set_cookie;
-        let Some(index) = chosen else {
-            return Error::e_explain(
-                ErrorType::HTTPStatus(503),
-                format!("no server available in backend {}", upstream.name),
-            );
-        };
-        let peer = upstream.peer(index, &state.timeouts);
-        // A retry (connect failure, or a reused connection the origin had closed) moves the
-        // in-flight slot to the new server.
+        // A retry (retry_on, or a reused connection the origin had closed) gives back the
+        // slot of the attempt before and avoids its server when another is eligible.
         self.release_server(ctx);
+        let index = admit::server(upstream, session, ctx, ctx.failed_server).await?;
+        let peer = upstream.peer(index, &state.timeouts);
         ctx.server = Some(index);
         ctx.upstream_started = Some(Instant::now());
-        // Counted for every balance: least_conn and random weigh it, `del server` checks it.
-        upstream.servers[index].started();
-        ctx.in_flight = Some(index);
+        ctx.upstream_status = None;
         if let Some(metrics) = self.server_metrics(ctx, Some(index)) {
             metrics.in_flight.inc();
-            ctx.in_flight = Some(index);
         }
         Ok(peer)
     }
@@ -206,20 +194,20 @@ impl ProxyHttp for GatewayProxy {
         _session: &mut Session,
         _peer: &HttpPeer,
         ctx: &mut RequestCtx,
-        mut e: Box<Error>,
+        e: Box<Error>,
     ) -> Box<Error> {
-        // HAProxy `retries 1` + `option redispatch`: one more try, on another server.
-        ctx.connect_failures += 1;
-        let retry = ctx.connect_failures == 1;
-        if let Some(metrics) = self.server_metrics(ctx, ctx.server) {
-            metrics.connect_errors.inc();
-            if retry {
-                metrics.retries.inc();
-            }
-        }
-        self.release_server(ctx);
-        e.set_retry(retry);
-        e
+        self.connect_failed(ctx, e)
+    }
+
+    fn error_while_proxy(
+        &self,
+        peer: &HttpPeer,
+        session: &mut Session,
+        e: Box<Error>,
+        ctx: &mut RequestCtx,
+        client_reused: bool,
+    ) -> Box<Error> {
+        self.proxy_failed(peer, session, ctx, e, client_reused)
     }
 
     async fn upstream_request_filter(
@@ -288,7 +276,7 @@ impl ProxyHttp for GatewayProxy {
 
     async fn upstream_response_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         upstream_response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
@@ -303,14 +291,23 @@ impl ProxyHttp for GatewayProxy {
             return Ok(());
         }
         let now = Instant::now();
-        ctx.responded = Some(now);
-        ctx.upstream_status = Some(upstream_response.status.as_u16());
+        let status = upstream_response.status.as_u16();
         if let (Some(metrics), Some(start)) =
             (self.server_metrics(ctx, ctx.server), ctx.upstream_started)
         {
-            metrics.record_response(upstream_response.status.as_u16());
+            metrics.record_response(status);
             metrics.response_time.observe((now - start).as_secs_f64());
         }
+        if self.retry_for_status(session, ctx, status) {
+            let mut e = Error::explain(
+                ErrorType::HTTPStatus(status),
+                format!("origin answered {status}: retried (retry_on)"),
+            );
+            e.set_retry(true);
+            return Err(e.into_up());
+        }
+        ctx.responded = Some(now);
+        ctx.upstream_status = Some(status);
         Ok(())
     }
 

@@ -79,7 +79,7 @@ pub fn render(snapshot: &Snapshot, refresh: Duration) -> String {
             page,
             "<table id=\"backend-{name}\" class=\"backend\"><caption>Backend {name} ({} of {} up){dns}</caption>\
              <tr><th>Server</th><th>Address</th><th>Status</th><th>Last check</th><th>Weight</th>\
-             <th>Cur</th><th>Requests</th>{CLASS_HEADERS}<th>Bytes out</th><th>Conn errors</th>\
+             <th>Cur</th><th>Max</th><th>Limit</th><th>Requests</th>{CLASS_HEADERS}<th>Bytes out</th><th>Conn errors</th>\
              <th>Retries</th><th>Mean resp</th></tr>",
             b.servers_up,
             b.servers.len(),
@@ -105,12 +105,14 @@ pub fn render(snapshot: &Snapshot, refresh: Duration) -> String {
             let _ = write!(
                 page,
                 "<tr class=\"server {row}\" data-server=\"{name}\"><td class=\"name\">{name}</td><td>{addr}</td>\
-                 <td class=\"status\" title=\"{detail}\">{} {}</td><td>{check}</td><td>{}</td><td>{}</td><td>{}</td>{}\
+                 <td class=\"status\" title=\"{detail}\">{} {}</td><td>{check}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>{}\
                  <td>{}</td><td>{}</td><td>{}</td><td>{:.1} ms</td></tr>",
                 s.status,
                 human_duration(s.status_for_seconds),
                 s.weight,
                 s.current_requests,
+                s.max_requests,
+                s.requests_limit.map_or(String::new(), |l| l.to_string()),
                 s.requests_total,
                 class_cells(&s.responses),
                 s.bytes_out,
@@ -127,9 +129,15 @@ pub fn render(snapshot: &Snapshot, refresh: Duration) -> String {
         let _ = write!(
             page,
             "<tr class=\"total\"><td class=\"name\">Backend</td><td></td><td>{} up</td><td></td><td></td>\
-             <td></td><td>{total}</td>{}<td></td><td></td><td></td><td></td></tr></table>",
+             <td></td><td></td><td></td><td>{total}</td>{}<td></td><td></td><td></td><td></td></tr>\
+             <tr class=\"queue\"><td class=\"name\">Queue</td><td colspan=\"2\">cur {} max {}{}</td>\
+             <td colspan=\"3\">mean wait {} ms</td></tr></table>",
             b.servers_up,
             class_cells(&b.responses),
+            b.queue_current,
+            b.queue_max,
+            b.queue_limit.map_or(String::new(), |l| format!(" limit {l}")),
+            b.queue_time_ms,
         );
     }
     page.push_str("</body></html>\n");

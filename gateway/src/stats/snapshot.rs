@@ -113,6 +113,14 @@ pub struct BackendStats {
     pub responses: Classes,
     /// Its servers, in configuration order.
     pub servers: Vec<ServerStats>,
+    /// Requests waiting for a server slot (HAProxy `qcur`).
+    pub queue_current: usize,
+    /// The most that waited at once (`qmax`).
+    pub queue_max: usize,
+    /// `max_queue` (`qlimit`), if set.
+    pub queue_limit: Option<usize>,
+    /// Average time in the queue of the last 1024 requests, ms (`qtime`).
+    pub queue_time_ms: u64,
     /// DNS discovery, for a discovered backend.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub discovery: Option<DiscoveryStats>,
@@ -152,6 +160,10 @@ pub struct ServerStats {
     pub weight: usize,
     /// Requests in flight.
     pub current_requests: i64,
+    /// The most requests in flight at once (HAProxy `smax`).
+    pub max_requests: usize,
+    /// `max_connections` (HAProxy `slim`), if set.
+    pub requests_limit: Option<usize>,
     /// Responses received.
     pub requests_total: u64,
     /// Responses by class.
@@ -248,9 +260,11 @@ pub fn take_with(live: &Live, upstreams: &[Arc<Upstream>]) -> Snapshot {
                         status_for_seconds: (now - s.health.since()).max(0.0),
                         last_check: outcome.code(),
                         last_check_ms: check_secs * 1000.0,
-                        last_check_detail: detail,
+                        last_check_detail: s.observed_down().unwrap_or(detail),
                         weight: s.effective_weight(),
-                        current_requests: m.in_flight.get(),
+                        current_requests: s.in_flight() as i64,
+                        max_requests: s.sessions_max(),
+                        requests_limit: s.connections_limit(),
                         requests_total: responses.total(),
                         responses,
                         bytes_out: m.bytes_out.get(),
@@ -269,6 +283,10 @@ pub fn take_with(live: &Live, upstreams: &[Arc<Upstream>]) -> Snapshot {
                 servers_up: servers.iter().filter(|s| s.status == "UP").count(),
                 responses,
                 servers,
+                queue_current: u.queue_current(),
+                queue_max: u.queue().map_or(0, |q| q.max()),
+                queue_limit: u.queue().and_then(|q| q.limit()),
+                queue_time_ms: u.queue().map_or(0, |q| q.average_ms()),
                 discovery: live.discovery_status(&u.name).map(|d| DiscoveryStats {
                     dns: d.dns,
                     last_good_seconds: d.last_good_unix.map(|t| (now - t).max(0.0)),

@@ -153,6 +153,18 @@ impl ServerHealth {
         Some(ok)
     }
 
+    /// Mark the server down now (`observe`): `rise` successful checks bring it back. The
+    /// reason replaces the last check's detail until the next check.
+    pub fn mark_down(&self, reason: &str) {
+        self.up.store(false, Relaxed);
+        self.streak.store(0, Relaxed);
+        self.since_unix_ms
+            .store((unix_now() * 1000.0) as u64, Relaxed);
+        if let Ok(mut d) = self.last_detail.lock() {
+            *d = reason.to_string();
+        }
+    }
+
     fn note_check(&self, outcome: CheckOutcome, elapsed_us: u64, detail: String) {
         self.last_outcome.store(outcome as u8, Relaxed);
         self.last_duration_us.store(elapsed_us, Relaxed);

@@ -41,10 +41,13 @@ impl Balancers {
 impl Upstream {
     /// The server for a request: by `balance` among the primary servers (`key` is the hash
     /// key of `balance: hash`; without one, round robin), else round robin among the backups.
-    /// `avoid` is a server that just failed. Its index in [`Self::servers`].
+    /// `avoid` is a server that just failed. A server at its `max_connections` is skipped.
+    /// Its index in [`Self::servers`].
     pub fn pick(&self, avoid: Option<usize>, key: Option<&[u8]>) -> Option<usize> {
         let balancers = self.balancers.load();
-        let eligible = |i: usize| avoid != Some(i) && self.servers[i].takes_requests();
+        let eligible = |i: usize| {
+            avoid != Some(i) && self.servers[i].takes_requests() && self.servers[i].has_slot()
+        };
         let primary = match (&self.balance, key, &balancers.ring) {
             (Balance::Hash(_), Some(key), Some(ring)) => from(ring, key, &eligible),
             (Balance::LeastConn, _, _) => self.least_loaded(&eligible),
@@ -182,6 +185,7 @@ mod tests {
                 weight,
                 backup,
                 slowstart: Some(Duration::from_secs(60)),
+                max_connections: None,
             })
             .collect();
         let backend = model::Backend {
@@ -191,6 +195,12 @@ mod tests {
             balance,
             sticky_cookie: None,
             discovery: None,
+            max_queue: None,
+            retries: model::Retries {
+                count: 1,
+                on: model::RetryOn::CONN_FAILURE,
+            },
+            observe_errors: None,
         };
         Upstream::new(&backend, None)
     }

@@ -49,6 +49,15 @@ pub(super) fn backend(
                 Duration::ZERO,
             )
         });
+        let max_connections = entry.max_connections.map(|n| {
+            within(
+                problems,
+                format!("{spath}.max_connections"),
+                Some(n),
+                n,
+                bounds::SERVER_MAX_CONNECTIONS,
+            )
+        });
         if let Some(address) = socket_address(problems, &format!("{spath}.address"), &entry.address)
         {
             servers.push(Server {
@@ -57,6 +66,7 @@ pub(super) fn backend(
                 weight,
                 backup: entry.backup.unwrap_or(false),
                 slowstart,
+                max_connections,
             });
         }
     }
@@ -77,7 +87,27 @@ pub(super) fn backend(
         .discovery
         .as_ref()
         .map(|d| super::discovery::discovery(problems, &format!("{path}.discovery"), d));
+    let max_queue = queue(problems, &path, section);
+    let retries = retries(problems, &path, section);
+    let observe_errors = section.observe.as_ref().map(|o| {
+        within(
+            problems,
+            format!("{path}.observe.errors"),
+            Some(o.errors),
+            1,
+            bounds::OBSERVE_ERRORS,
+        )
+    });
+    if observe_errors.is_some() && section.health_check.is_none() {
+        problems.push(
+            format!("{path}.observe"),
+            "needs health_check: a server marked down comes back only through its checks",
+        );
+    }
     (problems.count() == before).then(|| Backend {
+        max_queue,
+        retries,
+        observe_errors,
         discovery,
         name: name.to_string(),
         servers,
@@ -197,5 +227,95 @@ fn health_check(problems: &mut Problems, path: &str, hc: &file::HealthCheckSecti
         ),
         rise,
         fall,
+    }
+}
+
+/// `max_queue`: only meaningful when some server has `max_connections`.
+fn queue(problems: &mut Problems, path: &str, section: &file::BackendSection) -> Option<usize> {
+    let max_queue = section.max_queue?;
+    if section.servers.iter().all(|s| s.max_connections.is_none()) {
+        problems.push(
+            format!("{path}.max_queue"),
+            "needs max_connections on at least one server (nothing is queued otherwise)",
+        );
+    }
+    Some(within(
+        problems,
+        format!("{path}.max_queue"),
+        Some(max_queue),
+        max_queue,
+        bounds::MAX_QUEUE,
+    ))
+}
+
+/// `retries` and `retry_on` (HAProxy's `retry-on` keywords).
+fn retries(problems: &mut Problems, path: &str, section: &file::BackendSection) -> Retries {
+    let count = within(
+        problems,
+        format!("{path}.retries"),
+        section.retries,
+        defaults::RETRIES,
+        bounds::RETRIES,
+    );
+    let default: Vec<String> = defaults::RETRY_ON.iter().map(|s| s.to_string()).collect();
+    let words = section.retry_on.as_ref().unwrap_or(&default);
+    let mut on = RetryOn::default();
+    for (i, word) in words.iter().enumerate() {
+        match retry_condition(word) {
+            Some(condition) => on = on.with(condition),
+            None => problems.push(
+                format!("{path}.retry_on[{i}]"),
+                format!(
+                    "unknown condition {word:?} (none, conn-failure, empty-response, \
+                     junk-response, response-timeout, all-retryable-errors, or one of the \
+                     statuses {:?})",
+                    RetryOn::STATUSES
+                ),
+            ),
+        }
+    }
+    Retries { count, on }
+}
+
+/// The conditions one HAProxy `retry-on` keyword names.
+fn retry_condition(word: &str) -> Option<RetryOn> {
+    Some(match word {
+        "none" => RetryOn::default(),
+        "conn-failure" => RetryOn::CONN_FAILURE,
+        "empty-response" => RetryOn::EMPTY_RESPONSE,
+        "junk-response" => RetryOn::JUNK_RESPONSE,
+        "response-timeout" => RetryOn::RESPONSE_TIMEOUT,
+        "all-retryable-errors" => [500, 502, 503, 504]
+            .into_iter()
+            .filter_map(RetryOn::status)
+            .fold(
+                RetryOn::CONN_FAILURE
+                    .with(RetryOn::EMPTY_RESPONSE)
+                    .with(RetryOn::JUNK_RESPONSE)
+                    .with(RetryOn::RESPONSE_TIMEOUT),
+                RetryOn::with,
+            ),
+        status => RetryOn::status(status.parse().ok()?)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_on_reads_haproxys_names() {
+        assert_eq!(retry_condition("conn-failure"), Some(RetryOn::CONN_FAILURE));
+        assert_eq!(retry_condition("none"), Some(RetryOn::default()));
+        let all = retry_condition("all-retryable-errors").unwrap();
+        for status in [500, 502, 503, 504] {
+            assert!(all.has_status(status), "{status}");
+        }
+        assert!(!all.has_status(404));
+        assert!(all.contains(RetryOn::RESPONSE_TIMEOUT));
+        assert!(retry_condition("404").unwrap().has_status(404));
+        for unknown in ["418", "0rtt-rejected", "conn_failure", ""] {
+            assert_eq!(retry_condition(unknown), None, "{unknown}");
+        }
     }
 }

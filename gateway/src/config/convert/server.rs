@@ -80,8 +80,10 @@ pub(super) fn server(problems: &mut Problems, s: &file::ServerSection) -> Server
 pub(super) fn timeouts(problems: &mut Problems, t: &file::TimeoutsSection) -> Timeouts {
     let default = Timeouts::default();
     let client = duration_or(problems, "timeouts.client", &t.client, default.client);
+    let connect = duration_or(problems, "timeouts.connect", &t.connect, default.connect);
     Timeouts {
-        connect: duration_or(problems, "timeouts.connect", &t.connect, default.connect),
+        connect,
+        queue: duration_or(problems, "timeouts.queue", &t.queue, connect),
         client,
         server: duration_or(problems, "timeouts.server", &t.server, default.server),
         keep_alive: duration_or(problems, "timeouts.keep_alive", &t.keep_alive, client),
