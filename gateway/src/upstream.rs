@@ -5,15 +5,16 @@
 
 pub mod dns;
 mod health;
+mod peer;
 mod select;
 
 pub use health::{run_checks, CheckOutcome, ServerHealth};
+pub use peer::{connect_error_reason, PeerTemplate};
 
 use crate::config::defaults::SLOWSTART_FLOOR;
 use crate::config::model;
 use crate::metrics::ServerMetrics;
 use arc_swap::ArcSwap;
-use pingora::lb::health_check::HttpHealthCheck;
 use pingora::prelude::HttpPeer;
 use select::Balancers;
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering::Relaxed};
@@ -85,6 +86,8 @@ pub struct ServerState {
     pub metrics: ServerMetrics,
     /// Health state and the last check's result.
     pub health: ServerHealth,
+    /// How requests and checks connect to it (TLS, HTTP version).
+    pub peer: PeerTemplate,
     admin: AtomicU8,
     weight: AtomicUsize,
     /// Requests in flight (least_conn, random).
@@ -182,9 +185,8 @@ impl ServerState {
     }
 }
 
-/// The Pingora check and its thresholds for a checked backend.
+/// The health check settings of a checked backend.
 pub struct Checker {
-    http: HttpHealthCheck,
     settings: model::HealthCheck,
 }
 
@@ -225,6 +227,11 @@ impl Upstream {
                     config: s.clone(),
                     metrics: ServerMetrics::new(&backend.name, &s.name),
                     health: before.map_or_else(ServerHealth::new, |b| b.health.clone()),
+                    peer: PeerTemplate::new(
+                        s.address,
+                        s.tls.as_ref().or(backend.tls.as_ref()),
+                        backend.protocol,
+                    ),
                     admin: AtomicU8::new(before.map_or(0, |b| b.admin().as_u8())),
                     weight: AtomicUsize::new(s.weight),
                     active: AtomicUsize::new(0),
@@ -234,8 +241,10 @@ impl Upstream {
                 state
             })
             .collect();
+        if previous.is_none() {
+            peer::warn_unverified(backend);
+        }
         let checker = backend.health_check.as_ref().map(|settings| Checker {
-            http: health::http_check(settings),
             settings: settings.clone(),
         });
         Arc::new(Upstream {
@@ -279,7 +288,8 @@ impl Upstream {
 
     /// A peer for server `index` with the configured timeouts.
     pub fn peer(&self, index: usize, timeouts: &model::Timeouts) -> Box<HttpPeer> {
-        let mut peer = HttpPeer::new(self.servers[index].config.address, false, String::new());
+        let server = &self.servers[index];
+        let mut peer = server.peer.peer(server.config.address);
         peer.options.connection_timeout = Some(timeouts.connect);
         peer.options.read_timeout = Some(timeouts.server);
         peer.options.write_timeout = Some(timeouts.server);

@@ -228,6 +228,24 @@ pub struct BackendSection {
     pub sticky: Option<StickySection>,
     /// Servers from DNS (HAProxy `resolvers` + `server-template`), added to `servers`.
     pub discovery: Option<DiscoverySection>,
+    /// TLS to the servers (HAProxy `ssl verify required ca-file … sni …`).
+    pub tls: Option<OriginTlsSection>,
+    /// `h1` (the default) or `h2` (ALPN over TLS, h2c without) to the servers.
+    pub protocol: Option<String>,
+}
+
+/// `tls:` of a backend or a server: TLS to the origin.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OriginTlsSection {
+    /// Verify the origin's certificate (default true; `false` must be written out).
+    pub verify: Option<bool>,
+    /// PEM file of the CAs trusted; default the system's store.
+    pub ca: Option<String>,
+    /// Server name sent and verified; default the server's host name.
+    pub sni: Option<String>,
+    /// Combined PEM (chain then key) presented to origins that ask for one.
+    pub client_certificate: Option<String>,
 }
 
 /// `discovery:` of a backend.
@@ -277,6 +295,8 @@ pub struct ServerEntry {
     pub backup: Option<bool>,
     /// Ramp from a small share to full weight over this time after coming up or being enabled.
     pub slowstart: Option<Duration>,
+    /// TLS to this server: each key given replaces the backend's.
+    pub tls: Option<OriginTlsSection>,
 }
 
 /// `health_check:` of a backend.
@@ -295,6 +315,20 @@ pub struct HealthCheckSection {
     pub rise: Option<usize>,
     /// Consecutive failures to mark a server down.
     pub fall: Option<usize>,
+    /// `http` (the default) or `tcp` (connect only).
+    pub kind: Option<String>,
+    /// What a healthy answer is (`kind: http`).
+    pub expect: Option<ExpectSection>,
+}
+
+/// `expect:` of a health check.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectSection {
+    /// Status ranges, e.g. `"200-299,302"`; default `200-399`.
+    pub status: Option<String>,
+    /// A substring of the first 16 KiB of the body.
+    pub body: Option<String>,
 }
 
 /// `timeouts:` — HAProxy's `timeout connect|client|server`.

@@ -253,6 +253,52 @@ pub struct Backend {
     pub sticky_cookie: Option<String>,
     /// Servers from DNS, if configured (added to `servers` at run time).
     pub discovery: Option<Discovery>,
+    /// TLS to the servers (discovered ones included), if configured.
+    pub tls: Option<OriginTls>,
+    /// The HTTP version spoken to the servers.
+    pub protocol: OriginProtocol,
+}
+
+/// TLS to an origin server (`tls:` of a backend, merged with a server's own).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OriginTls {
+    /// Verify the certificate (chain always; the name too when there is an SNI).
+    pub verify: bool,
+    /// The CAs trusted (checked to be PEM); `None`: the system's store.
+    pub ca: Option<PemFile>,
+    /// The name sent and checked; `None`: none sent, the chain alone is verified.
+    pub sni: Option<String>,
+    /// Combined PEM presented to the origin (checked: certificates and a key).
+    pub client_certificate: Option<PemFile>,
+}
+
+/// A PEM file named in the configuration, read and checked at load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PemFile {
+    /// Its path, resolved.
+    pub path: std::path::PathBuf,
+    /// Its contents.
+    pub pem: Vec<u8>,
+}
+
+/// The HTTP version spoken to origins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OriginProtocol {
+    /// HTTP/1.1.
+    #[default]
+    H1,
+    /// HTTP/2: ALPN `h2` over TLS, h2c (prior knowledge) without.
+    H2,
+}
+
+/// What a health check does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CheckKind {
+    /// A request; the answer is held to `expect`.
+    #[default]
+    Http,
+    /// Connect only (and the TLS handshake, with `tls`).
+    Tcp,
 }
 
 /// DNS service discovery of a backend.
@@ -321,6 +367,8 @@ pub struct Server {
     pub backup: bool,
     /// Weight ramp after coming up or being enabled.
     pub slowstart: Option<Duration>,
+    /// TLS to this server (the backend's merged with its own); `None`: the backend's.
+    pub tls: Option<OriginTls>,
 }
 
 /// Active HTTP health check settings.
@@ -338,6 +386,12 @@ pub struct HealthCheck {
     pub rise: usize,
     /// Consecutive failures to go down.
     pub fall: usize,
+    /// `http` or `tcp`.
+    pub kind: CheckKind,
+    /// Healthy statuses, as inclusive ranges.
+    pub expect_status: Vec<(u16, u16)>,
+    /// A substring the body's first 16 KiB must contain.
+    pub expect_body: Option<String>,
 }
 
 impl ServerSettings {

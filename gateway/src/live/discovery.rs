@@ -76,6 +76,7 @@ fn servers(backend: &str, targets: &[dns::Target]) -> Vec<model::Server> {
             weight: t.weight,
             backup: false,
             slowstart: None,
+            tls: None,
         })
         .collect()
 }

@@ -215,7 +215,7 @@ impl ProxyHttp for GatewayProxy {
         ctx.connect_failures += 1;
         let retry = ctx.connect_failures == 1;
         if let Some(metrics) = self.server_metrics(ctx, ctx.server) {
-            metrics.connect_errors.inc();
+            metrics.connect_error(crate::upstream::connect_error_reason(&e));
             if retry {
                 metrics.retries.inc();
             }

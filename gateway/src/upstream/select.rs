@@ -182,6 +182,7 @@ mod tests {
                 weight,
                 backup,
                 slowstart: Some(Duration::from_secs(60)),
+                tls: None,
             })
             .collect();
         let backend = model::Backend {
@@ -191,6 +192,8 @@ mod tests {
             balance,
             sticky_cookie: None,
             discovery: None,
+            tls: None,
+            protocol: Default::default(),
         };
         Upstream::new(&backend, None)
     }
