@@ -8,6 +8,7 @@ pub mod gateway;
 pub mod origin;
 pub mod pki;
 pub mod redis_server;
+pub mod tls_origin;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};

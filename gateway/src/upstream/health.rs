@@ -35,6 +35,8 @@ pub enum CheckOutcome {
     L4Con,
     /// Layer 4 timeout: connecting or waiting for the answer took longer than `timeout`.
     L4Tout,
+    /// Layer 6 (TLS) error: the handshake failed, e.g. the certificate did not verify.
+    L6Rsp,
 }
 
 impl CheckOutcome {
@@ -47,12 +49,13 @@ impl CheckOutcome {
             CheckOutcome::L7Rsp => "L7RSP",
             CheckOutcome::L4Con => "L4CON",
             CheckOutcome::L4Tout => "L4TOUT",
+            CheckOutcome::L6Rsp => "L6RSP",
         }
     }
 
     fn from_u8(v: u8) -> Self {
         use CheckOutcome::*;
-        [None, L7Ok, L7Sts, L7Rsp, L4Con, L4Tout]
+        [None, L7Ok, L7Sts, L7Rsp, L4Con, L4Tout, L6Rsp]
             .get(v as usize)
             .copied()
             .unwrap_or(None)
@@ -71,6 +74,10 @@ impl CheckOutcome {
             | ErrorType::ConnectNoRoute
             | ErrorType::ConnectError
             | ErrorType::ConnectionClosed => CheckOutcome::L4Con,
+            ErrorType::TLSHandshakeFailure
+            | ErrorType::TLSHandshakeTimedout
+            | ErrorType::InvalidCert
+            | ErrorType::HandshakeError => CheckOutcome::L6Rsp,
             _ => CheckOutcome::L7Rsp,
         }
     }
