@@ -5,6 +5,7 @@
 pub mod client;
 pub mod config;
 pub mod gateway;
+pub mod h2_origin;
 pub mod origin;
 pub mod pki;
 pub mod redis_server;
