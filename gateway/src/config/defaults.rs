@@ -205,6 +205,12 @@ mod tests {
             format!("body_bytes: {}", limits.body_bytes),
             format!("h2_streams: {}", limits.h2_streams),
             format!("timeout: {}   ", secs(ADMIN_TIMEOUT)),
+            format!("up to {ORIGIN_H2_STREAMS} streams a connection"),
+            format!("the first {CHECK_BODY_BYTES} bytes"),
+            format!(
+                "expect.status default {}-{}",
+                check.expect_status[0].0, check.expect_status[0].1
+            ),
         ];
         for text in expected {
             assert!(
