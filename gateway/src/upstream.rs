@@ -241,7 +241,9 @@ impl Upstream {
                 state
             })
             .collect();
-        if previous.is_none() {
+        // At start, and when a reload changes the servers' TLS (not on a DNS refresh).
+        let tls_before = previous.map(|p| p.servers.iter().map(|s| &s.config.tls).collect());
+        if tls_before != Some(backend.servers.iter().map(|s| &s.tls).collect::<Vec<_>>()) {
             peer::warn_unverified(backend);
         }
         let checker = backend.health_check.as_ref().map(|settings| Checker {

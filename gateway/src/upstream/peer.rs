@@ -74,11 +74,6 @@ impl PeerTemplate {
         }
         peer
     }
-
-    /// Whether the server is reached over TLS.
-    pub fn is_tls(&self) -> bool {
-        self.tls.is_some()
-    }
 }
 
 /// The `reason` label of `gateway_backend_connect_errors_total` for a failed connection.
