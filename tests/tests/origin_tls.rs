@@ -282,3 +282,21 @@ fn check_refuses_tls_files_that_are_not_pem() {
     let (code, out) = check(dir.path(), &config.yaml());
     assert_ne!(code, 0, "{out}");
 }
+
+#[test]
+fn a_reload_reads_the_ca_file_again() {
+    let dir = workdir();
+    let (pki, other) = (Pki::new(), Pki::new());
+    let origin = TlsOrigin::start(&pki.leaf(dir.path(), &["app.internal"]), None);
+    let ca = ca_file(dir.path(), &other, "ca.pem");
+    let tls = format!("{{ ca: \"{}\", sni: app.internal }}", ca.display());
+    let setup = start(dir.path(), backend(&origin.addr.to_string(), &tls));
+    assert_ne!(get(&setup.base).0, 200, "the file holds the wrong CA");
+    setup
+        .gateway
+        .wait_log("certificate verify failed", 1, Duration::from_secs(5));
+    std::fs::write(&ca, pki.ca_pem()).unwrap();
+    setup.gateway.signal("HUP");
+    let fixed = wait_for(Duration::from_secs(10), || get(&setup.base).0 == 200);
+    assert!(fixed.is_some(), "{}", setup.gateway.log());
+}

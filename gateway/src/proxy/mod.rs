@@ -207,10 +207,11 @@ impl ProxyHttp for GatewayProxy {
     fn fail_to_connect(
         &self,
         _session: &mut Session,
-        _peer: &HttpPeer,
+        peer: &HttpPeer,
         ctx: &mut RequestCtx,
         mut e: Box<Error>,
     ) -> Box<Error> {
+        log::warn!("cannot connect to server {}: {e}", peer._address);
         // HAProxy `retries 1` + `option redispatch`: one more try, on another server.
         ctx.connect_failures += 1;
         let retry = ctx.connect_failures == 1;
