@@ -185,9 +185,12 @@ impl ServerState {
     }
 }
 
-/// The health check settings of a checked backend.
+/// The health check settings of a checked backend, and the connectors its checks use
+/// (created once: building a TLS context loads the CA store).
 pub struct Checker {
     settings: model::HealthCheck,
+    http: pingora::connectors::http::Connector,
+    transport: pingora::connectors::TransportConnector,
 }
 
 /// A backend's servers behind its balancers.
@@ -248,6 +251,8 @@ impl Upstream {
         }
         let checker = backend.health_check.as_ref().map(|settings| Checker {
             settings: settings.clone(),
+            http: pingora::connectors::http::Connector::new(None),
+            transport: pingora::connectors::TransportConnector::new(None),
         });
         Arc::new(Upstream {
             name: backend.name.clone(),

@@ -68,6 +68,11 @@ fn an_h2_check_speaks_h2() {
     let _gateway = Gateway::start(dir.path(), &config.yaml(), &[addr]);
     let checked = gateway_tests::wait_for(Duration::from_secs(10), || origin.requests() >= 3);
     assert!(checked.is_some(), "the h2c origin got the checks");
+    assert!(
+        origin.connections() >= 3,
+        "each check opens its own connection: {}",
+        origin.connections()
+    );
     let resp = http_client().get(format!("http://{addr}/")).send().unwrap();
     assert_eq!(resp.status().as_u16(), 200, "the server is up");
 }

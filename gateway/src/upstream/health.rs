@@ -9,7 +9,6 @@ use crate::config::model;
 use crate::config::model::CheckKind;
 use crate::metrics::unix_now;
 use pingora::connectors::http::Connector as HttpConnector;
-use pingora::connectors::TransportConnector;
 use pingora::prelude::HttpPeer;
 use pingora::protocols::http::client::HttpSession;
 use pingora_error::{Error, ErrorType, OrErr, Result};
@@ -192,9 +191,12 @@ impl Clone for ServerHealth {
 /// One check of `server`, all of it within `timeout`: connect (and the TLS handshake, with
 /// the same settings as requests), then for `kind: http` a GET of `path` whose answer must
 /// have an `expect.status` and, with `expect.body`, contain it in its first 16 KiB. A new
-/// connection every time (an HTTP/2 connection is not kept between checks either).
-async fn probe(settings: &model::HealthCheck, server: &ServerState) -> Result<()> {
+/// connection every time: a session is never released to the pool, and an HTTP/2 check
+/// connection allows one stream, so it is never shared either.
+async fn probe(checker: &super::Checker, server: &ServerState) -> Result<()> {
+    let settings = &checker.settings;
     let mut peer = server.peer.peer(server.config.address);
+    peer.options.max_h2_streams = 1;
     let timeout = settings.timeout;
     peer.options.connection_timeout = Some(timeout);
     peer.options.total_connection_timeout = Some(timeout);
@@ -202,11 +204,8 @@ async fn probe(settings: &model::HealthCheck, server: &ServerState) -> Result<()
     peer.options.write_timeout = Some(timeout);
     let work = async {
         match settings.kind {
-            CheckKind::Tcp => TransportConnector::new(None)
-                .new_stream(&peer)
-                .await
-                .map(|_| ()),
-            CheckKind::Http => http_probe(settings, &peer).await,
+            CheckKind::Tcp => checker.transport.new_stream(&peer).await.map(|_| ()),
+            CheckKind::Http => http_probe(&checker.http, settings, &peer).await,
         }
     };
     match tokio::time::timeout(timeout, work).await {
@@ -218,9 +217,13 @@ async fn probe(settings: &model::HealthCheck, server: &ServerState) -> Result<()
     }
 }
 
-async fn http_probe(settings: &model::HealthCheck, peer: &HttpPeer) -> Result<()> {
+async fn http_probe(
+    connector: &HttpConnector,
+    settings: &model::HealthCheck,
+    peer: &HttpPeer,
+) -> Result<()> {
     let host = settings.host.as_deref().unwrap_or(HEALTH_CHECK_HOST);
-    let (mut session, _) = HttpConnector::new(None).get_http_session(peer).await?;
+    let (mut session, _) = connector.get_http_session(peer).await?;
     let mut req = RequestHeader::build("GET", settings.path.as_bytes(), None)?;
     req.insert_header("Host", host)?;
     if matches!(session, HttpSession::H2(_)) {
@@ -285,7 +288,7 @@ pub async fn run_checks(upstream: Weak<Upstream>) {
 
 async fn check_server(checker: &super::Checker, backend: &str, server: &ServerState) {
     let started = Instant::now();
-    let result = probe(&checker.settings, server).await;
+    let result = probe(checker, server).await;
     let elapsed = started.elapsed();
     let outcome = CheckOutcome::classify(&result);
     let metrics = &server.metrics;
