@@ -6,17 +6,18 @@
 pub mod dns;
 mod health;
 mod observe;
+mod peer;
 mod queue;
 mod select;
 
 pub use health::{run_checks, CheckOutcome, ServerHealth};
+pub use peer::{connect_error_reason, PeerTemplate};
 pub use queue::{Queue, Refusal};
 
 use crate::config::defaults::SLOWSTART_FLOOR;
 use crate::config::model;
 use crate::metrics::ServerMetrics;
 use arc_swap::ArcSwap;
-use pingora::lb::health_check::HttpHealthCheck;
 use pingora::prelude::HttpPeer;
 use select::Balancers;
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering::Relaxed};
@@ -88,6 +89,8 @@ pub struct ServerState {
     pub metrics: ServerMetrics,
     /// Health state and the last check's result.
     pub health: ServerHealth,
+    /// How requests and checks connect to it (TLS, HTTP version).
+    pub peer: PeerTemplate,
     admin: AtomicU8,
     weight: AtomicUsize,
     /// Requests in flight, counted for every balance: least_conn and random weigh them,
@@ -228,10 +231,12 @@ impl ServerState {
     }
 }
 
-/// The Pingora check and its thresholds for a checked backend.
+/// The health check settings of a checked backend, and the connectors its checks use
+/// (created once: building a TLS context loads the CA store).
 pub struct Checker {
-    http: HttpHealthCheck,
     settings: model::HealthCheck,
+    http: pingora::connectors::http::Connector,
+    transport: pingora::connectors::TransportConnector,
 }
 
 impl Checker {
@@ -285,6 +290,11 @@ impl Upstream {
                     config: s.clone(),
                     metrics: ServerMetrics::new(&backend.name, &s.name),
                     health: before.map_or_else(ServerHealth::new, |b| b.health.clone()),
+                    peer: PeerTemplate::new(
+                        s.address,
+                        s.tls.as_ref().or(backend.tls.as_ref()),
+                        backend.protocol,
+                    ),
                     admin: AtomicU8::new(before.map_or(0, |b| b.admin().as_u8())),
                     weight: AtomicUsize::new(s.weight),
                     active: AtomicUsize::new(0),
@@ -305,9 +315,15 @@ impl Upstream {
                 state
             })
             .collect();
+        // At start, and when a reload changes the servers' TLS (not on a DNS refresh).
+        let tls_before = previous.map(|p| p.servers.iter().map(|s| &s.config.tls).collect());
+        if tls_before != Some(backend.servers.iter().map(|s| &s.tls).collect::<Vec<_>>()) {
+            peer::warn_unverified(backend);
+        }
         let checker = backend.health_check.as_ref().map(|settings| Checker {
-            http: health::http_check(settings),
             settings: settings.clone(),
+            http: pingora::connectors::http::Connector::new(None),
+            transport: pingora::connectors::TransportConnector::new(None),
         });
         Arc::new(Upstream {
             name: backend.name.clone(),
@@ -355,7 +371,8 @@ impl Upstream {
 
     /// A peer for server `index` with the configured timeouts.
     pub fn peer(&self, index: usize, timeouts: &model::Timeouts) -> Box<HttpPeer> {
-        let mut peer = HttpPeer::new(self.servers[index].config.address, false, String::new());
+        let server = &self.servers[index];
+        let mut peer = server.peer.peer(server.config.address);
         peer.options.connection_timeout = Some(timeouts.connect);
         peer.options.read_timeout = Some(timeouts.server);
         peer.options.write_timeout = Some(timeouts.server);

@@ -7,10 +7,12 @@ pub mod cluster;
 pub mod config;
 pub mod dnsmasq;
 pub mod gateway;
+pub mod h2_origin;
 pub mod haproxy;
 pub mod origin;
 pub mod pki;
 pub mod redis_server;
+pub mod tls_origin;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};

@@ -183,7 +183,7 @@ fn connect_errors_and_retries_are_counted_per_server() {
     let errors = value(
         &text,
         "gateway_backend_connect_errors_total",
-        &[("server", "dead")],
+        &[("server", "dead"), ("reason", "refused")],
     );
     assert!(errors >= 1.0);
     assert_eq!(
@@ -198,7 +198,7 @@ fn connect_errors_and_retries_are_counted_per_server() {
         value(
             &text,
             "gateway_backend_connect_errors_total",
-            &[("server", "live")]
+            &[("server", "live"), ("reason", "refused")]
         ),
         0.0
     );

@@ -11,6 +11,7 @@ fn check_status_code(outcome: CheckOutcome) -> u8 {
         CheckOutcome::None => 0,
         CheckOutcome::L4Tout => 6,
         CheckOutcome::L4Con => 7,
+        CheckOutcome::L6Rsp => 9,
         CheckOutcome::L7Rsp => 12,
         CheckOutcome::L7Ok => 13,
         CheckOutcome::L7Sts => 15,

@@ -75,12 +75,19 @@ impl Default for HealthCheck {
             timeout: Duration::from_secs(1),
             rise: 2,
             fall: 3,
+            kind: super::model::CheckKind::Http,
+            expect_status: vec![(200, 399)],
+            expect_body: None,
         }
     }
 }
 
 /// The `/stats` page's self-refresh period.
 pub const STATS_REFRESH: Duration = Duration::from_secs(10);
+/// How much of a health check's answer `expect.body` searches.
+pub const CHECK_BODY_BYTES: usize = 16 * 1024;
+/// Concurrent streams per HTTP/2 connection to an origin (`protocol: h2`).
+pub const ORIGIN_H2_STREAMS: usize = 100;
 /// The `Host` of a health check without `health_check.host`.
 pub const HEALTH_CHECK_HOST: &str = "localhost";
 /// A server's weight.
@@ -229,6 +236,12 @@ mod tests {
             ),
             format!("# max_queue: 1000   # 1..={}", bounds::MAX_QUEUE.end()),
             "queue: (default connect)".to_string(),
+            format!("up to {ORIGIN_H2_STREAMS} streams a connection"),
+            format!("the first {CHECK_BODY_BYTES} bytes"),
+            format!(
+                "expect.status default {}-{}",
+                check.expect_status[0].0, check.expect_status[0].1
+            ),
         ];
         for text in expected {
             assert!(

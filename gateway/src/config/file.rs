@@ -238,6 +238,10 @@ pub struct BackendSection {
     pub retry_on: Option<Vec<String>>,
     /// HAProxy `observe layer7` + `error-limit` + `on-error mark-down`.
     pub observe: Option<ObserveSection>,
+    /// TLS to the servers (HAProxy `ssl verify required ca-file … sni …`).
+    pub tls: Option<OriginTlsSection>,
+    /// `h1` (the default) or `h2` (ALPN over TLS, h2c without) to the servers.
+    pub protocol: Option<String>,
 }
 
 /// `observe:` of a backend: passive health from live traffic.
@@ -246,6 +250,20 @@ pub struct BackendSection {
 pub struct ObserveSection {
     /// Consecutive connect failures, 5xx answers or timeouts that mark a server down.
     pub errors: usize,
+}
+
+/// `tls:` of a backend or a server: TLS to the origin.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OriginTlsSection {
+    /// Verify the origin's certificate (default true; `false` must be written out).
+    pub verify: Option<bool>,
+    /// PEM file of the CAs trusted; default the system's store.
+    pub ca: Option<String>,
+    /// Server name sent and verified; default the server's host name.
+    pub sni: Option<String>,
+    /// Combined PEM (chain then key) presented to origins that ask for one.
+    pub client_certificate: Option<String>,
 }
 
 /// `discovery:` of a backend.
@@ -299,6 +317,8 @@ pub struct ServerEntry {
     pub slowstart: Option<Duration>,
     /// HAProxy `maxconn` of a server: requests at once; more wait in the backend's queue.
     pub max_connections: Option<usize>,
+    /// TLS to this server: each key given replaces the backend's.
+    pub tls: Option<OriginTlsSection>,
 }
 
 /// `health_check:` of a backend.
@@ -317,6 +337,20 @@ pub struct HealthCheckSection {
     pub rise: Option<usize>,
     /// Consecutive failures to mark a server down.
     pub fall: Option<usize>,
+    /// `http` (the default) or `tcp` (connect only).
+    pub kind: Option<String>,
+    /// What a healthy answer is (`kind: http`).
+    pub expect: Option<ExpectSection>,
+}
+
+/// `expect:` of a health check.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectSection {
+    /// Status ranges, e.g. `"200-299,302"`; default `200-399`.
+    pub status: Option<String>,
+    /// A substring of the first 16 KiB of the body.
+    pub body: Option<String>,
 }
 
 /// `timeouts:` — HAProxy's `timeout connect|client|server`.

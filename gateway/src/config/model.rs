@@ -10,6 +10,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod origin;
+pub use origin::*;
+
 /// Everything the gateway runs on, checked and cross-referenced.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -265,6 +268,10 @@ pub struct Backend {
     pub retries: Retries,
     /// Consecutive live-traffic errors that mark a server down; `None`: not observed.
     pub observe_errors: Option<usize>,
+    /// TLS to the servers (discovered ones included), if configured.
+    pub tls: Option<OriginTls>,
+    /// The HTTP version spoken to the servers.
+    pub protocol: OriginProtocol,
 }
 
 /// `retries` and `retry_on` of a backend.
@@ -384,6 +391,8 @@ pub struct Server {
     pub slowstart: Option<Duration>,
     /// Requests at once; `None`: no limit.
     pub max_connections: Option<usize>,
+    /// TLS to this server (the backend's merged with its own); `None`: the backend's.
+    pub tls: Option<OriginTls>,
 }
 
 /// Active HTTP health check settings.
@@ -401,6 +410,12 @@ pub struct HealthCheck {
     pub rise: usize,
     /// Consecutive failures to go down.
     pub fall: usize,
+    /// `http` or `tcp`.
+    pub kind: CheckKind,
+    /// Healthy statuses, as inclusive ranges.
+    pub expect_status: Vec<(u16, u16)>,
+    /// A substring the body's first 16 KiB must contain.
+    pub expect_body: Option<String>,
 }
 
 impl ServerSettings {

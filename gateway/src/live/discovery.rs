@@ -104,6 +104,7 @@ fn servers(
             backup: false,
             slowstart: discovery.slowstart,
             max_connections: None,
+            tls: None,
         })
         .collect()
 }

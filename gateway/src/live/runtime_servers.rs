@@ -79,6 +79,7 @@ impl RuntimeServers {
                         backup: added.backup,
                         slowstart: None,
                         max_connections: None,
+                        tls: None,
                     });
                     true
                 }
@@ -214,6 +215,7 @@ backends:
             backup: false,
             slowstart: None,
             max_connections: None,
+            tls: None,
         };
         live.discovered
             .lock()

@@ -90,7 +90,7 @@ metric!(
 metric!(
     /// Failed connections to origins (HAProxy `haproxy_server_connection_errors_total`).
     CONNECT_ERRORS: IntCounterVec = counter("gateway_backend_connect_errors_total",
-        "Failed connection attempts to the server.", ["backend", "server"]));
+        "Failed connection attempts to the server, by reason.", ["backend", "server", "reason"]));
 metric!(
     /// Requests retried elsewhere after a failed connection (HAProxy
     /// `haproxy_server_retry_warnings_total`).

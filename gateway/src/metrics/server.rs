@@ -2,6 +2,9 @@
 
 use super::*;
 
+/// The `reason` label values of `gateway_backend_connect_errors_total`; `other` last.
+pub const CONNECT_ERROR_REASONS: [&str; 5] = ["refused", "timeout", "tls", "unreachable", "other"];
+
 /// The metric handles of one server of one backend.
 pub struct ServerMetrics {
     codes: CodeCounters,
@@ -13,8 +16,8 @@ pub struct ServerMetrics {
     pub checks_failed: IntCounter,
     /// Health-check durations.
     pub check_duration: Histogram,
-    /// Failed connection attempts.
-    pub connect_errors: IntCounter,
+    /// Failed connection attempts, one counter per [`CONNECT_ERROR_REASONS`].
+    connect_errors: Vec<IntCounter>,
     /// Requests moved to another server after a failed connection.
     pub retries: IntCounter,
     /// Requests in flight.
@@ -39,7 +42,10 @@ impl ServerMetrics {
             checks_ok: CHECKS_TOTAL.with_label_values(&[backend, server, "success"]),
             checks_failed: CHECKS_TOTAL.with_label_values(&[backend, server, "failure"]),
             check_duration: CHECK_DURATION.with_label_values(l),
-            connect_errors: CONNECT_ERRORS.with_label_values(l),
+            connect_errors: CONNECT_ERROR_REASONS
+                .iter()
+                .map(|r| CONNECT_ERRORS.with_label_values(&[backend, server, r]))
+                .collect(),
             retries: RETRIES.with_label_values(l),
             in_flight: IN_FLIGHT.with_label_values(l),
             response_time: RESPONSE_TIME.with_label_values(l),
@@ -47,6 +53,18 @@ impl ServerMetrics {
             connections_limit: CONNECTIONS_LIMIT.with_label_values(l),
             observe_down: OBSERVE_DOWN.with_label_values(l),
         }
+    }
+
+    /// Count a failed connection attempt; `reason` is one of [`CONNECT_ERROR_REASONS`]
+    /// (anything else counts as `other`).
+    pub fn connect_error(&self, reason: &str) {
+        let at = CONNECT_ERROR_REASONS.iter().position(|r| *r == reason);
+        self.connect_errors[at.unwrap_or(CONNECT_ERROR_REASONS.len() - 1)].inc();
+    }
+
+    /// Failed connection attempts, all reasons.
+    pub fn connect_errors(&self) -> u64 {
+        self.connect_errors.iter().map(|c| c.get()).sum()
     }
 
     /// Count a response from this server.

@@ -192,11 +192,11 @@ impl ProxyHttp for GatewayProxy {
     fn fail_to_connect(
         &self,
         _session: &mut Session,
-        _peer: &HttpPeer,
+        peer: &HttpPeer,
         ctx: &mut RequestCtx,
         e: Box<Error>,
     ) -> Box<Error> {
-        self.connect_failed(ctx, e)
+        self.connect_failed(peer, ctx, e)
     }
 
     fn error_while_proxy(

@@ -16,9 +16,15 @@ use pingora_error::{Error, ErrorSource, ErrorType};
 
 impl GatewayProxy {
     /// `fail_to_connect`: count it, and retry (`conn-failure`: nothing was sent).
-    pub(super) fn connect_failed(&self, ctx: &mut RequestCtx, mut e: Box<Error>) -> Box<Error> {
+    pub(super) fn connect_failed(
+        &self,
+        peer: &HttpPeer,
+        ctx: &mut RequestCtx,
+        mut e: Box<Error>,
+    ) -> Box<Error> {
+        log::warn!("cannot connect to server {}: {e}", peer._address);
         if let Some(metrics) = self.server_metrics(ctx, ctx.server) {
-            metrics.connect_errors.inc();
+            metrics.connect_error(crate::upstream::connect_error_reason(&e));
         }
         observe(ctx, Some("connect failure"));
         let retry = allowed(ctx, RetryOn::CONN_FAILURE, true);

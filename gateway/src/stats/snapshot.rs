@@ -268,7 +268,7 @@ pub fn take_with(live: &Live, upstreams: &[Arc<Upstream>]) -> Snapshot {
                         requests_total: responses.total(),
                         responses,
                         bytes_out: m.bytes_out.get(),
-                        connect_errors: m.connect_errors.get(),
+                        connect_errors: m.connect_errors(),
                         retries: m.retries.get(),
                         mean_response_ms: mean_ms(&m.response_time),
                     }

@@ -1,16 +1,18 @@
-//! HAProxy's `option httpchk`: Pingora's `HttpHealthCheck` asks; this module times each
-//! check, counts results, classifies failures the way HAProxy's stats page does (`L4CON`,
+//! HAProxy's `option httpchk` / `tcp-check`: each check connects with Pingora's connectors
+//! (the server's own TLS and HTTP version) and asks; this module times each check, counts results, classifies failures the way HAProxy's stats page does (`L4CON`,
 //! `L4TOUT`, `L7STS`, ...) and applies `rise` / `fall` itself, so a server's state is plain
 //! data that survives a reload or an upgrade.
 
 use super::{ServerState, Upstream};
+use crate::config::defaults::CHECK_BODY_BYTES;
 use crate::config::model;
+use crate::config::model::CheckKind;
 use crate::metrics::unix_now;
-use pingora::lb::health_check::{HealthCheck, HttpHealthCheck};
-use pingora::lb::Backend;
-use pingora::protocols::l4::socket::SocketAddr as PingoraAddr;
-use pingora_error::{Error, ErrorType, Result};
-use pingora_http::ResponseHeader;
+use pingora::connectors::http::Connector as HttpConnector;
+use pingora::prelude::HttpPeer;
+use pingora::protocols::http::client::HttpSession;
+use pingora_error::{Error, ErrorType, OrErr, Result};
+use pingora_http::RequestHeader;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Mutex, Weak};
 use std::time::Instant;
@@ -32,6 +34,8 @@ pub enum CheckOutcome {
     L4Con,
     /// Layer 4 timeout: connecting or waiting for the answer took longer than `timeout`.
     L4Tout,
+    /// Layer 6 (TLS) error: the handshake failed, e.g. the certificate did not verify.
+    L6Rsp,
 }
 
 impl CheckOutcome {
@@ -44,12 +48,13 @@ impl CheckOutcome {
             CheckOutcome::L7Rsp => "L7RSP",
             CheckOutcome::L4Con => "L4CON",
             CheckOutcome::L4Tout => "L4TOUT",
+            CheckOutcome::L6Rsp => "L6RSP",
         }
     }
 
     fn from_u8(v: u8) -> Self {
         use CheckOutcome::*;
-        [None, L7Ok, L7Sts, L7Rsp, L4Con, L4Tout]
+        [None, L7Ok, L7Sts, L7Rsp, L4Con, L4Tout, L6Rsp]
             .get(v as usize)
             .copied()
             .unwrap_or(None)
@@ -68,6 +73,10 @@ impl CheckOutcome {
             | ErrorType::ConnectNoRoute
             | ErrorType::ConnectError
             | ErrorType::ConnectionClosed => CheckOutcome::L4Con,
+            ErrorType::TLSHandshakeFailure
+            | ErrorType::TLSHandshakeTimedout
+            | ErrorType::InvalidCert
+            | ErrorType::HandshakeError => CheckOutcome::L6Rsp,
             _ => CheckOutcome::L7Rsp,
         }
     }
@@ -191,27 +200,81 @@ impl Clone for ServerHealth {
     }
 }
 
-/// Pingora's HTTP check for `check`: GET `path` with `Host`, 2xx/3xx is healthy.
-pub(super) fn http_check(check: &model::HealthCheck) -> HttpHealthCheck {
-    let host = check.host.as_deref().unwrap_or(HEALTH_CHECK_HOST);
-    let mut hc = HttpHealthCheck::new(host, false);
-    hc.req
-        .set_uri(check.path.parse().expect("path validated at config load"));
-    hc.peer_template.options.connection_timeout = Some(check.timeout);
-    hc.peer_template.options.read_timeout = Some(check.timeout);
-    hc.peer_template.options.total_connection_timeout = Some(check.timeout);
-    hc.validator = Some(Box::new(|resp: &ResponseHeader| {
-        let code = resp.status.as_u16();
-        if (200..400).contains(&code) {
-            Ok(())
-        } else {
-            Error::e_explain(
-                ErrorType::CustomCode("unhealthy status", code),
-                format!("health check answered {code}"),
-            )
+/// One check of `server`, all of it within `timeout`: connect (and the TLS handshake, with
+/// the same settings as requests), then for `kind: http` a GET of `path` whose answer must
+/// have an `expect.status` and, with `expect.body`, contain it in its first 16 KiB. A new
+/// connection every time: a session is never released to the pool, and an HTTP/2 check
+/// connection allows one stream, so it is never shared either.
+async fn probe(checker: &super::Checker, server: &ServerState) -> Result<()> {
+    let settings = &checker.settings;
+    let mut peer = server.peer.peer(server.config.address);
+    peer.options.max_h2_streams = 1;
+    let timeout = settings.timeout;
+    peer.options.connection_timeout = Some(timeout);
+    peer.options.total_connection_timeout = Some(timeout);
+    peer.options.read_timeout = Some(timeout);
+    peer.options.write_timeout = Some(timeout);
+    let work = async {
+        match settings.kind {
+            CheckKind::Tcp => checker.transport.new_stream(&peer).await.map(|_| ()),
+            CheckKind::Http => http_probe(&checker.http, settings, &peer).await,
         }
-    }));
-    hc
+    };
+    match tokio::time::timeout(timeout, work).await {
+        Ok(result) => result,
+        Err(_) => Error::e_explain(
+            ErrorType::ReadTimedout,
+            format!("no answer within {timeout:?}"),
+        ),
+    }
+}
+
+async fn http_probe(
+    connector: &HttpConnector,
+    settings: &model::HealthCheck,
+    peer: &HttpPeer,
+) -> Result<()> {
+    let host = settings.host.as_deref().unwrap_or(HEALTH_CHECK_HOST);
+    let (mut session, _) = connector.get_http_session(peer).await?;
+    let mut req = RequestHeader::build("GET", settings.path.as_bytes(), None)?;
+    req.insert_header("Host", host)?;
+    if matches!(session, HttpSession::H2(_)) {
+        let scheme = if peer.is_tls() { "https" } else { "http" };
+        let uri = format!("{scheme}://{host}{}", settings.path);
+        req.set_uri(
+            uri.parse()
+                .or_err(ErrorType::InvalidHTTPHeader, "check URI")?,
+        );
+    }
+    session.write_request_header(Box::new(req)).await?;
+    session.finish_request_body().await?;
+    session.read_response_header().await?;
+    let status = session.response_header().map_or(0, |r| r.status.as_u16());
+    let expected = |(lo, hi): &(u16, u16)| (*lo..=*hi).contains(&status);
+    if !settings.expect_status.iter().any(expected) {
+        return Error::e_explain(
+            ErrorType::CustomCode("unexpected status", status),
+            format!("health check answered {status}"),
+        );
+    }
+    if let Some(want) = &settings.expect_body {
+        let mut body = Vec::new();
+        while body.len() < CHECK_BODY_BYTES {
+            match session.read_response_body().await? {
+                Some(chunk) => body.extend_from_slice(&chunk),
+                None => break,
+            }
+        }
+        body.truncate(CHECK_BODY_BYTES);
+        if !body.windows(want.len()).any(|w| w == want.as_bytes()) {
+            return Error::e_explain(
+                ErrorType::Custom("unexpected body"),
+                format!("health check body lacks {want:?}"),
+            );
+        }
+    }
+    session.shutdown().await;
+    Ok(())
 }
 
 /// Check every server of `upstream` each `interval`, all servers in parallel, until the
@@ -236,13 +299,8 @@ pub async fn run_checks(upstream: Weak<Upstream>) {
 }
 
 async fn check_server(checker: &super::Checker, backend: &str, server: &ServerState) {
-    let target = Backend {
-        addr: PingoraAddr::Inet(server.config.address),
-        weight: 1,
-        ext: Default::default(),
-    };
     let started = Instant::now();
-    let result = checker.http.check(&target).await;
+    let result = probe(checker, server).await;
     let elapsed = started.elapsed();
     let outcome = CheckOutcome::classify(&result);
     let metrics = &server.metrics;

@@ -281,6 +281,7 @@ mod tests {
                 backup: false,
                 slowstart: None,
                 max_connections: Some(1),
+                tls: None,
             })
             .collect();
         let backend = model::Backend {
@@ -296,6 +297,8 @@ mod tests {
                 on: model::RetryOn::CONN_FAILURE,
             },
             observe_errors: None,
+            tls: None,
+            protocol: Default::default(),
         };
         Upstream::new(&backend, None)
     }

@@ -186,6 +186,7 @@ mod tests {
                 backup,
                 slowstart: Some(Duration::from_secs(60)),
                 max_connections: None,
+                tls: None,
             })
             .collect();
         let backend = model::Backend {
@@ -201,6 +202,8 @@ mod tests {
                 on: model::RetryOn::CONN_FAILURE,
             },
             observe_errors: None,
+            tls: None,
+            protocol: Default::default(),
         };
         Upstream::new(&backend, None)
     }

@@ -1,22 +1,28 @@
 //! `backends:`: servers (names, addresses, weights) and health checks.
 
-use super::values::{self, duration_or, socket_address, within};
+use super::origin;
+use super::values::{self, duration_or, within};
 use crate::config::defaults::{self, bounds};
 use crate::config::file;
 use crate::config::model::*;
 use crate::config::problem::Problems;
 use std::collections::HashSet;
+use std::path::Path;
 use std::time::Duration;
 
 pub(super) fn backend(
     problems: &mut Problems,
     name: &str,
     section: &file::BackendSection,
+    base: &Path,
 ) -> Option<Backend> {
     let path = format!("backends.{name}");
     let before = problems.count();
     values::name(problems, &path, name);
     let balance = balance(problems, &path, section);
+    let protocol = origin::protocol(problems, &path, section.protocol.as_deref());
+    let tls =
+        (section.tls.as_ref()).map(|t| origin::tls_keys(problems, &format!("{path}.tls"), base, t));
     if section.servers.is_empty() && section.discovery.is_none() {
         problems.push(
             format!("{path}.servers"),
@@ -58,8 +64,10 @@ pub(super) fn backend(
                 bounds::SERVER_MAX_CONNECTIONS,
             )
         });
-        if let Some(address) = socket_address(problems, &format!("{spath}.address"), &entry.address)
-        {
+        let own_tls = (entry.tls.as_ref())
+            .map(|t| origin::tls_keys(problems, &format!("{spath}.tls"), base, t));
+        let address = origin::address(problems, &format!("{spath}.address"), &entry.address);
+        if let Some((address, host)) = address {
             servers.push(Server {
                 name: entry.name.clone(),
                 address,
@@ -67,6 +75,7 @@ pub(super) fn backend(
                 backup: entry.backup.unwrap_or(false),
                 slowstart,
                 max_connections,
+                tls: origin::merged(own_tls.as_ref(), tls.as_ref(), host.as_deref()),
             });
         }
     }
@@ -114,6 +123,8 @@ pub(super) fn backend(
         health_check,
         balance,
         sticky_cookie: section.sticky.as_ref().map(|s| s.cookie.clone()),
+        tls: origin::merged(None, tls.as_ref(), None),
+        protocol,
     })
 }
 
@@ -210,7 +221,11 @@ fn health_check(problems: &mut Problems, path: &str, hc: &file::HealthCheckSecti
     };
     let rise = count("rise", hc.rise, default.rise);
     let fall = count("fall", hc.fall, default.fall);
+    let (kind, expect_status, expect_body) = origin::check_kind(problems, path, hc);
     HealthCheck {
+        kind,
+        expect_status,
+        expect_body,
         path: check_path,
         host: hc.host.clone(),
         interval: duration_or(

@@ -5,6 +5,7 @@
 mod backends;
 mod discovery;
 mod listeners;
+mod origin;
 mod server;
 pub mod values;
 
@@ -42,7 +43,7 @@ pub fn convert_all(source: &Path, file: file::ConfigFile) -> (Config, Problems) 
 
     let mut backends = BTreeMap::new();
     for (name, section) in &file.backends {
-        if let Some(backend) = backends::backend(&mut problems, name, section) {
+        if let Some(backend) = backends::backend(&mut problems, name, section, base) {
             backends.insert(name.clone(), backend);
         }
     }
