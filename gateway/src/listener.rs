@@ -85,7 +85,9 @@ impl ListenerApp {
         shutdown: &ShutdownWatch,
     ) -> bool {
         let started = Instant::now();
-        let (answer, keep_alive) = match redirect::answer(request, redirect) {
+        let answer = redirect::challenge(request, &state.error_pages)
+            .or_else(|| redirect::answer(request, redirect));
+        let (answer, keep_alive) = match answer {
             Some(answer) => (answer, request.keep_alive && !*shutdown.borrow()),
             None => (Answer::error(400, &state.error_pages), false),
         };
