@@ -6,6 +6,7 @@ pub mod client;
 pub mod config;
 pub mod gateway;
 pub mod origin;
+pub mod pebble;
 pub mod pki;
 pub mod redis_server;
 
