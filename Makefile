@@ -1,6 +1,6 @@
 # The two commands a newcomer runs: `make demo` and `make test`.
 SYSTEM_PACKAGES := cmake pkg-config libssl-dev perl make curl
-TEST_PACKAGES := prometheus chromium systemd python3-h2 testssl.sh openssl haproxy redis-server dnsmasq
+TEST_PACKAGES := prometheus chromium systemd python3-h2 testssl.sh openssl haproxy redis-server dnsmasq pebble
 BENCH_PACKAGES := haproxy nginx wrk nghttp2-client python3 redis-server
 
 .PHONY: all deps test-deps bench-deps build release cert demo test lint check ci bench audit soak fuzz-config

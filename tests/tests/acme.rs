@@ -157,3 +157,90 @@ fn issues_at_start_serves_it_and_keeps_it_across_a_restart() {
     );
     assert!(!gateway.log().contains("PLACEHOLDER"));
 }
+
+#[test]
+#[ignore = "needs pebble (make test installs it)"]
+fn renews_when_renew_before_is_reached() {
+    let dir = workdir();
+    let (addrs, origin) = (Addrs::new(), Origin::start("app"));
+    // Certificates of 20 s, renewed 15 s before they end: 5 s after each issue.
+    let pebble = Pebble::start(dir.path(), addrs.http.port(), Some(Duration::from_secs(20)));
+    let store = dir.path().join("store");
+    let yaml = config(dir.path(), &addrs, &pebble, &store, &origin)
+        .set("acme.renew_before", "15s")
+        .yaml();
+    let gateway = Gateway::start(dir.path(), &yaml, &[addrs.https, addrs.stats]);
+    let root = pebble.root_pem();
+    let first = serial(&wait_issued(&gateway, addrs.https, &root));
+    let mut chain = Vec::new();
+    let renewed = wait_for(Duration::from_secs(40), || {
+        chain = served_chain(addrs.https, None);
+        serial(&chain) != first && verifies(&chain, &root)
+    });
+    assert!(renewed.is_some(), "not renewed; log:\n{}", gateway.log());
+    assert!(orders(addrs.stats, "success") >= 2.0);
+    assert_eq!(orders(addrs.stats, "failure"), 0.0);
+}
+
+#[test]
+#[ignore = "needs pebble (make test installs it)"]
+fn a_failed_challenge_keeps_the_old_certificate_and_is_counted() {
+    let dir = workdir();
+    let (addrs, origin) = (Addrs::new(), Origin::start("app"));
+    let store = dir.path().join("store");
+    // A certificate of 40 s, due 10 s after it is issued.
+    let pebble = Pebble::start(dir.path(), addrs.http.port(), Some(Duration::from_secs(40)));
+    let yaml = config(dir.path(), &addrs, &pebble, &store, &origin)
+        .set("acme.renew_before", "30s")
+        .yaml();
+    let gateway = Gateway::start(dir.path(), &yaml, &[addrs.https, addrs.stats]);
+    let old = serial(&wait_issued(&gateway, addrs.https, &pebble.root_pem()));
+    drop(gateway);
+    drop(pebble);
+    // Another ACME server, validating on a port where nothing answers.
+    let second = dir.path().join("second");
+    std::fs::create_dir(&second).unwrap();
+    let pebble = Pebble::start(&second, free_addr().port(), None);
+    let yaml = config(dir.path(), &addrs, &pebble, &store, &origin)
+        .set("acme.renew_before", "30s")
+        .yaml();
+    let gateway = Gateway::start(dir.path(), &yaml, &[addrs.https, addrs.stats]);
+    let failed = wait_for(Duration::from_secs(40), || {
+        orders(addrs.stats, "failure") >= 1.0
+    });
+    assert!(failed.is_some(), "no failed order; log:\n{}", gateway.log());
+    assert_eq!(orders(addrs.stats, "success"), 0.0);
+    assert_eq!(serial(&served_chain(addrs.https, None)), old);
+    assert!(gateway.log().contains("the certificate served stays"));
+}
+
+#[test]
+#[ignore = "needs pebble (make test installs it)"]
+fn two_instances_sharing_a_store_order_once() {
+    let dir = workdir();
+    let origin = Origin::start("app");
+    let (a, b) = (Addrs::new(), Addrs::new());
+    // Validations reach instance A only; B answers through the shared store if it orders.
+    let pebble = Pebble::start(dir.path(), a.http.port(), None);
+    let store = dir.path().join("store");
+    let (dir_a, dir_b) = (dir.path().join("a"), dir.path().join("b"));
+    std::fs::create_dir(&dir_a).unwrap();
+    std::fs::create_dir(&dir_b).unwrap();
+    let yaml_b = config(&dir_b, &b, &pebble, &store, &origin).yaml();
+    let yaml_a = config(&dir_a, &a, &pebble, &store, &origin).yaml();
+    let gateway_b = Gateway::start(&dir_b, &yaml_b, &[b.https, b.stats]);
+    let gateway_a = Gateway::start(&dir_a, &yaml_a, &[a.https, a.stats]);
+    let root = pebble.root_pem();
+    let served_a = serial(&wait_issued(&gateway_a, a.https, &root));
+    let served_b = serial(&wait_issued(&gateway_b, b.https, &root));
+    assert_eq!(served_a, served_b);
+    let total = orders(a.stats, "success") + orders(b.stats, "success");
+    assert_eq!(
+        total,
+        1.0,
+        "logs:\n{}\n{}",
+        gateway_a.log(),
+        gateway_b.log()
+    );
+    assert_eq!(orders(a.stats, "failure") + orders(b.stats, "failure"), 0.0);
+}

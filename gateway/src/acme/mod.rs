@@ -81,6 +81,7 @@ static SETTINGS: Lazy<ArcSwap<Option<Acme>>> = Lazy::new(Default::default);
 
 /// Apply the `acme:` settings of a configuration being started or reloaded.
 pub fn configure(settings: Option<&Acme>) {
+    challenge::set_store(settings.map(|s| s.store.clone()));
     SETTINGS.store(Arc::new(settings.cloned()));
 }
 

@@ -40,7 +40,12 @@ async fn account(settings: &Acme) -> Result<Account, String> {
     };
     let err = |e: instant_acme::Error| e.to_string();
     let path = store::account_path(&settings.store);
-    let account = match std::fs::read(&path) {
+    // An account belongs to one directory: another directory gets an account of its own.
+    let stored = std::fs::read(&path).ok().filter(|json| {
+        let value: Option<serde_json::Value> = serde_json::from_slice(json).ok();
+        value.is_some_and(|v| v["directory"] == settings.directory.as_str())
+    });
+    let account = match stored.ok_or(()) {
         Ok(json) => {
             let credentials: AccountCredentials =
                 serde_json::from_slice(&json).map_err(|e| format!("{}: {e}", path.display()))?;
