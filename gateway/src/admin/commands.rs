@@ -1,7 +1,7 @@
 //! The admin socket's commands: a line split into commands, each parsed and run against the
 //! running state; the answer text. Output formats are in the sibling modules.
 
-use super::{info, servers_state, stat_csv};
+use super::{info, servers_state, ssl_cert, stat_csv};
 use crate::live::Live;
 use crate::upstream::{AdminState, Upstream};
 
@@ -16,6 +16,7 @@ The following commands are valid at this level:
   set server <backend>/<server> state ready|drain|maint
   set server <backend>/<server> weight <0-256>
   reopen logs                             : reopen the access log file (after logrotate)
+  show ssl cert [<file-or-name>]          : certificates served; one's subject, SANs, expiry, issuer
   quit                                    : close this session
 ";
 
@@ -62,6 +63,8 @@ pub fn execute(live: &Live, command: &str) -> String {
             }
             _ => "Weight must be an integer between 0 and 256.\n".into(),
         },
+        ["show", "ssl", "cert"] => ssl_cert::show_ssl_cert(None),
+        ["show", "ssl", "cert", name] => ssl_cert::show_ssl_cert(Some(name)),
         ["reopen", "logs"] => {
             log::warn!("admin: reopening the access log");
             crate::access_log::writer::request_reopen();

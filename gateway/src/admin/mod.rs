@@ -13,6 +13,7 @@ pub mod commands;
 mod info;
 mod servers_state;
 pub mod session;
+mod ssl_cert;
 mod stat_csv;
 
 pub use commands::execute;
