@@ -73,8 +73,10 @@ impl Managed {
 }
 
 /// The certificates of the process, by names and key type.
-static MANAGED: Lazy<Mutex<BTreeMap<(Vec<String>, AcmeKey), Arc<Managed>>>> =
-    Lazy::new(Default::default);
+static MANAGED: Lazy<Mutex<ByNames>> = Lazy::new(Default::default);
+
+/// Certificates by names and key type.
+type ByNames = BTreeMap<(Vec<String>, AcmeKey), Arc<Managed>>;
 
 /// The `acme:` settings in force (replaced on reload).
 static SETTINGS: Lazy<ArcSwap<Option<Acme>>> = Lazy::new(Default::default);

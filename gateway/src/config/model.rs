@@ -205,6 +205,7 @@ pub type HookEntry = serde_yaml::Value;
 
 /// What a listener does with the requests it receives.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // a few per configuration, built once: size does not matter
 pub enum ListenerRole {
     /// Answer every request with a redirect to https.
     RedirectHttps(Redirect),
@@ -274,7 +275,7 @@ pub struct TlsSettings {
     /// Session ticket keys file (HAProxy's format), shared by instances; `None`: per process.
     pub ticket_keys: Option<PathBuf>,
     /// Certificates ordered over ACME, besides (or instead of) the files.
-    pub acme: Option<AcmeCertificate>,
+    pub acme: Option<Box<AcmeCertificate>>,
 }
 
 /// A TLS protocol version.

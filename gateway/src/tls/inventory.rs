@@ -39,7 +39,10 @@ impl Source {
 }
 
 /// Served certificates: name → (listeners, source).
-static SERVED: Lazy<Mutex<BTreeMap<String, (Vec<String>, Source)>>> = Lazy::new(Default::default);
+static SERVED: Lazy<Mutex<Served>> = Lazy::new(Default::default);
+
+/// Name → (listeners, source).
+type Served = BTreeMap<String, (Vec<String>, Source)>;
 
 /// Record what `listener` serves now (replacing what it served before), and the gauges.
 pub fn set_listener(listener: &str, certificates: Vec<(String, Source)>) {

@@ -66,7 +66,7 @@ pub fn certificate(
     problems: &mut Problems,
     path: &str,
     section: &TlsAcmeSection,
-) -> Option<AcmeCertificate> {
+) -> Option<Box<AcmeCertificate>> {
     let before = problems.count();
     if section.domains.is_empty() {
         problems.push(format!("{path}.domains"), "list at least one name");
@@ -94,7 +94,7 @@ pub fn certificate(
             Vec::new()
         }
     };
-    (problems.count() == before).then_some(AcmeCertificate { domains, keys })
+    (problems.count() == before).then(|| Box::new(AcmeCertificate { domains, keys }))
 }
 
 /// Why `name` cannot be ordered over HTTP-01 (no wildcards, no addresses), if it cannot.
