@@ -244,3 +244,30 @@ fn two_instances_sharing_a_store_order_once() {
     );
     assert_eq!(orders(a.stats, "failure") + orders(b.stats, "failure"), 0.0);
 }
+
+#[test]
+#[ignore = "needs pebble (make test installs it)"]
+fn key_both_orders_rsa_and_ecdsa_and_serves_each_to_the_clients_that_verify_it() {
+    let dir = workdir();
+    let (addrs, origin) = (Addrs::new(), Origin::start("app"));
+    let pebble = Pebble::start(dir.path(), addrs.http.port(), None);
+    let store = dir.path().join("store");
+    let yaml = config(dir.path(), &addrs, &pebble, &store, &origin)
+        .set("listeners.1.tls.acme.key", "both")
+        .yaml();
+    let gateway = Gateway::start(dir.path(), &yaml, &[addrs.https, addrs.stats]);
+    let root = pebble.root_pem();
+    let both = wait_for(Duration::from_secs(60), || {
+        orders(addrs.stats, "success") >= 2.0
+    });
+    assert!(both.is_some(), "log:\n{}", gateway.log());
+    let key_of = |sigalgs: &str| {
+        let chain = served_chain(addrs.https, Some(sigalgs));
+        assert!(verifies(&chain, &root), "{sigalgs}");
+        chain[0].public_key().unwrap().id()
+    };
+    use openssl::pkey::Id;
+    assert_eq!(key_of("ECDSA+SHA256:RSA-PSS+SHA256:RSA+SHA256"), Id::EC);
+    assert_eq!(key_of("RSA-PSS+SHA256:RSA+SHA256"), Id::RSA);
+    assert_eq!(orders(addrs.stats, "failure"), 0.0);
+}
