@@ -290,11 +290,14 @@ pub fn build_acceptor(
         }
         Ok::<_, String>(ctx)
     };
-    let mut sources: Vec<inventory::Source> = (certificates.iter().cloned())
+    // Files first: for the same names, a file is chosen before an ACME certificate.
+    let statics = (certificates.iter().cloned())
         .map(|c| inventory::Source::Static(Arc::new(c)))
         .collect();
-    sources.extend(live.into_iter().map(inventory::Source::Live));
-    let groups = group_by_names(sources);
+    let mut groups = group_by_names(statics);
+    groups.extend(group_by_names(
+        live.into_iter().map(inventory::Source::Live).collect(),
+    ));
     let Some((_, default)) = groups.first() else {
         return Err("no certificate".into());
     };
