@@ -8,6 +8,8 @@ nothing of the gateway on top) runs beside them as the baseline the gateway is b
 scenario runs the proxies alternately for ROUNDS rounds of DURATION seconds; the table shows
 medians, the ratio gateway / best peer and the ratio gateway / pingora-bare. `gateway-redis` is
 `gateway-hooks` with `rate_limit` counting on a local `redis-server` (the shared limiter's cost).
+`tls-handshake-rsa-ecdsa-pair` (gateway only): full handshakes on a listener holding an RSA and an
+ECDSA certificate for the same name, the client offering both; compare with `tls-handshake-rsa2048`.
 Results go to target/bench/results.json and target/bench/results.md.
 
 Environment: THREADS (1), ROUNDS (3), DURATION (seconds, 8), CONNECTIONS (64),
@@ -57,6 +59,9 @@ PORTS = {
     # gateway-hooks with `rate_limit` counting on Redis (`store:`): the shared limiter's cost.
     "gateway-redis": (7483, 7484, 7098),
 }
+# A listener with an RSA and an ECDSA certificate for the same names (the gateway picks by the
+# client's signature algorithms): full handshakes with the pair against RSA alone.
+PAIR_PORTS = {"gateway": 7445}
 REDIS_PORT = 7099
 PEERS = ["haproxy-ref", "haproxy-tuned", "nginx"]
 # What the gateway is built on: shown for reference, not a peer the goal is measured against.
@@ -142,6 +147,17 @@ def hooks_conf(name):
     return FIVE_HOOKS if name == "gateway-hooks" else ""
 
 
+def pair_listener(name):
+    if name not in PAIR_PORTS:
+        return ""
+    certs = OUT / "certs"
+    return f"""  - name: https-pair
+    address: "127.0.0.1:{PAIR_PORTS[name]}"
+    tls: {{ certificates: [{certs}/rsa.pem, {certs}/ecdsa.pem] }}
+    backend: app
+"""
+
+
 def gateway_conf(name):
     lean = name != "gateway"  # gateway-lean, -hooks, -b, -least-conn, -hash
     rsa, ec, redirect = PORTS[name]
@@ -167,7 +183,7 @@ listeners:
     address: "127.0.0.1:{ec}"
     tls: {{ certificate: {certs}/ecdsa.pem }}
     backend: app
-backends:
+{pair_listener(name)}backends:
   app:
 {BALANCE.get(name, "")}    servers:
 {servers}
@@ -319,7 +335,8 @@ def port_taken(port):
 def start_each(procs, proxies):
     # The origins bind with reuseport: a leftover server on these ports would silently share
     # the load (and the CPU), so a taken port stops the run.
-    taken = [p for p in ORIGINS + [q for name in proxies for q in PORTS[name] if q] if port_taken(p)]
+    pair = [PAIR_PORTS[name] for name in proxies if name in PAIR_PORTS]
+    taken = [p for p in ORIGINS + pair + [q for name in proxies for q in PORTS[name] if q] if port_taken(p)]
     taken += [REDIS_PORT] if "gateway-redis" in proxies and port_taken(REDIS_PORT) else []
     if taken:
         raise RuntimeError(f"ports already in use: {taken}; stop what listens there first")
@@ -350,7 +367,8 @@ def start_each(procs, proxies):
             conf = OUT / "nginx.conf"
             conf.write_text(nginx_conf())
             argv = ["nginx", "-c", str(conf), "-g", "daemon off;"]
-        procs[name] = Proc(name, [str(a) for a in argv], [p for p in ports if p])
+        extra = [PAIR_PORTS[name]] if name in PAIR_PORTS else []
+        procs[name] = Proc(name, [str(a) for a in argv], [p for p in ports if p] + extra)
 
 
 # ---------------------------------------------------------------- load generators
@@ -428,6 +446,8 @@ def scenarios():
         "tls-keepalive": lambda p: wrk(f"https://127.0.0.1:{PORTS[p][0]}/"),
         "tls-handshake-rsa2048": lambda p: wrk(f"https://127.0.0.1:{PORTS[p][0]}/", ["-H", "Connection: close"]),
         "tls-handshake-ecdsa-p256": lambda p: wrk(f"https://127.0.0.1:{PORTS[p][1]}/", ["-H", "Connection: close"]),
+        # The client offers ECDSA and RSA; compare with tls-handshake-rsa2048 (RSA alone).
+        "tls-handshake-rsa-ecdsa-pair": lambda p: wrk(f"https://127.0.0.1:{PAIR_PORTS[p]}/", ["-H", "Connection: close"]),
         "redirect-80": lambda p: wrk(f"http://127.0.0.1:{PORTS[p][2]}/some/path?q=1"),
         "http2-m10": lambda p: h2load(f"https://127.0.0.1:{PORTS[p][0]}/"),
         "tls-64k-response": lambda p: wrk(f"https://127.0.0.1:{PORTS[p][0]}/64k"),
@@ -469,6 +489,8 @@ def main():
                 # (or always right after another one) and drift cancels out.
                 for p in (proxies if rnd % 2 == 0 else proxies[::-1]):
                     if scenario == "redirect-80" and not PORTS[p][2]:
+                        continue
+                    if scenario == "tls-handshake-rsa-ecdsa-pair" and p not in PAIR_PORTS:
                         continue
                     if scenario == "idle-tls":
                         r = idle_rss(procs[p], PORTS[p][0])
