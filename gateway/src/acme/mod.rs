@@ -181,3 +181,31 @@ fn placeholder(domains: &[String], key: AcmeKey) -> Result<CertifiedKey, String>
     };
     build().map_err(|e| format!("placeholder certificate: {e}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renewal_is_due_renew_before_the_end_or_at_two_thirds_of_a_short_lifetime() {
+        let names = vec!["a.gateway.test".to_string()];
+        let cert = placeholder(&names, AcmeKey::EcdsaP256).unwrap();
+        let leaf = &cert.chain[0];
+        let (start, end) = (inventory::not_before(leaf), inventory::not_after(leaf));
+        assert_eq!(end - start, 7 * 86_400);
+        // Seven days is shorter than 90: a third of it, not 30 days.
+        assert_eq!(renew_at(leaf, None), end - (end - start) / 3);
+        assert_eq!(renew_at(leaf, Some(Duration::from_secs(3600))), end - 3600);
+        assert_eq!(cert.names, names);
+    }
+
+    #[test]
+    fn keys_are_of_the_type_asked() {
+        assert_eq!(
+            new_key(AcmeKey::EcdsaP256).unwrap().id(),
+            openssl::pkey::Id::EC
+        );
+        let rsa = new_key(AcmeKey::Rsa2048).unwrap();
+        assert_eq!((rsa.id(), rsa.bits()), (openssl::pkey::Id::RSA, 2048));
+    }
+}
