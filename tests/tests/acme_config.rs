@@ -15,14 +15,19 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 fn acme_config(dir: &Path, with_redirect: bool) -> Config {
+    acme_config_on(dir, with_redirect.then(free_addr), free_addr())
+}
+
+/// A gateway ordering `shop.gateway.test` (from a directory that never answers), with a
+/// redirect listener on `http` if given.
+fn acme_config_on(dir: &Path, http: Option<SocketAddr>, https: SocketAddr) -> Config {
     let mut config = Config::new(dir);
-    if with_redirect {
-        config =
-            config.listener(Listener::plain("http", free_addr()).set("redirect_https.port", 443));
+    if let Some(http) = http {
+        config = config.listener(Listener::plain("http", http).set("redirect_https.port", 443));
     }
     config
         .listener(
-            Listener::plain("https", free_addr())
+            Listener::plain("https", https)
                 .set("tls.acme.domains", serde_json::json!(["shop.gateway.test"]))
                 .backend("app"),
         )
@@ -253,4 +258,42 @@ fn expiry_is_a_metric_on_stats_and_on_the_admin_socket() {
         assert!(detail.contains(&expected), "{expected:?} in:\n{detail}");
     }
     assert!(admin(&socket, "show ssl cert /nope.pem").contains("Not found"));
+}
+
+#[test]
+fn the_redirect_listener_answers_challenges_from_the_shared_store_before_redirecting() {
+    let dir = workdir();
+    let (http, https) = (free_addr(), free_addr());
+    let yaml = acme_config_on(dir.path(), Some(http), https).yaml();
+    let gateway = Gateway::start(dir.path(), &yaml, &[http, https]);
+    // Another instance sharing the store published a token.
+    let challenges = dir.path().join("store").join("challenges");
+    std::fs::create_dir_all(&challenges).unwrap();
+    std::fs::write(challenges.join("tok-3_x"), "tok-3_x.thumbprint").unwrap();
+    let client = http_client();
+    let url = |path: &str| format!("http://127.0.0.1:{}{path}", http.port());
+    let response = client
+        .get(url("/.well-known/acme-challenge/tok-3_x"))
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().unwrap(), "tok-3_x.thumbprint");
+    // With a body, the request goes through Pingora's path: the same answer.
+    let response = client
+        .post(url("/.well-known/acme-challenge/tok-3_x"))
+        .body("x")
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().unwrap(), "tok-3_x.thumbprint");
+    for unknown in [
+        "/.well-known/acme-challenge/other",
+        "/.well-known/acme-challenge/a.b%2F",
+    ] {
+        let response = client.get(url(unknown)).send().unwrap();
+        assert_eq!(response.status(), 404, "{unknown}");
+    }
+    let response = client.get(url("/shop")).send().unwrap();
+    assert_eq!(response.status(), 301);
+    drop(gateway);
 }

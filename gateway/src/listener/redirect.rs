@@ -5,10 +5,7 @@
 //! the connection is reused.
 
 use super::framing::Checked;
-use crate::acme::challenge;
 use crate::config::model::Redirect;
-use crate::error_pages::ErrorPages;
-use crate::hooks::Reply;
 use crate::proxy::redirect::https_location;
 use crate::proxy::respond::Answer;
 
@@ -17,26 +14,6 @@ use crate::proxy::respond::Answer;
 pub fn answer(request: &Checked<'_>, redirect: &Redirect) -> Option<Answer> {
     let location = https_location(request.host?, request.target, redirect.port)?;
     Answer::redirect(redirect.status, &location).ok()
-}
-
-/// The answer to an ACME HTTP-01 request (`/.well-known/acme-challenge/<token>`): the key
-/// authorization of a pending order, or 404; `None` for any other request.
-pub fn challenge(request: &Checked<'_>, pages: &ErrorPages) -> Option<Answer> {
-    if !challenge::is_challenge(request.target) {
-        return None;
-    }
-    let Some(key_authorization) = challenge::answer(request.target) else {
-        return Some(Answer::error(404, pages));
-    };
-    let reply = Reply {
-        status: 200,
-        headers: vec![(
-            http::header::CONTENT_TYPE,
-            http::HeaderValue::from_static("application/octet-stream"),
-        )],
-        body: key_authorization.into(),
-    };
-    Answer::reply(reply, pages).ok()
 }
 
 #[cfg(test)]
