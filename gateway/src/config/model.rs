@@ -10,6 +10,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod acme;
+
+pub use acme::{Acme, AcmeCertificate, AcmeKey};
+
 /// Everything the gateway runs on, checked and cross-referenced.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -41,49 +45,6 @@ pub struct Config {
     pub limits: Limits,
     /// The ACME server and store, if any listener orders certificates.
     pub acme: Option<Acme>,
-}
-
-/// `acme:` — where certificates are ordered and kept.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Acme {
-    /// Directory URL.
-    pub directory: String,
-    /// Contact address.
-    pub email: Option<String>,
-    /// Store directory (account, certificates, lock).
-    pub store: PathBuf,
-    /// Renew this long before expiry; `None`: 30 days, or a third of the lifetime if shorter.
-    pub renew_before: Option<Duration>,
-    /// CA certificate (PEM) trusted for the directory's HTTPS.
-    pub ca: Option<PathBuf>,
-}
-
-/// A key type of an ACME certificate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum AcmeKey {
-    /// ECDSA on P-256.
-    EcdsaP256,
-    /// RSA, 2048 bits.
-    Rsa2048,
-}
-
-impl AcmeKey {
-    /// The name used in configuration and certificate names.
-    pub fn name(self) -> &'static str {
-        match self {
-            AcmeKey::EcdsaP256 => "ecdsa-p256",
-            AcmeKey::Rsa2048 => "rsa-2048",
-        }
-    }
-}
-
-/// `tls.acme:` — a certificate ordered over ACME.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AcmeCertificate {
-    /// DNS names, lower case; the first names it.
-    pub domains: Vec<String>,
-    /// One certificate per key type.
-    pub keys: Vec<AcmeKey>,
 }
 
 /// What a request may be (the `limits:` section).
