@@ -1,6 +1,6 @@
 # The two commands a newcomer runs: `make demo` and `make test`.
 SYSTEM_PACKAGES := cmake pkg-config libssl-dev perl make curl
-TEST_PACKAGES := prometheus chromium systemd python3-h2 testssl.sh openssl haproxy redis-server dnsmasq python3-grpcio
+TEST_PACKAGES := prometheus chromium systemd python3-h2 testssl.sh openssl haproxy redis-server dnsmasq python3-grpcio pebble
 BENCH_PACKAGES := haproxy nginx wrk nghttp2-client python3 redis-server valgrind
 
 .PHONY: all deps test-deps bench-deps build release cert demo test lint check ci bench bench-instructions audit soak fuzz-config

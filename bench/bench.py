@@ -12,6 +12,8 @@ medians, the ratio gateway / best peer and the ratio gateway / pingora-bare. `ga
 (an NLB's stand-in), the second with `send-proxy-v2` and a `proxy_protocol` listener: the same
 front for both, so their ratio is the cost of parsing the PROXY header. The ratios of those
 pairs are printed under the table.
+`tls-handshake-rsa-ecdsa-pair` (gateway only): full handshakes on a listener holding an RSA and an
+ECDSA certificate for the same name, the client offering both; compare with `tls-handshake-rsa2048`.
 Results go to target/bench/results.json and target/bench/results.md.
 
 Environment: THREADS (1), ROUNDS (3), DURATION (seconds, 8), CONNECTIONS (64),
@@ -74,6 +76,9 @@ PAIRS = [
     ("gateway-proxy-protocol", "gateway-l4-front", "PROXY v2 parsing (both behind HAProxy mode tcp)"),
     ("gateway-redis", "gateway-hooks", "rate_limit on Redis vs in-process"),
 ]
+# A listener with an RSA and an ECDSA certificate for the same names (the gateway picks by the
+# client's signature algorithms): full handshakes with the pair against RSA alone.
+PAIR_PORTS = {"gateway": 7445}
 PEERS = ["haproxy-ref", "haproxy-tuned", "nginx"]
 # What the gateway is built on: shown for reference, not a peer the goal is measured against.
 BASELINE = "pingora-bare"
@@ -158,6 +163,17 @@ def hooks_conf(name):
     return FIVE_HOOKS if name == "gateway-hooks" else ""
 
 
+def pair_listener(name):
+    if name not in PAIR_PORTS:
+        return ""
+    certs = OUT / "certs"
+    return f"""  - name: https-pair
+    address: "127.0.0.1:{PAIR_PORTS[name]}"
+    tls: {{ certificates: [{certs}/rsa.pem, {certs}/ecdsa.pem] }}
+    backend: app
+"""
+
+
 def gateway_conf(name):
     lean = name != "gateway"  # gateway-lean, -hooks, -b, -least-conn, -hash, -redis, L4-fronted
     rsa, ec, redirect = PORTS[name]
@@ -189,7 +205,7 @@ listeners:
     address: "127.0.0.1:{ec}"
     tls: {{ certificate: {certs}/ecdsa.pem }}
     backend: app
-{proxy_protocol}backends:
+{proxy_protocol}{pair_listener(name)}backends:
   app:
 {BALANCE.get(name, "")}    servers:
 {servers}
@@ -365,6 +381,7 @@ def start_each(procs, proxies):
     # the load (and the CPU), so a taken port stops the run.
     ports = [q for name in proxies for q in PORTS[name] if q]
     ports += [q + BEHIND for name in proxies if name in L4_FRONTED for q in PORTS[name] if q]
+    ports += [PAIR_PORTS[name] for name in proxies if name in PAIR_PORTS]
     taken = [p for p in ORIGINS + ports if port_taken(p)]
     taken += [REDIS_PORT] if "gateway-redis" in proxies and port_taken(REDIS_PORT) else []
     if taken:
@@ -404,7 +421,8 @@ def start_each(procs, proxies):
             conf = OUT / "nginx.conf"
             conf.write_text(nginx_conf())
             argv = ["nginx", "-c", str(conf), "-g", "daemon off;"]
-        procs[name] = Proc(name, [str(a) for a in argv], [p for p in ports if p])
+        extra = [PAIR_PORTS[name]] if name in PAIR_PORTS else []
+        procs[name] = Proc(name, [str(a) for a in argv], [p for p in ports if p] + extra)
 
 
 # ---------------------------------------------------------------- load generators
@@ -482,6 +500,8 @@ def scenarios():
         "tls-keepalive": lambda p: wrk(f"https://127.0.0.1:{PORTS[p][0]}/"),
         "tls-handshake-rsa2048": lambda p: wrk(f"https://127.0.0.1:{PORTS[p][0]}/", ["-H", "Connection: close"]),
         "tls-handshake-ecdsa-p256": lambda p: wrk(f"https://127.0.0.1:{PORTS[p][1]}/", ["-H", "Connection: close"]),
+        # The client offers ECDSA and RSA; compare with tls-handshake-rsa2048 (RSA alone).
+        "tls-handshake-rsa-ecdsa-pair": lambda p: wrk(f"https://127.0.0.1:{PAIR_PORTS[p]}/", ["-H", "Connection: close"]),
         "redirect-80": lambda p: wrk(f"http://127.0.0.1:{PORTS[p][2]}/some/path?q=1"),
         "http2-m10": lambda p: h2load(f"https://127.0.0.1:{PORTS[p][0]}/"),
         "tls-64k-response": lambda p: wrk(f"https://127.0.0.1:{PORTS[p][0]}/64k"),
@@ -523,6 +543,8 @@ def main():
                 # (or always right after another one) and drift cancels out.
                 for p in (proxies if rnd % 2 == 0 else proxies[::-1]):
                     if scenario == "redirect-80" and not PORTS[p][2]:
+                        continue
+                    if scenario == "tls-handshake-rsa-ecdsa-pair" and p not in PAIR_PORTS:
                         continue
                     if scenario == "idle-tls":
                         # Behind an L4 front: the gateway's memory, not the front's.

@@ -63,6 +63,12 @@ pub fn run_with(args: impl IntoIterator<Item = OsString>, registry: Registry) ->
             return 1;
         }
     };
+    for warning in &runtime.warnings {
+        log::warn!("{warning}");
+        if opt.test {
+            eprintln!("warning: {warning}");
+        }
+    }
     if opt.test {
         println!("gateway: {}: configuration is valid", path.display());
         return 0;

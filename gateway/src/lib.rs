@@ -8,6 +8,7 @@
 //! and one health-check service per backend); [`cli::run`] is the whole `gateway` command.
 
 pub mod access_log;
+pub mod acme;
 pub mod admin;
 pub mod body_limit;
 pub mod cli;

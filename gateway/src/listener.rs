@@ -26,6 +26,7 @@ use crate::access_log::{AccessLog, Entry};
 use crate::config::model::Redirect;
 use crate::metrics::ListenerMetrics;
 use crate::proxy::drain;
+use crate::proxy::redirect::challenge_answer;
 use crate::proxy::respond::Answer;
 use crate::proxy::state::{hand_over, StateHandOver};
 use crate::proxy::{GatewayProxy, ListenerSlot, ListenerState, Role};
@@ -85,7 +86,9 @@ impl ListenerApp {
         shutdown: &ShutdownWatch,
     ) -> bool {
         let started = Instant::now();
-        let (answer, keep_alive) = match redirect::answer(request, redirect) {
+        let answer = challenge_answer(request.target, &state.error_pages)
+            .or_else(|| redirect::answer(request, redirect));
+        let (answer, keep_alive) = match answer {
             Some(answer) => (answer, request.keep_alive && !*shutdown.borrow()),
             None => (Answer::error(400, &state.error_pages), false),
         };

@@ -152,6 +152,7 @@ impl Live {
                 }))
             })
             .collect::<Result<Vec<_>, String>>()?;
+        record_certificates(runtime);
         Ok(Arc::new(Live {
             source: config.source.clone(),
             registry,
@@ -263,6 +264,7 @@ impl Live {
         for (slot, state) in states {
             slot.state.store(Arc::new(state));
         }
+        record_certificates(runtime);
         *self.applied.lock().unwrap_or_else(|e| e.into_inner()) = Some(discovery::copy(runtime));
         Ok(ReloadReport {
             needs_upgrade: self.fixed.changes(&FixedSettings::of(config)),
@@ -316,6 +318,15 @@ fn build_upstreams(
             (name.clone(), upstream)
         })
         .collect()
+}
+
+/// The `acme:` settings in force, and the certificates each listener serves (gauges, `/stats`,
+/// `show ssl cert`).
+fn record_certificates(runtime: &RuntimeConfig) {
+    crate::acme::configure(runtime.config.acme.as_ref());
+    for (listener, objects) in runtime.config.listeners.iter().zip(&runtime.listeners) {
+        crate::tls::inventory::set_listener(&listener.name, objects.certificates.clone());
+    }
 }
 
 fn listener_state(

@@ -5,13 +5,16 @@
 //! every reload go through [`load`], so all three refuse the same things with the same
 //! `key.path: reason`.
 
-use crate::config::model::{CertificateFiles, ListenerRole, TlsSettings};
+mod acceptor;
+
+use crate::config::model::ListenerRole;
 use crate::config::problem::Problems;
 use crate::config::{self, Config, Problem};
 use crate::error_pages::ErrorPages;
 use crate::hooks::{Chain, Registry};
 use crate::privileges::Identity;
-use crate::tls::{self, CertifiedKey};
+use crate::tls::inventory;
+use acceptor::TlsBuild;
 use openssl::ssl::SslAcceptor;
 use std::collections::HashMap;
 use std::path::Path;
@@ -27,6 +30,8 @@ pub struct RuntimeConfig {
     pub error_pages: Arc<ErrorPages>,
     /// `server.user` / `server.group`, looked up (once: the start switches to it).
     pub identity: Option<Identity>,
+    /// Things to fix soon that do not stop the configuration (a certificate near its end).
+    pub warnings: Vec<Problem>,
 }
 
 /// What one listener runs, built from its part of the model.
@@ -38,6 +43,8 @@ pub struct ListenerObjects {
     pub route_hooks: Vec<Chain>,
     /// The TLS acceptor, for a TLS listener.
     pub tls: Option<Arc<SslAcceptor>>,
+    /// The certificates it serves, by name (file path, or `acme:<domain>:<key type>`).
+    pub certificates: Vec<(String, inventory::Source)>,
 }
 
 /// Read, check and build the configuration at `path`, with the hook kinds of `registry`.
@@ -64,6 +71,19 @@ fn build_reporting(
     mut problems: Problems,
     registry: &Registry,
 ) -> Result<RuntimeConfig, Vec<Problem>> {
+    let mut warnings = Vec::new();
+    if let Some(acme) = &config.acme {
+        if let Err(e) = crate::acme::store::check_writable(&acme.store) {
+            problems.push("acme.store", e);
+        }
+        if let Some(ca) = &acme.ca {
+            if let Err(e) = crate::regular_file::read(ca, crate::regular_file::PEM_CAP)
+                .and_then(|pem| openssl::x509::X509::from_pem(&pem).map_err(|e| e.to_string()))
+            {
+                problems.push("acme.ca", e);
+            }
+        }
+    }
     let listeners = config
         .listeners
         .iter()
@@ -74,21 +94,34 @@ fn build_reporting(
                 ListenerRole::RedirectHttps(_) => ListenerObjects::default(),
                 ListenerRole::Proxy {
                     tls, hooks, routes, ..
-                } => ListenerObjects {
-                    hooks: chain(&mut problems, &format!("{path}.hooks"), hooks, registry),
-                    route_hooks: routes
-                        .iter()
-                        .enumerate()
-                        .map(|(r, route)| {
-                            let key = format!("{path}.routes[{r}].hooks");
-                            chain(&mut problems, &key, &route.hooks, registry)
-                        })
-                        .collect(),
-                    tls: tls
+                } => {
+                    let tls_key = format!("{path}.tls");
+                    let mut built = TlsBuild {
+                        problems: &mut problems,
+                        warnings: &mut warnings,
+                        path: &tls_key,
+                        acme: config.acme.as_ref(),
+                        certificates: Vec::new(),
+                    };
+                    let tls = tls
                         .as_ref()
-                        .and_then(|tls| acceptor(&mut problems, &format!("{path}.tls"), tls))
-                        .map(Arc::new),
-                },
+                        .and_then(|tls| built.acceptor(tls))
+                        .map(Arc::new);
+                    let certificates = built.certificates;
+                    ListenerObjects {
+                        hooks: chain(&mut problems, &format!("{path}.hooks"), hooks, registry),
+                        route_hooks: routes
+                            .iter()
+                            .enumerate()
+                            .map(|(r, route)| {
+                                let key = format!("{path}.routes[{r}].hooks");
+                                chain(&mut problems, &key, &route.hooks, registry)
+                            })
+                            .collect(),
+                        tls,
+                        certificates,
+                    }
+                }
             }
         })
         .collect();
@@ -122,6 +155,7 @@ fn build_reporting(
         listeners,
         error_pages: Arc::new(ErrorPages::new(pages)),
         identity,
+        warnings,
     })
 }
 
@@ -140,41 +174,4 @@ fn chain(
         }
     }
     Chain::new(hooks)
-}
-
-/// Load the certificates of `tls` (at `path`) and build the listener's acceptor.
-fn acceptor(problems: &mut Problems, path: &str, tls: &TlsSettings) -> Option<SslAcceptor> {
-    let before = problems.count();
-    let mut certificates: Vec<CertifiedKey> = Vec::new();
-    let mut load =
-        |key: String, cert: &Path, private_key: Option<&Path>| match tls::load_certified_key(
-            cert,
-            private_key,
-        ) {
-            Ok(loaded) => certificates.push(loaded),
-            Err(e) => problems.push(key, e),
-        };
-    match &tls.certificates {
-        CertificateFiles::Combined(pem) => load(format!("{path}.certificate"), pem, None),
-        CertificateFiles::Pair { cert, key } => load(format!("{path}.cert"), cert, Some(key)),
-        CertificateFiles::BySni(list) => {
-            for (i, pem) in list.iter().enumerate() {
-                load(format!("{path}.certificates[{i}]"), pem, None);
-            }
-        }
-    }
-    if let Err(e) = tls::check_cipher_settings(tls) {
-        problems.push(path, e);
-    }
-    let ticket_keys = (tls.ticket_keys.as_ref()).and_then(|file| {
-        tls::ticket_keys::load(file)
-            .map_err(|e| problems.push(format!("{path}.ticket_keys"), e))
-            .ok()
-    });
-    if problems.count() != before {
-        return None;
-    }
-    tls::build_acceptor(tls, certificates, ticket_keys.as_ref())
-        .map_err(|e| problems.push(path, e))
-        .ok()
 }

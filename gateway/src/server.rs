@@ -124,6 +124,10 @@ pub fn build(
         "control".to_string(),
         control.clone(),
     ));
+    server.add_service(GenBackgroundService::new(
+        "acme".to_string(),
+        Arc::new(crate::acme::AcmeService),
+    ));
     Ok((server, live, control))
 }
 

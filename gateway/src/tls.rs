@@ -5,10 +5,12 @@
 //! ciphers, ALPN, session id context); the servername callback switches the handshake to the
 //! context whose names match, and the first certificate answers everything else.
 
+pub mod inventory;
 pub mod ticket_keys;
 
 use crate::config::model::{TlsSettings, TlsVersion};
 use crate::regular_file;
+use openssl::error::ErrorStack;
 use openssl::nid::Nid;
 use openssl::ocsp::OcspResponse;
 use openssl::pkey::{PKey, Private};
@@ -154,18 +156,6 @@ fn name_matches(pattern: &str, host: &str) -> bool {
     }
 }
 
-/// Index of the certificate to present for `host`: an exact name first, then a wildcard.
-pub fn select_certificate(certs: &[CertifiedKey], host: &str) -> Option<usize> {
-    let exact = certs
-        .iter()
-        .position(|c| c.names.iter().any(|n| n.eq_ignore_ascii_case(host)));
-    exact.or_else(|| {
-        certs
-            .iter()
-            .position(|c| c.names.iter().any(|n| name_matches(n, host)))
-    })
-}
-
 fn prefer_h2(alpn_in: &[u8]) -> Result<&[u8], AlpnError> {
     select_next_proto(ALPN_H2_H1, alpn_in).ok_or(AlpnError::NOACK)
 }
@@ -235,48 +225,142 @@ pub fn check_cipher_settings(config: &TlsSettings) -> Result<(), String> {
     configure(&mut builder, config, &[])
 }
 
+/// A certificate replaced while the listener runs (ACME): new handshakes read the current one.
+pub type Swappable = Arc<arc_swap::ArcSwap<CertifiedKey>>;
+
+/// How one set of names is served.
+enum Served {
+    /// One certificate, in a context of its own.
+    Context(SslContext),
+    /// Several certificates for the same names (RSA and ECDSA; OpenSSL presents the one the
+    /// client's signature algorithms allow), or live ones: set on each handshake.
+    PerHandshake(Vec<inventory::Source>),
+}
+
+/// Certificates with the same names, together (an RSA and an ECDSA one), in first-seen order.
+fn group_by_names(sources: Vec<inventory::Source>) -> Vec<(Vec<String>, Vec<inventory::Source>)> {
+    let mut groups: Vec<(Vec<String>, Vec<inventory::Source>)> = Vec::new();
+    for source in sources {
+        let mut names = source.current().names.clone();
+        names.sort();
+        match groups.iter_mut().find(|(n, _)| *n == names) {
+            Some((_, group)) => group.push(source),
+            None => groups.push((names, vec![source])),
+        }
+    }
+    groups
+}
+
+/// Set `cert` (leaf, key, its own chain) on one handshake.
+fn install_on(ssl: &mut openssl::ssl::SslRef, cert: &CertifiedKey) -> Result<(), ErrorStack> {
+    ssl.set_certificate(&cert.chain[0])?;
+    ssl.set_private_key(&cert.key)?;
+    for intermediate in &cert.chain[1..] {
+        ssl.add_chain_cert(intermediate.clone())?;
+    }
+    Ok(())
+}
+
 /// Build the acceptor of a listener: ALPN h2 + http/1.1, SNI certificate choice, session
 /// resumption (server-side cache and tickets, with `ticket_keys` when shared, else keys of the
-/// process's own). `certificates` are loaded from `config.certificates`; the first is the
-/// default.
+/// process's own). `certificates` are loaded from `config.certificates`, `live` are ACME
+/// certificates; the first is the default.
 pub fn build_acceptor(
     config: &TlsSettings,
     certificates: Vec<CertifiedKey>,
+    live: Vec<Swappable>,
     ticket_keys: Option<&ticket_keys::TicketKeys>,
 ) -> Result<SslAcceptor, String> {
-    let mut builder = new_builder()?;
-    configure(&mut builder, config, &certificates)?;
-    if let Some(keys) = ticket_keys {
-        ticket_keys::install(&mut builder, keys)?;
-    }
-    let Some(default) = certificates.first() else {
-        return Err("no certificate".into());
-    };
-    install_certificate(&mut builder, default)?;
-    if certificates.len() > 1 {
-        let mut contexts = Vec::with_capacity(certificates.len());
-        for cert in &certificates {
-            let mut ctx = new_builder()?;
-            configure(&mut ctx, config, &certificates)?;
-            if let Some(keys) = ticket_keys {
-                ticket_keys::install(&mut ctx, keys)?;
-            }
-            install_certificate(&mut ctx, cert)?;
-            contexts.push(ctx.build().into_context());
+    let context = |certs: &[&CertifiedKey], with: &[CertifiedKey]| {
+        let mut ctx = new_builder()?;
+        configure(&mut ctx, config, with)?;
+        if let Some(keys) = ticket_keys {
+            ticket_keys::install(&mut ctx, keys)?;
         }
-        let by_name: Arc<(Vec<CertifiedKey>, Vec<SslContext>)> = Arc::new((certificates, contexts));
-        builder.set_servername_callback(move |ssl, _alert| {
-            let (certs, contexts) = &*by_name;
-            if let Some(host) = ssl.servername(NameType::HOST_NAME) {
-                if let Some(i) = select_certificate(certs, host) {
-                    ssl.set_ssl_context(&contexts[i])
-                        .map_err(|_| SniError::ALERT_FATAL)?;
+        match certs {
+            [one] => install_certificate(&mut ctx, one)?,
+            // Several: leaves and keys only (the handshake sets each one's chain).
+            many => {
+                for cert in many {
+                    let err = |e: ErrorStack| format!("{}: {e}", cert.path.display());
+                    ctx.set_certificate(&cert.chain[0]).map_err(err)?;
+                    ctx.set_private_key(&cert.key).map_err(err)?;
                 }
             }
-            Ok(())
-        });
+        }
+        Ok::<_, String>(ctx)
+    };
+    // Files first: for the same names, a file is chosen before an ACME certificate.
+    let statics = (certificates.iter().cloned())
+        .map(|c| inventory::Source::Static(Arc::new(c)))
+        .collect();
+    let mut groups = group_by_names(statics);
+    groups.extend(group_by_names(
+        live.into_iter().map(inventory::Source::Live).collect(),
+    ));
+    let Some((_, default)) = groups.first() else {
+        return Err("no certificate".into());
+    };
+    let defaults: Vec<Arc<CertifiedKey>> = default.iter().map(|s| s.current()).collect();
+    let builder = context(
+        &defaults.iter().map(|c| &**c).collect::<Vec<_>>(),
+        &certificates,
+    )?;
+    let single = |group: &[inventory::Source]| matches!(group, [inventory::Source::Static(_)]);
+    if groups.len() == 1 && single(&groups[0].1) {
+        return Ok(builder.build());
     }
+    let mut entries: Vec<(Vec<String>, Served)> = Vec::with_capacity(groups.len());
+    for (names, group) in groups {
+        let served = if single(&group) {
+            let cert = group[0].current();
+            Served::Context(context(&[&*cert], &certificates)?.build().into_context())
+        } else {
+            Served::PerHandshake(group)
+        };
+        entries.push((names, served));
+    }
+    let bare = context(&[], &certificates)?.build().into_context();
+    let mut builder = builder;
+    let by_name = Arc::new(entries);
+    builder.set_servername_callback(move |ssl, _alert| {
+        let host = ssl.servername(NameType::HOST_NAME).map(str::to_string);
+        let chosen = host.and_then(|host| {
+            let names: Vec<&[String]> = by_name.iter().map(|(n, _)| n.as_slice()).collect();
+            select_by_names(&names, &host)
+        });
+        let served = match chosen {
+            Some(i) => &by_name[i].1,
+            None => match &by_name[0].1 {
+                Served::Context(_) => return Ok(()),
+                per_handshake => per_handshake,
+            },
+        };
+        let fail = |_| SniError::ALERT_FATAL;
+        match served {
+            Served::Context(ctx) => ssl.set_ssl_context(ctx).map_err(fail)?,
+            Served::PerHandshake(sources) => {
+                ssl.set_ssl_context(&bare).map_err(fail)?;
+                for source in sources {
+                    install_on(ssl, &source.current()).map_err(fail)?;
+                }
+            }
+        }
+        Ok(())
+    });
     Ok(builder.build())
+}
+
+/// Index of the name list that covers `host`: an exact name first, then a wildcard.
+fn select_by_names(names: &[&[String]], host: &str) -> Option<usize> {
+    let exact = names
+        .iter()
+        .position(|n| n.iter().any(|n| n.eq_ignore_ascii_case(host)));
+    exact.or_else(|| {
+        names
+            .iter()
+            .position(|n| n.iter().any(|n| name_matches(n, host)))
+    })
 }
 
 #[cfg(test)]

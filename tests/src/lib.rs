@@ -10,6 +10,7 @@ pub mod gateway;
 pub mod h2_origin;
 pub mod haproxy;
 pub mod origin;
+pub mod pebble;
 pub mod pki;
 pub mod redis_server;
 pub mod tls_origin;

@@ -74,17 +74,34 @@ impl Pki {
 
     /// Write a combined PEM for `names` (the first is the CN) into `dir`; returns its path.
     pub fn leaf(&self, dir: &Path, names: &[&str]) -> PathBuf {
-        let key = new_key();
+        let path = dir.join(format!("{}.pem", names[0]));
+        let not_after = Asn1Time::days_from_now(30).unwrap();
+        self.leaf_with(&path, names, new_key(), &not_after)
+    }
+
+    /// Write a combined PEM for `names` with `key` (EC or RSA) that expires at `not_after`
+    /// to `path`; returns it.
+    pub fn leaf_with(
+        &self,
+        path: &Path,
+        names: &[&str],
+        key: PKey<Private>,
+        not_after: &openssl::asn1::Asn1TimeRef,
+    ) -> PathBuf {
         let mut cert = X509::builder().unwrap();
         cert.set_version(2).unwrap();
         cert.set_serial_number(&serial()).unwrap();
         cert.set_subject_name(&name(names[0])).unwrap();
         cert.set_issuer_name(self.ca.subject_name()).unwrap();
         cert.set_pubkey(&key).unwrap();
-        cert.set_not_before(&Asn1Time::days_from_now(0).unwrap())
-            .unwrap();
-        cert.set_not_after(&Asn1Time::days_from_now(30).unwrap())
-            .unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        // Ten days ago, so that an expired certificate can be made too.
+        let not_before = Asn1Time::from_unix(now - 10 * 86_400).unwrap();
+        cert.set_not_before(&not_before).unwrap();
+        cert.set_not_after(not_after).unwrap();
         let mut san = SubjectAlternativeName::new();
         for n in names {
             san.dns(n);
@@ -99,9 +116,18 @@ impl Pki {
         let mut pem = cert.to_pem().unwrap();
         pem.extend(self.ca.to_pem().unwrap());
         pem.extend(key.private_key_to_pem_pkcs8().unwrap());
-        let path = dir.join(format!("{}.pem", names[0]));
-        std::fs::write(&path, pem).unwrap();
-        path
+        std::fs::write(path, pem).unwrap();
+        path.to_path_buf()
+    }
+
+    /// An RSA 2048 key, for [`Pki::leaf_with`].
+    pub fn rsa_key() -> PKey<Private> {
+        PKey::from_rsa(openssl::rsa::Rsa::generate(2048).unwrap()).unwrap()
+    }
+
+    /// An ECDSA P-256 key, for [`Pki::leaf_with`].
+    pub fn ec_key() -> PKey<Private> {
+        new_key()
     }
 }
 

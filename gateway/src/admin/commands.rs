@@ -1,7 +1,7 @@
 //! The admin socket's commands: a line split into commands, each parsed and run against the
 //! running state; the answer text. Output formats are in the sibling modules.
 
-use super::{info, servers, servers_state, stat_csv};
+use super::{info, servers, servers_state, ssl_cert, stat_csv};
 use crate::live::Live;
 use crate::upstream::{AdminState, Upstream};
 use std::time::Duration;
@@ -25,6 +25,7 @@ The following commands are valid at this level:
   reopen logs                             : reopen the access log file (after logrotate)
   prompt                                  : toggle interactive mode with prompt
   set timeout cli <delay>                 : change this session's idle timeout (seconds)
+  show ssl cert [<file-or-name>]          : certificates served; one's subject, SANs, expiry, issuer
   quit                                    : close this session
 ";
 
@@ -119,6 +120,8 @@ pub fn execute(live: &Live, command: &str) -> String {
         ["set", "maxconn", "server", target, rest @ ..] => {
             servers::set_maxconn(live, target, rest.first().copied())
         }
+        ["show", "ssl", "cert"] => ssl_cert::show_ssl_cert(None),
+        ["show", "ssl", "cert", name] => ssl_cert::show_ssl_cert(Some(name)),
         ["reopen", "logs"] => {
             log::warn!("admin: reopening the access log");
             crate::access_log::writer::request_reopen();

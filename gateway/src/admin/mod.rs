@@ -16,6 +16,7 @@ mod info;
 mod servers;
 mod servers_state;
 pub mod session;
+mod ssl_cert;
 mod stat_columns;
 mod stat_csv;
 

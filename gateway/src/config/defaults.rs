@@ -7,6 +7,9 @@ use std::time::Duration;
 /// `admin.timeout` when not set: HAProxy's `stats timeout` default.
 pub const ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// `acme.renew_before` when not set (or a third of the lifetime, when that is shorter).
+pub const ACME_RENEW_BEFORE: Duration = Duration::from_secs(30 * 86_400);
+
 /// `server:` defaults.
 impl Default for ServerSettings {
     fn default() -> Self {
@@ -142,6 +145,10 @@ pub mod bounds {
     /// `backends.*.discovery.interval`.
     pub const DISCOVERY_INTERVAL: RangeInclusive<Duration> =
         Duration::from_millis(100)..=Duration::from_secs(3600);
+    /// `acme.renew_before`: from a second (tests) to a year (`30d` is longer than
+    /// [`DURATION_MAX`]).
+    pub const ACME_RENEW_BEFORE: RangeInclusive<Duration> =
+        Duration::from_secs(1)..=Duration::from_secs(365 * 86_400);
     /// `redirect_https.port`.
     pub const PORT: RangeInclusive<u16> = 1..=65_535;
     /// Listener, backend and server names: characters HAProxy's tools accept (a `,` or a space

@@ -41,6 +41,34 @@ pub struct ConfigFile {
     /// Request limits; each has a safe default.
     #[serde(default)]
     pub limits: LimitsSection,
+    /// ACME (RFC 8555) certificates: where to order them and where to keep them.
+    pub acme: Option<AcmeSection>,
+}
+
+/// `acme:` — the ACME server and the local store.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcmeSection {
+    /// The directory URL (`https://...`).
+    pub directory: String,
+    /// Contact address for the account.
+    pub email: Option<String>,
+    /// Directory holding the account key and the certificates.
+    pub store: String,
+    /// Renew this long before expiry (`30d`); default 30d, or a third of the lifetime.
+    pub renew_before: Option<String>,
+    /// PEM CA to trust for the directory's HTTPS (a private or test CA).
+    pub ca: Option<String>,
+}
+
+/// `tls.acme:` — the names to order a certificate for, and its key type(s).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsAcmeSection {
+    /// DNS names; the first names the certificate.
+    pub domains: Vec<String>,
+    /// `ecdsa-p256` (default), `rsa-2048` or `both`.
+    pub key: Option<String>,
 }
 
 /// `limits:` — what a request may be, each with the status that refuses it.
@@ -201,6 +229,8 @@ pub struct TlsSection {
     pub ciphersuites: Option<String>,
     /// Session ticket keys shared by instances (HAProxy `tls-ticket-keys` format).
     pub ticket_keys: Option<String>,
+    /// A certificate ordered and renewed over ACME.
+    pub acme: Option<TlsAcmeSection>,
 }
 
 /// `stats:`.

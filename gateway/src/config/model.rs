@@ -10,7 +10,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod acme;
 mod origin;
+
+pub use acme::{Acme, AcmeCertificate, AcmeKey};
 pub use origin::*;
 
 /// Everything the gateway runs on, checked and cross-referenced.
@@ -42,6 +45,8 @@ pub struct Config {
     pub admin_timeout: Duration,
     /// Request limits.
     pub limits: Limits,
+    /// The ACME server and store, if any listener orders certificates.
+    pub acme: Option<Acme>,
 }
 
 /// What a request may be (the `limits:` section).
@@ -169,6 +174,7 @@ pub type HookEntry = serde_yaml::Value;
 
 /// What a listener does with the requests it receives.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // a few per configuration, built once: size does not matter
 pub enum ListenerRole {
     /// Answer every request with a redirect to https.
     RedirectHttps(Redirect),
@@ -219,7 +225,8 @@ pub enum CertificateFiles {
         /// The key.
         key: PathBuf,
     },
-    /// `certificates:` combined PEMs chosen by SNI; the first is the default.
+    /// `certificates:` combined PEMs chosen by SNI; the first is the default. Empty when the
+    /// listener has only ACME certificates.
     BySni(Vec<PathBuf>),
 }
 
@@ -236,6 +243,8 @@ pub struct TlsSettings {
     pub ciphersuites: Option<String>,
     /// Session ticket keys file (HAProxy's format), shared by instances; `None`: per process.
     pub ticket_keys: Option<PathBuf>,
+    /// Certificates ordered over ACME, besides (or instead of) the files.
+    pub acme: Option<Box<AcmeCertificate>>,
 }
 
 /// A TLS protocol version.

@@ -41,6 +41,7 @@ pub(super) fn copy(runtime: &RuntimeConfig) -> RuntimeConfig {
         listeners: runtime.listeners.clone(),
         error_pages: runtime.error_pages.clone(),
         identity: runtime.identity,
+        warnings: runtime.warnings.clone(),
     }
 }
 

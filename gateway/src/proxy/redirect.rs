@@ -1,7 +1,32 @@
 //! The :80 listener's job (HAProxy `http-request redirect scheme https`): build the https
-//! Location for a request, refusing Host values that are not host names.
+//! Location for a request, refusing Host values that are not host names; before that, answer
+//! ACME HTTP-01 challenges.
 
+use super::respond::Answer;
+use crate::acme::challenge;
+use crate::error_pages::ErrorPages;
+use crate::hooks::Reply;
 use std::net::Ipv6Addr;
+
+/// The answer to an ACME HTTP-01 request (`/.well-known/acme-challenge/<token>`): the key
+/// authorization of a pending order, or 404; `None` for any other request target.
+pub fn challenge_answer(target: &str, pages: &ErrorPages) -> Option<Answer> {
+    if !challenge::is_challenge(target) {
+        return None;
+    }
+    let Some(key_authorization) = challenge::answer(target) else {
+        return Some(Answer::error(404, pages));
+    };
+    let reply = Reply {
+        status: 200,
+        headers: vec![(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/octet-stream"),
+        )],
+        body: key_authorization.into(),
+    };
+    Answer::reply(reply, pages).ok()
+}
 
 /// `https://<host without port>[:<port> unless 443]<path>[?query]`, or `None` when the host
 /// is missing or is not a valid host name, IPv4 or bracketed IPv6 address.

@@ -5,7 +5,7 @@
 use super::context::RequestCtx;
 use super::drain;
 use super::http10;
-use super::redirect::https_location;
+use super::redirect::{challenge_answer, https_location};
 use super::respond::Answer;
 use super::routing::request_host;
 use super::state::{ListenerState, Role};
@@ -69,6 +69,9 @@ async fn answer_redirect(
 ) -> Result<bool> {
     let req = session.req_header();
     let path = req.uri.path_and_query().map_or("/", |p| p.as_str());
+    if let Some(answer) = challenge_answer(req.uri.path(), &state.error_pages) {
+        return answer_early(session, answer, state).await;
+    }
     let location = request_host(req).and_then(|h| https_location(h, path, redirect.port));
     let answer = match location {
         Some(location) => Answer::redirect(redirect.status, &location)?,

@@ -140,6 +140,25 @@ pub fn render(snapshot: &Snapshot, refresh: Duration) -> String {
             b.queue_time_ms,
         );
     }
+    if !snapshot.certificates.is_empty() {
+        page.push_str(
+            "<table id=\"certificates\"><caption>Certificates</caption>\
+             <tr><th>Certificate</th><th>Listeners</th><th>Expires in</th><th>Issuer</th></tr>",
+        );
+        for c in &snapshot.certificates {
+            let _ = write!(
+                page,
+                "<tr class=\"certificate\"><td class=\"name\">{}</td><td>{}</td>\
+                 <td class=\"expiry\" data-not-after=\"{}\">{:.1} days</td><td>{}</td></tr>",
+                esc(&c.name),
+                esc(&c.listeners.join(", ")),
+                c.not_after,
+                c.expires_in_days,
+                esc(&c.issuer),
+            );
+        }
+        page.push_str("</table>");
+    }
     page.push_str("</body></html>\n");
     page
 }

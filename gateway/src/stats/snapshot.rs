@@ -71,6 +71,23 @@ pub struct Snapshot {
     pub listeners: Vec<ListenerStats>,
     /// Backends, by name.
     pub backends: Vec<BackendStats>,
+    /// Certificates served, by name (file path, or `acme:<domain>:<key type>`).
+    pub certificates: Vec<CertificateStats>,
+}
+
+/// A served certificate's expiry.
+#[derive(Debug, Serialize)]
+pub struct CertificateStats {
+    /// File path, or `acme:<first domain>:<key type>`.
+    pub name: String,
+    /// Listeners serving it.
+    pub listeners: Vec<String>,
+    /// `notAfter`, seconds since the Unix epoch.
+    pub not_after: i64,
+    /// Days left (negative: expired).
+    pub expires_in_days: f64,
+    /// The issuer, one line.
+    pub issuer: String,
 }
 
 /// One listener's figures.
@@ -301,5 +318,22 @@ pub fn take_with(live: &Live, upstreams: &[Arc<Upstream>]) -> Snapshot {
         uptime_seconds: (now - START_TIME.get() as f64).max(0.0),
         listeners,
         backends,
+        certificates: certificates(now),
     }
+}
+
+fn certificates(now: f64) -> Vec<CertificateStats> {
+    use crate::tls::inventory;
+    (inventory::list().into_iter())
+        .map(|(name, listeners, cert)| {
+            let not_after = inventory::not_after(&cert.chain[0]);
+            CertificateStats {
+                name,
+                listeners,
+                not_after,
+                expires_in_days: (not_after as f64 - now) / 86_400.0,
+                issuer: inventory::one_line(cert.chain[0].issuer_name()),
+            }
+        })
+        .collect()
 }

@@ -187,10 +187,11 @@ fn tls_settings(
         (None, None, None, Some(list)) if !list.is_empty() => {
             CertificateFiles::BySni(list.iter().map(|pem| resolve(base, pem)).collect())
         }
+        (None, None, None, None) if tls.acme.is_some() => CertificateFiles::BySni(Vec::new()),
         _ => {
             problems.push(
                 path,
-                "set exactly one of `certificate`, `cert` + `key`, or a non-empty `certificates`",
+                "set exactly one of `certificate`, `cert` + `key`, a non-empty `certificates`, or `acme`",
             );
             return None;
         }
@@ -212,6 +213,8 @@ fn tls_settings(
         ciphers: tls.ciphers.clone(),
         ciphersuites: tls.ciphersuites.clone(),
         ticket_keys: tls.ticket_keys.as_ref().map(|file| resolve(base, file)),
+        acme: (tls.acme.as_ref())
+            .and_then(|acme| super::acme::certificate(problems, &format!("{path}.acme"), acme)),
     })
 }
 

@@ -2,6 +2,7 @@
 //! collecting all problems (each with its key path) rather than stopping at the first. One
 //! file per section; the checks of single values are in [`values`].
 
+mod acme;
 mod backends;
 mod discovery;
 mod listeners;
@@ -78,6 +79,7 @@ pub fn convert_all(source: &Path, file: file::ConfigFile) -> (Config, Problems) 
         super::defaults::ADMIN_TIMEOUT,
     );
     let limits = server::limits(&mut problems, &file.limits);
+    let acme = acme::settings(&mut problems, base, file.acme.as_ref(), &listeners);
 
     let config = Config {
         source: source.to_path_buf(),
@@ -93,6 +95,7 @@ pub fn convert_all(source: &Path, file: file::ConfigFile) -> (Config, Problems) 
         admin_socket,
         admin_timeout,
         limits,
+        acme,
     };
     (config, problems)
 }
