@@ -10,6 +10,7 @@
 pub mod access_log;
 pub mod admin;
 pub mod body_limit;
+pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod control;

@@ -16,6 +16,7 @@ The following commands are valid at this level:
   set server <backend>/<server> state ready|drain|maint
   set server <backend>/<server> weight <0-256>
   reopen logs                             : reopen the access log file (after logrotate)
+  cache purge <path>                      : drop <path> (any query, unless given) from every cache
   quit                                    : close this session
 ";
 
@@ -67,6 +68,7 @@ pub fn execute(live: &Live, command: &str) -> String {
             crate::access_log::writer::request_reopen();
             String::new()
         }
+        ["cache", "purge", path] => format!("{}\n", crate::cache::purge_everywhere(path)),
         _ => format!("Unknown command: '{command}'\n{HELP}"),
     }
 }
