@@ -126,7 +126,7 @@ impl EdgeCache {
 
     /// Whether it holds nothing.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.inner.is_empty()
     }
 }
 
