@@ -8,6 +8,11 @@ nothing of the gateway on top) runs beside them as the baseline the gateway is b
 scenario runs the proxies alternately for ROUNDS rounds of DURATION seconds; the table shows
 medians, the ratio gateway / best peer and the ratio gateway / pingora-bare. `gateway-redis` is
 `gateway-hooks` with `rate_limit` counting on a local `redis-server` (the shared limiter's cost).
+`gateway-edge` is `gateway` with `compression` on (the `ok` response is under `min_bytes`, so this
+is the hook's cost when it declines: the goal is within 3% of `gateway`) and a `cache` hook on
+`/cached`; the `cache-hit` scenario fetches `/cached` (an object the origin marks
+`max-age=3600`) from `gateway-edge` (a cache hit), `nginx` (a `proxy_cache` hit) and `gateway`
+(proxied, for reference), and reports gateway-edge / nginx.
 Results go to target/bench/results.json and target/bench/results.md.
 
 Environment: THREADS (1), ROUNDS (3), DURATION (seconds, 8), CONNECTIONS (64),
@@ -49,6 +54,8 @@ PORTS = {
     # `gateway-lean` with `balance: least_conn` / `balance: hash`: their per-request cost.
     "gateway-least-conn": (7483, 7484, 7098),
     "gateway-hash": (7493, 7494, 7099),
+    # `gateway` with `compression` on, and a `cache` hook on /cached.
+    "gateway-edge": (7503, 7504, 7091),
     "haproxy-ref": (7543, 7544, 7180),
     "haproxy-tuned": (7643, 7644, 7280),
     "nginx": (7743, 7744, 7380),
@@ -106,6 +113,7 @@ def origin_conf():
         access_log off;
         location = / {{ return 200 "ok\\n"; }}
         location = /64k {{ root {www}; try_files /64k =404; }}
+        location = /cached {{ add_header Cache-Control "max-age=3600"; return 200 "cached\n"; }}
     }}""" for p in ORIGINS)
     return f"""worker_processes 1;
 pid {OUT}/origin-nginx.pid;
@@ -135,7 +143,16 @@ BALANCE = {
 }
 
 
+EDGE_HOOKS = """    hooks:
+      - { kind: compression }
+    routes:
+      - { path_prefix: /cached, backend: app, hooks: [ { kind: cache } ] }
+"""
+
+
 def hooks_conf(name):
+    if name == "gateway-edge":
+        return EDGE_HOOKS
     if name == "gateway-redis":
         store = f'store: {{ redis: "redis://127.0.0.1:{REDIS_PORT}/0", timeout: 50ms }} '
         return FIVE_HOOKS.replace("requests_per_second: 1000000 ", f"requests_per_second: 1000000, {store}")
@@ -143,7 +160,7 @@ def hooks_conf(name):
 
 
 def gateway_conf(name):
-    lean = name != "gateway"  # gateway-lean, -hooks, -b, -least-conn, -hash
+    lean = name not in ("gateway", "gateway-edge")  # gateway-lean, -hooks, -b, -least-conn, -hash
     rsa, ec, redirect = PORTS[name]
     certs = OUT / "certs"
     servers = "\n".join(f'      - {{ name: o{i}, address: "127.0.0.1:{p}" }}' for i, p in enumerate(ORIGINS))
@@ -227,6 +244,13 @@ def nginx_conf():
             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
             proxy_set_header X-Forwarded-Proto https;
             proxy_set_header X-Forwarded-Port $server_port;
+        }
+        location = /cached {
+            proxy_pass http://app;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_cache edge;
+            add_header X-Cache $upstream_cache_status;
         }"""
     return f"""worker_processes {THREADS};
 pid {OUT}/nginx.pid;
@@ -236,6 +260,8 @@ events {{ worker_connections 16000; }}
 http {{
     access_log off;
     keepalive_requests 1000000;
+    proxy_cache_path {OUT}/nginx-cache levels=1 keys_zone=edge:10m max_size=64m;
+    proxy_temp_path {OUT}/nginx-temp;
     upstream app {{
         {upstream}
         keepalive 128;
@@ -431,7 +457,12 @@ def scenarios():
         "redirect-80": lambda p: wrk(f"http://127.0.0.1:{PORTS[p][2]}/some/path?q=1"),
         "http2-m10": lambda p: h2load(f"https://127.0.0.1:{PORTS[p][0]}/"),
         "tls-64k-response": lambda p: wrk(f"https://127.0.0.1:{PORTS[p][0]}/64k"),
+        "cache-hit": lambda p: wrk(f"https://127.0.0.1:{PORTS[p][0]}/cached"),
     }
+
+
+# Scenarios that only make sense for some proxies.
+ONLY = {"cache-hit": {"gateway-edge", "nginx", "gateway"}}
 
 
 def limits():
@@ -452,7 +483,7 @@ def median(values):
 def main():
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    proxies = os.environ.get("PROXIES", ",".join(["gateway", "gateway-lean", "gateway-hooks", "gateway-least-conn", "gateway-hash", "gateway-redis", *PEERS, BASELINE])).split(",")
+    proxies = os.environ.get("PROXIES", ",".join(["gateway", "gateway-edge", "gateway-lean", "gateway-hooks", "gateway-least-conn", "gateway-hash", "gateway-redis", *PEERS, BASELINE])).split(",")
     chosen = os.environ.get("SCENARIOS")
     table = scenarios()
     names = chosen.split(",") if chosen else list(table) + ["idle-tls"]
@@ -469,6 +500,8 @@ def main():
                 # (or always right after another one) and drift cancels out.
                 for p in (proxies if rnd % 2 == 0 else proxies[::-1]):
                     if scenario == "redirect-80" and not PORTS[p][2]:
+                        continue
+                    if p not in ONLY.get(scenario, {p}):
                         continue
                     if scenario == "idle-tls":
                         r = idle_rss(procs[p], PORTS[p][0])
@@ -501,6 +534,19 @@ def fmt(v, digits=0):
     return "-" if v is None else f"{v:,.{digits}f}"
 
 
+def edge_ratio(scenario, value, ratio):
+    """gateway-edge against nginx's proxy_cache (cache-hit), else against gateway."""
+    ours = value.get("gateway-edge")
+    other = "nginx" if scenario == "cache-hit" else "gateway"
+    theirs = value.get(other)
+    if not ours or not theirs:
+        return "-"
+    text = f"{ratio(ours, theirs)} of {other}"
+    if scenario == "cache-hit" and value.get("gateway"):
+        text += f" ({ratio(ours, value['gateway'])} of gateway proxied)"
+    return text
+
+
 def render(results, proxies):
     peers = [p for p in proxies if p in PEERS]
     baseline = BASELINE in proxies
@@ -512,6 +558,8 @@ def render(results, proxies):
                  f"origin direct {fmt(lim.get('origin_direct_rps'))} req/s")
     lines.append("")
     extra = [f"gateway / {BASELINE}"] if baseline else []
+    edge = "gateway-edge" in proxies
+    extra += ["gateway-edge"] if edge else []
     header = "| scenario | " + " | ".join(proxies + ["gateway / best peer"] + extra) + " |"
     lines += [header, "|" + "---|" * (len(proxies) + 2 + len(extra))]
     for scenario, summary in results["scenarios"].items():
@@ -533,6 +581,8 @@ def render(results, proxies):
         if baseline:
             bare = value.get(BASELINE)
             ratios.append(ratio(gw, bare) if bare and gw else "-")
+        if edge:
+            ratios.append(edge_ratio(scenario, value, ratio))
         lines.append(f"| {scenario} | " + " | ".join(cells + ratios) + " |")
     return "\n".join(lines) + "\n"
 

@@ -30,13 +30,20 @@ struct Edge {
 }
 
 fn edge(cache: &str) -> Edge {
+    edge_with(&[format!("{{ kind: cache, {cache} }}")])
+}
+
+/// Like [`edge`], with `hooks` on the listener.
+fn edge_with(hooks: &[String]) -> Edge {
     let dir = workdir();
     let origin = CacheOrigin::start();
     let (web, stats) = (free_addr(), free_addr());
     let socket = dir.path().join("admin.sock");
-    let listener = Listener::plain("web", web)
-        .backend("app")
-        .hook(&format!("{{ kind: cache, {cache} }}"))
+    let listener = hooks
+        .iter()
+        .fold(Listener::plain("web", web).backend("app"), |l, hook| {
+            l.hook(hook)
+        })
         .route("{ path_prefix: /ttl, backend: app, hooks: [ { kind: cache, default_ttl: 60s } ] }");
     let config = Config::new(dir.path())
         .listener(listener)
@@ -207,6 +214,27 @@ fn what_must_not_be_stored_is_not() {
     assert_eq!((cache.as_str(), count), ("MISS", 2));
     let ((_, _), (cache, _), count) = twice("/auth-public?cc=public,max-age=60", &auth);
     assert_eq!((cache.as_str(), count), ("HIT", 1));
+}
+
+#[test]
+fn compression_applies_to_hits_as_to_misses() {
+    let hooks = ["{ kind: compression, min_bytes: 10 }", "{ kind: cache }"];
+    let edge = edge_with(&hooks.map(String::from));
+    let target = "/compressible?cc=max-age=60&size=5000";
+    for expected in ["MISS", "HIT"] {
+        let resp = edge.get(target, &[("accept-encoding", "gzip")]);
+        assert_eq!(x_cache(&resp), expected);
+        assert_eq!(resp.headers()["content-encoding"], "gzip");
+        let mut body = Vec::new();
+        let wire = resp.bytes().unwrap();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&wire[..]), &mut body)
+            .unwrap();
+        assert_eq!(body.len(), 5000);
+        assert!(body.starts_with(b"response 0 to /compressible"));
+    }
+    let (cache, body) = fetch(&edge, target, &[]);
+    assert_eq!((cache.as_str(), body.len()), ("HIT", 5000));
+    assert_eq!(edge.origin.count(target), 1);
 }
 
 #[test]
