@@ -47,13 +47,15 @@ python3 - "$out/testssl.json" <<'PY'
 import json, sys
 findings = json.load(open(sys.argv[1]))
 bad = [f for f in findings if f.get("severity") in ("HIGH", "CRITICAL")]
-# The listener has `security_headers`: nothing about them may be worse than INFO.
+# The listener has `security_headers`: testssl must find them (a missing one is reported as
+# `security_headers` MEDIUM or `HSTS` LOW) and grade each OK.
 header_ids = ("security_headers", "HSTS", "X-Frame-Options", "X-Content-Type-Options",
               "Referrer-Policy")
-headers = [f for f in findings if f.get("id", "").startswith(header_ids)]
-bad += [f for f in headers if f.get("severity") not in ("OK", "INFO")]
-if not any(f.get("id") == "HSTS" for f in findings):
-    bad.append({"severity": "MISSING", "id": "HSTS", "finding": "testssl did not check headers"})
+bad += [f for f in findings if f.get("id", "").startswith(header_ids)
+        and f.get("severity") not in ("OK", "INFO")]
+for wanted in ("HSTS_time", "X-Frame-Options", "X-Content-Type-Options"):
+    if not any(f.get("id") == wanted and f.get("severity") == "OK" for f in findings):
+        bad.append({"severity": "MISSING", "id": wanted, "finding": "not found graded OK"})
 for f in bad:
     print(f"{f['severity']}: {f['id']}: {f['finding']}")
 counts = {}
