@@ -9,7 +9,7 @@ mod cache_origin;
 
 use cache_origin::{CacheOrigin, LAST_MODIFIED};
 use gateway_tests::config::{yaml, Backend, Config, Listener};
-use gateway_tests::gateway::{admin, workdir, Gateway};
+use gateway_tests::gateway::{admin, check, workdir, Gateway};
 use gateway_tests::{accepting, free_addr, http_client, metric_value, scrape, wait_for};
 use reqwest::blocking::{Client, Response};
 use std::net::SocketAddr;
@@ -318,6 +318,33 @@ fn purge_from_trusted_proxies_and_the_admin_socket() {
     assert_eq!(edge.metric("gateway_cache_purges_total", &[]), 3.0);
 }
 
+#[test]
+fn a_reload_starts_with_empty_caches_and_frees_the_old_objects() {
+    let edge = edge("max_bytes: 1MiB");
+    let before = http_client();
+    for i in 0..50 {
+        let target = format!("/before/{i}?cc=max-age=600&size=10000");
+        assert_eq!(edge.send(&before, "GET", &target, &[]).status(), 200);
+    }
+    assert_eq!(edge.metric("gateway_cache_objects", &[]), 50.0);
+    edge.gateway.signal("HUP");
+    edge.gateway.wait_log("applied", 1, Duration::from_secs(20));
+    // A new connection is served by the new state, whose cache is empty.
+    let after = http_client();
+    let target = "/before/0?cc=max-age=600&size=10000";
+    assert_eq!(x_cache(&edge.send(&after, "GET", target, &[])), "MISS");
+    // The old objects go with the old state's last connection.
+    drop(before);
+    let freed = wait_for(Duration::from_secs(20), || {
+        edge.metric("gateway_cache_objects", &[]) == 1.0
+    });
+    assert!(
+        freed.is_some(),
+        "{}",
+        edge.metric("gateway_cache_objects", &[])
+    );
+}
+
 /// Resident memory of `pid` in KiB.
 fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -357,4 +384,26 @@ fn ten_thousand_distinct_urls_stay_within_max_bytes() {
         "RSS grew from {before} to {after} KiB"
     );
     assert!(accepting(edge.web));
+}
+
+#[test]
+fn bad_cache_settings_are_refused_with_their_key_path() {
+    let dir = workdir();
+    let listener = Listener::plain("web", free_addr())
+        .backend("app")
+        .hook("{ kind: cache, max_bytes: 2G }")
+        .route("{ path_prefix: /x, backend: app, hooks: [ { kind: cache, default_ttl: soon } ] }")
+        .hook("{ kind: cache, max_bytes: 1k, max_object_bytes: 4k }");
+    let config = Config::new(dir.path())
+        .listener(listener)
+        .backend("app", Backend::of(&[]).server("o", "127.0.0.1:9"));
+    let (code, output) = check(dir.path(), &config.yaml());
+    assert_ne!(code, 0);
+    for problem in [
+        "listeners[0].hooks[0]: cache: max_bytes: 2147483648 is not within 1..=1GiB",
+        "listeners[0].hooks[1]: cache: max_object_bytes: 4096 is not within 1..=max_bytes (1024)",
+        "listeners[0].routes[0].hooks[0]: cache: default_ttl: invalid duration \"soon\"",
+    ] {
+        assert!(output.contains(problem), "{problem} not in {output}");
+    }
 }
