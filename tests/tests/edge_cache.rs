@@ -10,7 +10,11 @@ mod cache_origin;
 use cache_origin::{CacheOrigin, LAST_MODIFIED};
 use gateway_tests::config::{yaml, Backend, Config, Listener};
 use gateway_tests::gateway::{admin, check, workdir, Gateway};
-use gateway_tests::{accepting, free_addr, http_client, metric_value, scrape, wait_for};
+use gateway_tests::pki::Pki;
+use gateway_tests::{
+    accepting, free_addr, http_client, https_client, https_http1_client, metric_value, scrape,
+    wait_for,
+};
 use reqwest::blocking::{Client, Response};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -171,6 +175,33 @@ fn hits_misses_head_304_default_ttl_and_the_counters() {
     assert_eq!((hits, misses), (9.0, 7.0));
     assert!(edge.metric("gateway_cache_objects", &[]) >= 5.0);
     assert!(edge.metric("gateway_cache_bytes", &[]) > 0.0);
+}
+
+#[test]
+fn http2_and_http1_share_one_object() {
+    let dir = workdir();
+    let pki = Pki::new();
+    let origin = CacheOrigin::start();
+    let https = free_addr();
+    let app = Backend::of(&[]).server("o", origin.addr);
+    let _gateway = Gateway::start_tls(dir.path(), &pki, https, app, |config| {
+        config.with_listener(0, |l| l.hook("{ kind: cache }"))
+    });
+    let names = [("localhost", https)];
+    let url = format!("https://localhost:{}/both?cc=max-age=60", https.port());
+    let mut bodies = Vec::new();
+    let (h1, h2) = (reqwest::Version::HTTP_11, reqwest::Version::HTTP_2);
+    for (client, version, expected) in [
+        (https_client(&pki, &names), h2, "MISS"),
+        (https_http1_client(&pki, &names), h1, "HIT"),
+        (https_client(&pki, &names), h2, "HIT"),
+    ] {
+        let resp = client.get(&url).send().unwrap();
+        assert_eq!((resp.version(), x_cache(&resp)), (version, expected));
+        bodies.push(resp.text().unwrap());
+    }
+    assert!(bodies.iter().all(|b| b == &bodies[0]));
+    assert_eq!(origin.count("/both?cc=max-age=60"), 1);
 }
 
 #[test]
