@@ -4,108 +4,21 @@
 //! Vary, stampede protection (100 concurrent misses, one origin request), purge (PURGE from
 //! `trusted_proxies`, the admin socket) and the memory bound under 10,000 distinct URLs.
 
+#[path = "edge/cache_edge.rs"]
+mod cache_edge;
 #[path = "edge/cache_origin.rs"]
 mod cache_origin;
 
+use cache_edge::{edge, edge_with, fetch, x_cache};
 use cache_origin::{CacheOrigin, LAST_MODIFIED};
-use gateway_tests::config::{yaml, Backend, Config, Listener};
+use gateway_tests::config::{Backend, Config, Listener};
 use gateway_tests::gateway::{admin, check, workdir, Gateway};
 use gateway_tests::pki::Pki;
 use gateway_tests::{
-    accepting, free_addr, http_client, https_client, https_http1_client, metric_value, scrape,
-    wait_for,
+    accepting, free_addr, http_client, https_client, https_http1_client, wait_for,
 };
-use reqwest::blocking::{Client, Response};
-use std::net::SocketAddr;
-use std::path::PathBuf;
+use reqwest::blocking::Client;
 use std::time::Duration;
-
-/// A plain listener with `cache` (settings `cache`) in front of a [`CacheOrigin`], a route
-/// `/ttl` with its own cache (`default_ttl: 60s`), a stats listener, an admin socket and
-/// `127.0.0.2` as the one trusted proxy.
-struct Edge {
-    _dir: tempfile::TempDir,
-    gateway: Gateway,
-    origin: CacheOrigin,
-    web: SocketAddr,
-    stats: SocketAddr,
-    socket: PathBuf,
-    client: Client,
-}
-
-fn edge(cache: &str) -> Edge {
-    edge_with(&[format!("{{ kind: cache, {cache} }}")])
-}
-
-/// Like [`edge`], with `hooks` on the listener.
-fn edge_with(hooks: &[String]) -> Edge {
-    let dir = workdir();
-    let origin = CacheOrigin::start();
-    let (web, stats) = (free_addr(), free_addr());
-    let socket = dir.path().join("admin.sock");
-    let listener = hooks
-        .iter()
-        .fold(Listener::plain("web", web).backend("app"), |l, hook| {
-            l.hook(hook)
-        })
-        .route("{ path_prefix: /ttl, backend: app, hooks: [ { kind: cache, default_ttl: 60s } ] }");
-    let config = Config::new(dir.path())
-        .listener(listener)
-        .backend("app", Backend::of(&[]).server("o", origin.addr))
-        .set("stats", yaml(&format!("{{ address: \"{stats}\" }}")))
-        .set(
-            "admin",
-            yaml(&format!("{{ socket: \"{}\" }}", socket.display())),
-        )
-        .set("trusted_proxies", yaml("[\"127.0.0.2/32\"]"));
-    let gateway = Gateway::start(dir.path(), &config.yaml(), &[web, stats]);
-    assert!(wait_for(Duration::from_secs(10), || socket.exists()).is_some());
-    Edge {
-        _dir: dir,
-        gateway,
-        origin,
-        web,
-        stats,
-        socket,
-        client: http_client(),
-    }
-}
-
-impl Edge {
-    fn url(&self, target: &str) -> String {
-        format!("http://{}{target}", self.web)
-    }
-
-    fn get(&self, target: &str, headers: &[(&str, &str)]) -> Response {
-        self.send(&self.client, "GET", target, headers)
-    }
-
-    fn send(&self, client: &Client, method: &str, target: &str, h: &[(&str, &str)]) -> Response {
-        let mut request = client.request(method.parse().unwrap(), self.url(target));
-        for (name, value) in h {
-            request = request.header(*name, *value);
-        }
-        request.send().unwrap()
-    }
-
-    fn metric(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
-        metric_value(&scrape(self.stats), name, labels).unwrap_or(0.0)
-    }
-}
-
-fn x_cache(resp: &Response) -> &str {
-    resp.headers()
-        .get("x-cache")
-        .map_or("", |v| v.to_str().unwrap())
-}
-
-/// GET `target` and return (X-Cache, body).
-fn fetch(edge: &Edge, target: &str, headers: &[(&str, &str)]) -> (String, String) {
-    let resp = edge.get(target, headers);
-    assert_eq!(resp.status(), 200, "{target}");
-    let cache = x_cache(&resp).to_string();
-    (cache, resp.text().unwrap())
-}
 
 #[test]
 fn hits_misses_head_304_default_ttl_and_the_counters() {
