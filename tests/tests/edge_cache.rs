@@ -66,6 +66,15 @@ fn hits_misses_head_304_default_ttl_and_the_counters() {
     assert!(seen.headers.iter().all(|(name, _)| name != "if-none-match"));
     assert_eq!(fetch(&edge, conditional, &[]).0, "HIT");
 
+    // `no-cache`: stored, but revalidated each time; the origin's 304 keeps the object.
+    let revalidated = "/revalidated?cc=no-cache&etag=v3";
+    let (_, stored) = fetch(&edge, revalidated, &[]);
+    let (_, again) = fetch(&edge, revalidated, &[]);
+    assert_eq!(again, stored);
+    let seen = edge.origin.seen(revalidated);
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[1].header("if-none-match"), Some("\"v3\""));
+
     // Expires is a freshness too; without any, nothing is stored unless default_ttl says so.
     let expires = "/expires?expires=future";
     fetch(&edge, expires, &[]);
@@ -85,7 +94,7 @@ fn hits_misses_head_304_default_ttl_and_the_counters() {
 
     let hits = edge.metric("gateway_cache_requests_total", &[("result", "hit")]);
     let misses = edge.metric("gateway_cache_requests_total", &[("result", "miss")]);
-    assert_eq!((hits, misses), (9.0, 7.0));
+    assert_eq!((hits, misses), (9.0, 9.0));
     assert!(edge.metric("gateway_cache_objects", &[]) >= 5.0);
     assert!(edge.metric("gateway_cache_bytes", &[]) > 0.0);
 }

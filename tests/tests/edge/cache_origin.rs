@@ -2,7 +2,7 @@
 //! send, every request is recorded, and the body names the request's number, so a test can
 //! tell an answer from the cache (same number) from a fresh one.
 //!
-//! Query keys: `cc=V` (`Cache-Control: V`), `etag=V` (`ETag: "V"` and a fixed
+//! A request whose `If-None-Match` is the `etag` gets 304. Query keys: `cc=V` (`Cache-Control: V`), `etag=V` (`ETag: "V"` and a fixed
 //! `Last-Modified`), `vary=V`, `cookie=V` (`Set-Cookie: V`), `expires=future`, `size=N` (body
 //! padded to N bytes), `delay=MS` (answer after MS ms), `chunked=1`.
 
@@ -24,6 +24,16 @@ pub struct Seen {
     pub target: String,
     /// Header lines, lower-case names.
     pub headers: Vec<(String, String)>,
+}
+
+impl Seen {
+    /// The value of header `name` (lower case), if sent.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// A running origin (its threads end with the test process).
@@ -90,11 +100,27 @@ fn serve(stream: TcpStream, seen: &Mutex<Vec<Seen>>, count: &AtomicUsize) {
             }
         }
         let number = count.fetch_add(1, Ordering::SeqCst);
+        let validator = headers
+            .iter()
+            .find(|(name, _)| name == "if-none-match")
+            .map(|(_, value)| value.clone());
         seen.lock().unwrap().push(Seen {
             method: method.clone(),
             target: target.clone(),
             headers,
         });
+        let etag = target
+            .split(['?', '&'])
+            .find_map(|pair| pair.strip_prefix("etag="));
+        if let (Some(validator), Some(etag)) = (validator, etag) {
+            if validator == format!("\"{etag}\"") {
+                let head = format!("HTTP/1.1 304 Not Modified\r\nETag: \"{etag}\"\r\n\r\n");
+                if out.write_all(head.as_bytes()).is_err() {
+                    return;
+                }
+                continue;
+            }
+        }
         if out.write_all(&response(&method, &target, number)).is_err() {
             return;
         }
