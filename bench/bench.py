@@ -14,6 +14,11 @@ front for both, so their ratio is the cost of parsing the PROXY header. The rati
 pairs are printed under the table.
 `tls-handshake-rsa-ecdsa-pair` (gateway only): full handshakes on a listener holding an RSA and an
 ECDSA certificate for the same name, the client offering both; compare with `tls-handshake-rsa2048`.
+`gateway-edge` is `gateway` with `compression` on (the `ok` response is under `min_bytes`, so this
+is the hook's cost when it declines: the goal is within 3% of `gateway`) and a `cache` hook on
+`/cached`; the `cache-hit` scenario fetches `/cached` (an object the origin marks
+`max-age=3600`) from `gateway-edge` (a cache hit), `nginx` (a `proxy_cache` hit) and `gateway`
+(proxied, for reference), and reports gateway-edge / nginx.
 Results go to target/bench/results.json and target/bench/results.md.
 
 Environment: THREADS (1), ROUNDS (3), DURATION (seconds, 8), CONNECTIONS (64),
@@ -55,13 +60,15 @@ PORTS = {
     # `gateway-lean` with `balance: least_conn` / `balance: hash`: their per-request cost.
     "gateway-least-conn": (7483, 7484, 7098),
     "gateway-hash": (7493, 7494, 7099),
+    # `gateway` with `compression` on, and a `cache` hook on /cached.
+    "gateway-edge": (7503, 7504, 7091),
     "haproxy-ref": (7543, 7544, 7180),
     "haproxy-tuned": (7643, 7644, 7280),
     "nginx": (7743, 7744, 7380),
     # Pingora alone (the `bare_pingora` example): no redirect listener, so no redirect port.
     "pingora-bare": (7843, 7844, None),
     # gateway-hooks with `rate_limit` counting on Redis (`store:`): the shared limiter's cost.
-    "gateway-redis": (7503, 7504, 7185),
+    "gateway-redis": (7513, 7514, 7186),
     # gateway-lean behind HAProxy mode tcp, without and with PROXY protocol v2 (these are the
     # front's ports; the gateway listens BEHIND ports higher, redirect port included).
     "gateway-l4-front": (7523, 7524, None),
@@ -127,6 +134,7 @@ def origin_conf():
         access_log off;
         location = / {{ return 200 "ok\\n"; }}
         location = /64k {{ root {www}; try_files /64k =404; }}
+        location = /cached {{ add_header Cache-Control "max-age=3600"; return 200 "cached\n"; }}
     }}""" for p in ORIGINS)
     return f"""worker_processes 1;
 pid {OUT}/origin-nginx.pid;
@@ -156,7 +164,16 @@ BALANCE = {
 }
 
 
+EDGE_HOOKS = """    hooks:
+      - { kind: compression }
+    routes:
+      - { path_prefix: /cached, backend: app, hooks: [ { kind: cache } ] }
+"""
+
+
 def hooks_conf(name):
+    if name == "gateway-edge":
+        return EDGE_HOOKS
     if name == "gateway-redis":
         store = f'store: {{ redis: "redis://127.0.0.1:{REDIS_PORT}/0", timeout: 50ms }} '
         return FIVE_HOOKS.replace("requests_per_second: 1000000 ", f"requests_per_second: 1000000, {store}")
@@ -175,7 +192,7 @@ def pair_listener(name):
 
 
 def gateway_conf(name):
-    lean = name != "gateway"  # gateway-lean, -hooks, -b, -least-conn, -hash, -redis, L4-fronted
+    lean = name not in ("gateway", "gateway-edge")  # gateway-lean, -hooks, -b, -least-conn, -hash, -redis, L4-fronted
     rsa, ec, redirect = PORTS[name]
     proxy_protocol = ""
     if name in L4_FRONTED:
@@ -287,6 +304,13 @@ def nginx_conf():
             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
             proxy_set_header X-Forwarded-Proto https;
             proxy_set_header X-Forwarded-Port $server_port;
+        }
+        location = /cached {
+            proxy_pass http://app;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_cache edge;
+            add_header X-Cache $upstream_cache_status;
         }"""
     return f"""worker_processes {THREADS};
 pid {OUT}/nginx.pid;
@@ -296,6 +320,8 @@ events {{ worker_connections 16000; }}
 http {{
     access_log off;
     keepalive_requests 1000000;
+    proxy_cache_path {OUT}/nginx-cache levels=1 keys_zone=edge:10m max_size=64m;
+    proxy_temp_path {OUT}/nginx-temp;
     upstream app {{
         {upstream}
         keepalive 128;
@@ -505,7 +531,12 @@ def scenarios():
         "redirect-80": lambda p: wrk(f"http://127.0.0.1:{PORTS[p][2]}/some/path?q=1"),
         "http2-m10": lambda p: h2load(f"https://127.0.0.1:{PORTS[p][0]}/"),
         "tls-64k-response": lambda p: wrk(f"https://127.0.0.1:{PORTS[p][0]}/64k"),
+        "cache-hit": lambda p: wrk(f"https://127.0.0.1:{PORTS[p][0]}/cached"),
     }
+
+
+# Scenarios that only make sense for some proxies.
+ONLY = {"cache-hit": {"gateway-edge", "nginx", "gateway"}}
 
 
 def limits():
@@ -526,7 +557,7 @@ def median(values):
 def main():
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    proxies = os.environ.get("PROXIES", ",".join(["gateway", "gateway-lean", "gateway-hooks", "gateway-least-conn", "gateway-hash", "gateway-redis", *L4_FRONTED, *PEERS, BASELINE])).split(",")
+    proxies = os.environ.get("PROXIES", ",".join(["gateway", "gateway-edge", "gateway-lean", "gateway-hooks", "gateway-least-conn", "gateway-hash", "gateway-redis", *L4_FRONTED, *PEERS, BASELINE])).split(",")
     chosen = os.environ.get("SCENARIOS")
     table = scenarios()
     names = chosen.split(",") if chosen else list(table) + ["idle-tls"]
@@ -544,7 +575,7 @@ def main():
                 for p in (proxies if rnd % 2 == 0 else proxies[::-1]):
                     if scenario == "redirect-80" and not PORTS[p][2]:
                         continue
-                    if scenario == "tls-handshake-rsa-ecdsa-pair" and p not in PAIR_PORTS:
+                    if (scenario == "tls-handshake-rsa-ecdsa-pair" and p not in PAIR_PORTS) or p not in ONLY.get(scenario, {p}):
                         continue
                     if scenario == "idle-tls":
                         # Behind an L4 front: the gateway's memory, not the front's.
@@ -578,6 +609,19 @@ def fmt(v, digits=0):
     return "-" if v is None else f"{v:,.{digits}f}"
 
 
+def edge_ratio(scenario, value, ratio):
+    """gateway-edge against nginx's proxy_cache (cache-hit), else against gateway."""
+    ours = value.get("gateway-edge")
+    other = "nginx" if scenario == "cache-hit" else "gateway"
+    theirs = value.get(other)
+    if not ours or not theirs:
+        return "-"
+    text = f"{ratio(ours, theirs)} of {other}"
+    if scenario == "cache-hit" and value.get("gateway"):
+        text += f" ({ratio(ours, value['gateway'])} of gateway proxied)"
+    return text
+
+
 def render(results, proxies):
     peers = [p for p in proxies if p in PEERS]
     baseline = BASELINE in proxies
@@ -589,6 +633,8 @@ def render(results, proxies):
                  f"origin direct {fmt(lim.get('origin_direct_rps'))} req/s")
     lines.append("")
     extra = [f"gateway / {BASELINE}"] if baseline else []
+    edge = "gateway-edge" in proxies
+    extra += ["gateway-edge"] if edge else []
     header = "| scenario | " + " | ".join(proxies + ["gateway / best peer"] + extra) + " |"
     lines += [header, "|" + "---|" * (len(proxies) + 2 + len(extra))]
     for scenario, summary in results["scenarios"].items():
@@ -610,6 +656,8 @@ def render(results, proxies):
         if baseline:
             bare = value.get(BASELINE)
             ratios.append(ratio(gw, bare) if bare and gw else "-")
+        if edge:
+            ratios.append(edge_ratio(scenario, value, ratio))
         lines.append(f"| {scenario} | " + " | ".join(cells + ratios) + " |")
     pairs = [(a, b, what) for a, b, what in PAIRS if a in proxies and b in proxies]
     if pairs:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# `make audit`: testssl.sh against the gateway's TLS defaults (conf/demo.yaml's TLS listener).
-# Fails when testssl reports any HIGH or CRITICAL finding; the full report is left in
-# target/audit/testssl.json.
+# `make audit`: testssl.sh against the gateway's TLS defaults (conf/demo.yaml's TLS listener,
+# with the `security_headers` hook added). Fails when testssl reports any HIGH or CRITICAL
+# finding, or any finding above INFO on the security headers (HSTS, X-Frame-Options, ...); the
+# full report is left in target/audit/testssl.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${BIN:-target/debug}
@@ -24,7 +25,9 @@ CNF
 openssl x509 -req -in "$pki/site.csr" -CA "$pki/ca.pem" -CAkey "$pki/ca.key" -CAcreateserial \
   -days 90 -extfile "$pki/ext.cnf" -out "$pki/site.crt" 2>/dev/null
 cat "$pki/site.crt" "$pki/ca.pem" "$pki/site.key" >"$pki/site.pem"
-sed "s#certificate: ../certs/dev.pem.*#certificate: $PWD/$pki/site.pem#" conf/demo.yaml >"$out/audit.yaml"
+sed -e "s#certificate: ../certs/dev.pem.*#certificate: $PWD/$pki/site.pem#" \
+  -e '/^    backend: app$/a\    hooks: [ { kind: security_headers } ]' conf/demo.yaml >"$out/audit.yaml"
+grep -q "kind: security_headers" "$out/audit.yaml"
 
 pids=()
 stop() { kill -INT "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
@@ -44,6 +47,15 @@ python3 - "$out/testssl.json" <<'PY'
 import json, sys
 findings = json.load(open(sys.argv[1]))
 bad = [f for f in findings if f.get("severity") in ("HIGH", "CRITICAL")]
+# The listener has `security_headers`: testssl must find them (a missing one is reported as
+# `security_headers` MEDIUM or `HSTS` LOW) and grade each OK.
+header_ids = ("security_headers", "HSTS", "X-Frame-Options", "X-Content-Type-Options",
+              "Referrer-Policy")
+bad += [f for f in findings if f.get("id", "").startswith(header_ids)
+        and f.get("severity") not in ("OK", "INFO")]
+for wanted in ("HSTS_time", "X-Frame-Options", "X-Content-Type-Options"):
+    if not any(f.get("id") == wanted and f.get("severity") == "OK" for f in findings):
+        bad.append({"severity": "MISSING", "id": wanted, "finding": "not found graded OK"})
 for f in bad:
     print(f"{f['severity']}: {f['id']}: {f['finding']}")
 counts = {}

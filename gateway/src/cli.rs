@@ -73,9 +73,8 @@ pub fn run_with(args: impl IntoIterator<Item = OsString>, registry: Registry) ->
         println!("gateway: {}: configuration is valid", path.display());
         return 0;
     }
-    let config = &runtime.config;
     crate::control::ignore_hangup_until_ready();
-    crate::control::raise_open_file_limit(config.server.max_connections);
+    crate::control::raise_open_file_limit(runtime.config.server.max_connections);
     let upgrade = opt.upgrade;
     let built = match crate::server::build(&runtime, opt, registry) {
         Ok(built) => built,
@@ -85,6 +84,9 @@ pub fn run_with(args: impl IntoIterator<Item = OsString>, registry: Registry) ->
         }
     };
     let (mut server, live, control) = built;
+    // Only the listener states hold the hooks now, so a reload frees them (a cache's objects).
+    drop(runtime.listeners);
+    let config = runtime.config;
     // With -u this waits for the old process's sockets; it writes its state just before.
     server.bootstrap();
     if upgrade {

@@ -11,6 +11,7 @@ pub mod access_log;
 pub mod acme;
 pub mod admin;
 pub mod body_limit;
+pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod control;

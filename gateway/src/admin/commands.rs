@@ -26,6 +26,7 @@ The following commands are valid at this level:
   prompt                                  : toggle interactive mode with prompt
   set timeout cli <delay>                 : change this session's idle timeout (seconds)
   show ssl cert [<file-or-name>]          : certificates served; one's subject, SANs, expiry, issuer
+  cache purge <path>                      : drop <path> (any query, unless given) from every cache
   quit                                    : close this session
 ";
 
@@ -127,6 +128,7 @@ pub fn execute(live: &Live, command: &str) -> String {
             crate::access_log::writer::request_reopen();
             String::new()
         }
+        ["cache", "purge", path] => format!("{}\n", crate::cache::purge_everywhere(path)),
         _ => format!("Unknown command: '{command}'\n{HELP}"),
     }
 }

@@ -166,6 +166,12 @@ pub trait Hook: Send + Sync {
 
     /// The request is finished; `status` is what the client got (0 if nothing).
     async fn on_log(&self, _req: &RequestHeader, _status: u16, _state: &mut HookState) {}
+
+    /// The HTTP cache this hook brings (the `cache` kind): the proxy then runs Pingora's cache
+    /// phases with it.
+    fn cache(&self) -> Option<Arc<crate::cache::EdgeCache>> {
+        None
+    }
 }
 
 /// Hooks run in order; a request chain stops at the first [`Flow::Respond`]. Each phase
@@ -178,6 +184,8 @@ pub struct Chain {
     response: Vec<Arc<dyn Hook>>,
     response_body: Vec<Arc<dyn Hook>>,
     log: Vec<Arc<dyn Hook>>,
+    /// The last `cache` hook's cache, if any.
+    cache: Option<Arc<crate::cache::EdgeCache>>,
 }
 
 impl std::fmt::Debug for Chain {
@@ -191,6 +199,7 @@ impl Chain {
     pub fn new(hooks: Vec<Arc<dyn Hook>>) -> Chain {
         let mut chain = Chain::default();
         for hook in hooks {
+            chain.cache = hook.cache().or(chain.cache);
             let phases = hook.phases();
             for (wanted, list) in [
                 (phases.request, &mut chain.request),
@@ -221,7 +230,13 @@ impl Chain {
             response: join(&self.response, &next.response),
             response_body: join(&self.response_body, &next.response_body),
             log: join(&self.log, &next.log),
+            cache: next.cache.clone().or_else(|| self.cache.clone()),
         }
+    }
+
+    /// The cache of the chain's `cache` hook (a route's replaces the listener's).
+    pub fn cache(&self) -> Option<&Arc<crate::cache::EdgeCache>> {
+        self.cache.as_ref()
     }
 
     /// Whether the chain does nothing in the request phase.

@@ -7,6 +7,7 @@
 
 mod admit;
 mod balance;
+mod cache;
 mod context;
 pub mod drain;
 pub mod forwarded;
@@ -31,6 +32,7 @@ use crate::metrics::{ListenerMetrics, ServerMetrics};
 use async_trait::async_trait;
 use pingora::prelude::HttpPeer;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora_cache::{key::HashBinary, CacheKey, CacheMeta, RespCacheable};
 use pingora_error::{Error, ErrorType, Result};
 use pingora_http::{RequestHeader, ResponseHeader};
 use respond::Answer;
@@ -122,6 +124,45 @@ impl ProxyHttp for GatewayProxy {
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         request::filter(session, ctx).await
+    }
+
+    fn request_cache_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<()> {
+        cache::enable(session, ctx);
+        Ok(())
+    }
+
+    fn cache_key_callback(&self, session: &Session, _ctx: &mut RequestCtx) -> Result<CacheKey> {
+        Ok(cache::key(session))
+    }
+
+    fn is_purge(&self, session: &Session, ctx: &RequestCtx) -> bool {
+        cache::is_purge(session, ctx)
+    }
+
+    async fn proxy_upstream_filter(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> Result<bool> {
+        cache::refuse_untrusted_purge(session, ctx)
+    }
+
+    fn response_cache_filter(
+        &self,
+        session: &Session,
+        resp: &ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<RespCacheable> {
+        Ok(cache::response_cacheable(session, resp, ctx))
+    }
+
+    fn cache_vary_filter(
+        &self,
+        meta: &CacheMeta,
+        _ctx: &mut RequestCtx,
+        req: &RequestHeader,
+    ) -> Option<HashBinary> {
+        cache::variance(meta, req)
     }
 
     async fn request_body_filter(
@@ -253,6 +294,7 @@ impl ProxyHttp for GatewayProxy {
         if http10::is_http10(session.as_downstream()) {
             http10::adapt_response(session, upstream_response);
         }
+        cache::mark(session, upstream_response, ctx);
         if let Some(chain) = context::chain(&ctx.state, ctx.route) {
             chain.on_response(upstream_response, &mut ctx.hooks).await;
         }

@@ -1,6 +1,7 @@
 //! The built-in hook kinds, one file each: settings (unknown keys rejected), constructor,
 //! `impl Hook`, tests.
 
+pub mod cache;
 pub mod compression;
 pub mod deny;
 pub mod headers;
@@ -24,7 +25,7 @@ pub fn refusal_status(status: Option<u16>) -> Result<u16, String> {
 
 impl Registry {
     /// A registry with every built-in kind (`ip_filter`, `deny`, `headers`, `rate_limit`,
-    /// `max_body_size`, `redirect`, `request_id`, `security_headers`, `compression`).
+    /// `max_body_size`, `redirect`, `request_id`, `security_headers`, `compression`, `cache`).
     pub fn with_builtins() -> Registry {
         let mut registry = Registry::new();
         register_all(&mut registry);
@@ -43,6 +44,7 @@ pub fn register_all(registry: &mut Registry) {
     registry.register("request_id", request_id::RequestId::new);
     registry.register("security_headers", security_headers::SecurityHeaders::new);
     registry.register("compression", compression::Compression::new);
+    registry.register("cache", cache::Cache::new);
 }
 
 #[cfg(test)]
