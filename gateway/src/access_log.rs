@@ -95,10 +95,19 @@ impl AccessLog {
         )
     }
 
-    /// Log a connection on `listener` from `client` that closed without a request.
-    pub fn log_null_connection(&self, listener: &str, client: Option<std::net::SocketAddr>) {
+    /// Log a connection on `listener` (`tls`: a TLS listener) from `client` that closed
+    /// without a request; `counts` are the connections open then.
+    pub fn log_null_connection(
+        &self,
+        listener: &str,
+        tls: bool,
+        client: Option<std::net::SocketAddr>,
+        counts: line::Counts,
+    ) {
         self.log(&Entry {
             termination: "CR",
+            tls,
+            counts,
             ..Entry::started(listener, client, std::time::Duration::ZERO)
         });
     }

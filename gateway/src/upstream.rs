@@ -87,7 +87,7 @@ pub struct ServerState {
     pub health: ServerHealth,
     admin: AtomicU8,
     weight: AtomicUsize,
-    /// Requests in flight (least_conn, random).
+    /// Requests in flight.
     active: AtomicUsize,
     /// When the slow-start ramp began (Unix ms); 0: at full weight.
     ramp_from_ms: AtomicU64,
@@ -117,6 +117,11 @@ impl ServerState {
     /// Count the end of a request counted by [`Self::started`].
     pub fn finished(&self) {
         self.active.fetch_sub(1, Relaxed);
+    }
+
+    /// Requests in flight to this server (HAProxy `srv_conn`).
+    pub fn active(&self) -> usize {
+        self.active.load(Relaxed)
     }
 
     /// Requests in flight relative to the weight in effect (slow start included).
@@ -254,6 +259,11 @@ impl Upstream {
     /// connect); its index in [`Self::servers`]. See [`Self::pick`].
     pub fn select(&self, avoid: Option<usize>) -> Option<usize> {
         self.pick(avoid, None)
+    }
+
+    /// Requests in flight to the backend's servers (HAProxy `beconn`).
+    pub fn active(&self) -> usize {
+        self.servers.iter().map(ServerState::active).sum()
     }
 
     /// Index of the server called `name`.

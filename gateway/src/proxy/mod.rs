@@ -352,13 +352,8 @@ impl ProxyHttp for GatewayProxy {
     }
 }
 
-/// Whether the request's backend counts requests in flight per server (its balancing
-/// depends on them).
+/// Whether the request's backend counts requests in flight per server: every backend does
+/// (least_conn and random balance on the counts, the access log reports them).
 fn server_counts(ctx: &RequestCtx) -> bool {
-    ctx.upstream().is_some_and(|u| {
-        matches!(
-            u.balance,
-            crate::config::model::Balance::LeastConn | crate::config::model::Balance::Random
-        )
-    })
+    ctx.upstream().is_some()
 }
