@@ -8,6 +8,7 @@
 //! request.
 
 pub mod line;
+pub mod syslog;
 pub mod writer;
 
 pub use line::Entry;

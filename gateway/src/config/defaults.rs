@@ -7,6 +7,15 @@ use std::time::Duration;
 /// `admin.timeout` when not set: HAProxy's `stats timeout` default.
 pub const ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// `access_log.facility` when syslog is used: the seed's `log /dev/log local0`.
+pub const SYSLOG_FACILITY: &str = "local0";
+/// `access_log.tag` when syslog is used.
+pub const SYSLOG_TAG: &str = "gateway";
+/// Port of a `udp://` syslog receiver given without one.
+pub const SYSLOG_UDP_PORT: u16 = 514;
+/// Port of a `tcp://` syslog receiver given without one (RFC 6587).
+pub const SYSLOG_TCP_PORT: u16 = 601;
+
 /// `server:` defaults.
 impl Default for ServerSettings {
     fn default() -> Self {

@@ -6,6 +6,7 @@ mod backends;
 mod discovery;
 mod listeners;
 mod server;
+mod syslog;
 pub mod values;
 
 use super::file;
