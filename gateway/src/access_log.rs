@@ -7,6 +7,7 @@
 //! (`gateway_access_log_dropped_total`, `gateway_access_log_errors_total`); it never stalls a
 //! request.
 
+mod date;
 pub mod line;
 pub mod syslog;
 pub mod writer;
