@@ -217,6 +217,8 @@ pub struct StatsSection {
     pub address: String,
     /// How often the `/stats` page reloads itself.
     pub refresh: Option<Duration>,
+    /// Metric name sets `/metrics` serves: `gateway` (default) and/or `haproxy`.
+    pub prometheus_names: Option<Vec<String>>,
 }
 
 /// One entry of `backends:`.

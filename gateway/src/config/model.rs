@@ -65,6 +65,10 @@ pub struct Stats {
     pub address: SocketAddr,
     /// The `/stats` page's self-refresh period.
     pub refresh: Duration,
+    /// `/metrics` serves the `gateway_*` families.
+    pub gateway_names: bool,
+    /// `/metrics` serves HAProxy's exporter families (`haproxy_*`).
+    pub haproxy_names: bool,
 }
 
 /// Access log settings.
