@@ -13,6 +13,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+/// A child process killed when dropped, even by a failing assertion.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Family name → (type, label names), from the text format.
 fn families(text: &str) -> BTreeMap<String, (String, BTreeSet<String>)> {
     let mut out: BTreeMap<String, (String, BTreeSet<String>)> = BTreeMap::new();
@@ -64,13 +74,14 @@ fn haproxy_names_match_haproxys_own_exporter() {
     );
     let path = dir.path().join("haproxy.cfg");
     std::fs::write(&path, config).unwrap();
-    let mut haproxy = Command::new(program)
+    let haproxy = Command::new(program)
         .args(["-db", "-f"])
         .arg(&path)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    let _haproxy = Killed(haproxy);
     let up = wait_for(Duration::from_secs(10), || {
         std::net::TcpStream::connect(web).is_ok()
     });
@@ -100,8 +111,6 @@ fn haproxy_names_match_haproxys_own_exporter() {
     let checked = wait_for(Duration::from_secs(10), || origin.health_checks() >= 6);
     assert!(checked.is_some(), "health checks never ran");
     let theirs_text = scrape(stats);
-    let _ = haproxy.kill();
-    let _ = haproxy.wait();
     let ours_text = scrape(gw_stats);
     promtool_check(&ours_text);
     let (theirs, ours) = (families(&theirs_text), families(&ours_text));
