@@ -7,7 +7,9 @@
 //! (`gateway_access_log_dropped_total`, `gateway_access_log_errors_total`); it never stalls a
 //! request.
 
+mod date;
 pub mod line;
+pub mod syslog;
 pub mod writer;
 
 pub use line::Entry;
@@ -95,10 +97,19 @@ impl AccessLog {
         )
     }
 
-    /// Log a connection on `listener` from `client` that closed without a request.
-    pub fn log_null_connection(&self, listener: &str, client: Option<std::net::SocketAddr>) {
+    /// Log a connection on `listener` (`tls`: a TLS listener) from `client` that closed
+    /// without a request; `counts` are the connections open then.
+    pub fn log_null_connection(
+        &self,
+        listener: &str,
+        tls: bool,
+        client: Option<std::net::SocketAddr>,
+        counts: line::Counts,
+    ) {
         self.log(&Entry {
             termination: "CR",
+            tls,
+            counts,
             ..Entry::started(listener, client, std::time::Duration::ZERO)
         });
     }

@@ -22,9 +22,10 @@ mod redirect;
 
 pub use admission::{ConnectionLimit, MIN_QUEUE};
 
+use crate::access_log::line::Counts;
 use crate::access_log::{AccessLog, Entry};
 use crate::config::model::Redirect;
-use crate::metrics::ListenerMetrics;
+use crate::metrics::{ListenerMetrics, OPEN_CONNECTIONS};
 use crate::proxy::drain;
 use crate::proxy::redirect::challenge_answer;
 use crate::proxy::respond::Answer;
@@ -40,6 +41,7 @@ use pingora::protocols::tls::server::handshake_with_callback;
 use pingora::protocols::{Stream, ALPN};
 use pingora::proxy::HttpProxy;
 use pingora::server::ShutdownWatch;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -121,6 +123,7 @@ impl ListenerApp {
                 "HTTP/1.0"
             },
             termination: "LR",
+            counts: self.counts(),
             ..Entry::started(&self.listener.name, client, elapsed)
         });
     }
@@ -176,6 +179,15 @@ impl ListenerApp {
         }
     }
 
+    /// The connection counts of the access log (no backend is involved here).
+    fn counts(&self) -> Counts {
+        Counts {
+            actconn: OPEN_CONNECTIONS.load(Relaxed),
+            feconn: self.listener.metrics.connections.get().max(0) as usize,
+            ..Counts::default()
+        }
+    }
+
     fn log_null_connection(&self, stream: &Stream) {
         if let Some(log) = self
             .access_log
@@ -186,7 +198,8 @@ impl ListenerApp {
             let peer = digest
                 .as_ref()
                 .and_then(|d| d.peer_addr()?.as_inet().copied());
-            log.log_null_connection(&self.listener.name, peer);
+            let tls = self.listener.state.load().tls.is_some();
+            log.log_null_connection(&self.listener.name, tls, peer, self.counts());
         }
     }
 }
@@ -207,7 +220,8 @@ impl ServerApp for ListenerApp {
             log::debug!("connection closed at once: max_connections reached and the queue is full");
             return None;
         };
-        let _open = self.metrics.as_deref().map(OpenConnection::new);
+        // Counted even without a stats listener: the access log reports the counts.
+        let _open = OpenConnection::new(&self.listener.metrics);
         // The state as of the connection's start serves the whole connection.
         let state = self.listener.state.load_full();
         if let Some(settings) = &state.proxy_protocol {
@@ -313,6 +327,7 @@ impl<'a> OpenConnection<'a> {
     fn new(metrics: &'a ListenerMetrics) -> Self {
         metrics.accepted.inc();
         metrics.connections.inc();
+        OPEN_CONNECTIONS.fetch_add(1, Relaxed);
         OpenConnection(metrics)
     }
 }
@@ -320,5 +335,6 @@ impl<'a> OpenConnection<'a> {
 impl Drop for OpenConnection<'_> {
     fn drop(&mut self) {
         self.0.connections.dec();
+        OPEN_CONNECTIONS.fetch_sub(1, Relaxed);
     }
 }

@@ -58,7 +58,7 @@ pub struct Live {
 #[derive(Debug, PartialEq)]
 struct FixedSettings {
     listeners: Vec<(String, SocketAddr)>,
-    stats: Option<SocketAddr>,
+    stats: Option<(SocketAddr, bool, bool)>,
     server: model::ServerSettings,
     access_log: Option<model::AccessLog>,
     log_null_connections: bool,
@@ -74,7 +74,9 @@ impl FixedSettings {
                 .iter()
                 .map(|l| (l.name.clone(), l.address))
                 .collect(),
-            stats: config.stats.map(|s| s.address),
+            stats: config
+                .stats
+                .map(|s| (s.address, s.gateway_names, s.haproxy_names)),
             server: config.server.clone(),
             access_log: config.access_log.clone(),
             log_null_connections: config.log_null_connections,
@@ -107,7 +109,10 @@ impl FixedSettings {
                 notes.push(format!("{what} changed"));
             }
         };
-        differs("stats.address", self.stats != new.stats);
+        differs(
+            "stats.address or stats.prometheus_names",
+            self.stats != new.stats,
+        );
         differs("the server section", self.server != new.server);
         differs("access_log", self.access_log != new.access_log);
         differs(

@@ -102,7 +102,8 @@ pub fn build(
 
     let mut ports: Vec<u16> = live.listeners.iter().map(|l| l.address.port()).collect();
     if let Some(stats) = config.stats {
-        let app = StatsApp::new(live.clone(), stats.refresh);
+        let app = StatsApp::new(live.clone(), stats.refresh)
+            .with_names(stats.gateway_names, stats.haproxy_names);
         let mut app = HttpServer::new_app(app);
         app.add_module(ResponseCompressionBuilder::enable(7));
         let mut service = Service::new("stats".to_string(), app);

@@ -346,6 +346,11 @@ impl Upstream {
         self.pick(avoid, None)
     }
 
+    /// Requests in flight to the backend's servers (HAProxy `beconn`).
+    pub fn active(&self) -> usize {
+        self.servers.iter().map(ServerState::in_flight).sum()
+    }
+
     /// Index of the server called `name`.
     pub fn server_named(&self, name: &str) -> Option<usize> {
         self.servers.iter().position(|s| s.config.name == name)

@@ -369,7 +369,7 @@ fn a_client_id_is_kept_only_when_trusted_and_is_in_the_httplog_line() {
     assert_eq!(ask(addr), "from-the-client");
     let lines = log_lines(&log, 1);
     assert!(
-        lines[0].ends_with(" -- 0 from-the-client \"GET /0 HTTP/1.1\""),
+        lines[0].contains(" ---- 1/1/0/0/0 0/0 from-the-client \"GET /0 HTTP/1.1\""),
         "{lines:?}"
     );
     // trust_incoming keeps it from anyone; a trusted list without the client does not.

@@ -1,7 +1,8 @@
 //! One access-log entry and its two renderings.
 
+pub use super::date::{HaproxyDate, Rfc3339};
 use serde::{Serialize, Serializer};
-use std::fmt::{self, Display, Write};
+use std::fmt::{self, Write};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -17,6 +18,9 @@ pub struct Entry<'a> {
     pub client: Option<SocketAddr>,
     /// Listener name.
     pub listener: &'a str,
+    /// Whether the connection is TLS (httplog marks the frontend name with `~`).
+    #[serde(skip)]
+    pub tls: bool,
     /// Backend name, `-` when none was involved.
     pub backend: &'a str,
     /// Server name, `-` when none answered.
@@ -43,9 +47,40 @@ pub struct Entry<'a> {
     pub termination: &'static str,
     /// Connection retries to another server.
     pub retries: u8,
+    /// HAProxy `%tsc`'s last two characters: the persistence cookie seen in the request and
+    /// what the response did with it (`--` without cookie persistence).
+    #[serde(skip)]
+    pub cookie_state: &'static str,
+    /// Response head bytes sent; HAProxy's `%B` counts them with the body.
+    #[serde(skip)]
+    pub head_bytes: usize,
+    /// Time spent waiting in queues, HAProxy `%Tw` (0: not queued).
+    pub queue_ms: f64,
+    /// Connections and requests as the request ended (HAProxy `%ac/%fc/%bc/%sc` and
+    /// `%sq/%bq`).
+    #[serde(flatten)]
+    pub counts: Counts,
     /// The request's unique id (HAProxy `%ID`, from the `request_id` hook), if it has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<&'a str>,
+}
+
+/// The counts HAProxy's httplog carries: connections and in-flight requests when the request
+/// ended, this request included, and the queues' lengths.
+#[derive(Serialize, Default, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Counts {
+    /// Open client connections, process-wide (`actconn`).
+    pub actconn: usize,
+    /// Open client connections on the request's listener (`feconn`).
+    pub feconn: usize,
+    /// Requests in flight to the request's backend (`beconn`).
+    pub beconn: usize,
+    /// Requests in flight to the request's server (`srv_conn`).
+    pub srv_conn: usize,
+    /// Requests queued for the request's server (`srv_queue`).
+    pub srv_queue: usize,
+    /// Requests queued in the request's backend (`backend_queue`).
+    pub backend_queue: usize,
 }
 
 fn as_rfc3339<S: Serializer>(unix_ms: &u64, s: S) -> Result<S::Ok, S::Error> {
@@ -85,6 +120,7 @@ impl<'a> Entry<'a> {
             unix_ms: now_ms.saturating_sub(elapsed.as_millis() as u64),
             client,
             listener,
+            tls: false,
             backend: "-",
             server: "-",
             status: 0,
@@ -98,6 +134,10 @@ impl<'a> Entry<'a> {
             version: "-",
             termination: "--",
             retries: 0,
+            cookie_state: "--",
+            head_bytes: 0,
+            queue_ms: 0.0,
+            counts: Counts::default(),
             request_id: None,
         }
     }
@@ -120,11 +160,13 @@ impl Entry<'_> {
         out.push(b'\n');
     }
 
-    /// `client [date] listener backend/server Tq/Tw/Tc/Tr/Tt status bytes - - term
-    /// retries [id] "request line"`, like HAProxy's httplog; the unique id (`%ID`), when the
-    /// request has one, goes where httplog puts the captured headers, just before the request
-    /// line. Written piece by piece (integers by
-    /// `itoa`, the date from a per-second cache): this runs for every request.
+    /// HAProxy's `option httplog` line, field for field: `client_ip:port [accept_date]
+    /// frontend backend/server TR/Tw/Tc/Tr/Ta status bytes_read captured_request_cookie
+    /// captured_response_cookie termination_state actconn/feconn/beconn/srv_conn/retries
+    /// srv_queue/backend_queue "request"`. The unique id (`%ID`), when the request has one,
+    /// goes where httplog puts the captured headers, just before the request line. Written
+    /// piece by piece (integers by `itoa`, the date from a per-second cache): this runs for
+    /// every request.
     pub fn write_httplog(&self, out: &mut Vec<u8>) {
         let ms = |v: f64| if v < 0.0 { -1 } else { v.round() as i64 };
         let mut n = itoa::Buffer::new();
@@ -133,22 +175,56 @@ impl Entry<'_> {
         line.push_str(" [");
         push_haproxy_date(&mut line, self.unix_ms);
         line.push_str("] ");
-        for part in [self.listener, " ", self.backend, "/", self.server, " 0/0/"] {
+        line.push_str(self.listener);
+        if self.tls {
+            line.push('~');
+        }
+        for part in [" ", self.backend, "/", self.server, " "] {
             line.push_str(part);
         }
-        line.push_str(n.format(ms(self.connect_ms)));
-        line.push('/');
-        line.push_str(n.format(ms(self.response_ms)));
-        line.push('/');
-        line.push_str(n.format(ms(self.duration_ms)));
+        // A timer is -1 when the request never reached its phase, as in HAProxy: TR without
+        // a request, Tw without a server chosen, Tc without a connection, Tr without a
+        // response.
+        line.push_str(if self.method == "-" { "-1/" } else { "0/" });
+        let queue = if self.server != "-" || self.queue_ms > 0.0 {
+            ms(self.queue_ms)
+        } else {
+            -1
+        };
+        let counts = &self.counts;
+        for (i, value) in [
+            queue,
+            ms(self.connect_ms),
+            ms(self.response_ms),
+            ms(self.duration_ms),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            if i > 0 {
+                line.push('/');
+            }
+            line.push_str(n.format(value));
+        }
         line.push(' ');
         line.push_str(n.format(self.status));
         line.push(' ');
-        line.push_str(n.format(self.bytes_sent));
+        line.push_str(n.format(self.bytes_sent + self.head_bytes));
         line.push_str(" - - ");
         line.push_str(self.termination);
-        line.push(' ');
-        line.push_str(n.format(self.retries));
+        line.push_str(self.cookie_state);
+        for (separator, value) in [
+            (' ', counts.actconn),
+            ('/', counts.feconn),
+            ('/', counts.beconn),
+            ('/', counts.srv_conn),
+            ('/', usize::from(self.retries)),
+            (' ', counts.srv_queue),
+            ('/', counts.backend_queue),
+        ] {
+            line.push(separator);
+            line.push_str(n.format(value));
+        }
         if let Some(id) = self.request_id {
             line.push(' ');
             line.push_str(id);
@@ -212,81 +288,6 @@ fn push_haproxy_date(line: &mut Line<'_>, unix_ms: u64) {
     }
 }
 
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
-struct Parts {
-    year: i64,
-    month: u32,
-    day: u32,
-    hour: u64,
-    minute: u64,
-    second: u64,
-    millis: u64,
-}
-
-fn parts(unix_ms: u64) -> Parts {
-    let secs = unix_ms / 1000;
-    let (year, month, day) = civil_from_days((secs / 86_400) as i64);
-    Parts {
-        year,
-        month,
-        day,
-        hour: secs % 86_400 / 3600,
-        minute: secs % 3600 / 60,
-        second: secs % 60,
-        millis: unix_ms % 1000,
-    }
-}
-
-/// Renders Unix milliseconds as `2026-11-24T20:30:00.123Z`.
-pub struct Rfc3339(pub u64);
-
-impl Display for Rfc3339 {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let p = parts(self.0);
-        write!(
-            f,
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-            p.year, p.month, p.day, p.hour, p.minute, p.second, p.millis
-        )
-    }
-}
-
-/// Renders Unix milliseconds as `24/Nov/2026:20:30:00.123`, HAProxy's accept date.
-pub struct HaproxyDate(pub u64);
-
-impl Display for HaproxyDate {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const MONTHS: [&str; 12] = [
-            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-        ];
-        let p = parts(self.0);
-        write!(
-            f,
-            "{:02}/{}/{}:{:02}:{:02}:{:02}.{:03}",
-            p.day,
-            MONTHS[(p.month - 1) as usize],
-            p.year,
-            p.hour,
-            p.minute,
-            p.second,
-            p.millis
-        )
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -296,6 +297,7 @@ mod tests {
             unix_ms: 1_795_552_200_123,
             client: Some("192.0.2.1:5555".parse().unwrap()),
             listener: "https",
+            tls: false,
             backend: "app",
             server: "node1",
             status: 200,
@@ -309,6 +311,17 @@ mod tests {
             version: "HTTP/1.1",
             termination: "--",
             retries: 0,
+            cookie_state: "--",
+            head_bytes: 100,
+            queue_ms: 0.0,
+            counts: Counts {
+                actconn: 3,
+                feconn: 2,
+                beconn: 1,
+                srv_conn: 1,
+                srv_queue: 0,
+                backend_queue: 0,
+            },
             request_id: None,
         }
     }
@@ -324,7 +337,9 @@ mod tests {
         with_id.write_httplog(&mut line);
         let line = String::from_utf8(line).unwrap();
         assert!(
-            line.ends_with(&format!(" -- 0 {id} \"GET /a?b=1 HTTP/1.1\"\n")),
+            line.ends_with(&format!(
+                " ---- 3/2/1/1/0 0/0 {id} \"GET /a?b=1 HTTP/1.1\"\n"
+            )),
             "{line}"
         );
         let mut json = Vec::new();
@@ -338,25 +353,28 @@ mod tests {
     }
 
     #[test]
-    fn dates_render_in_utc() {
-        assert_eq!(Rfc3339(0).to_string(), "1970-01-01T00:00:00.000Z");
-        assert_eq!(
-            Rfc3339(1_795_552_200_123).to_string(),
-            "2026-11-24T20:30:00.123Z"
-        );
-        assert_eq!(
-            HaproxyDate(951_782_400_000).to_string(),
-            "29/Feb/2000:00:00:00.000"
-        );
-    }
-
-    #[test]
     fn httplog_line_has_haproxy_shape() {
         let mut line = Vec::new();
         entry().write_httplog(&mut line);
         assert_eq!(
             String::from_utf8(line).unwrap(),
-            "192.0.2.1:5555 [24/Nov/2026:20:30:00.123] https app/node1 0/0/1/2/3 200 12 - - -- 0 \"GET /a?b=1 HTTP/1.1\"\n"
+            "192.0.2.1:5555 [24/Nov/2026:20:30:00.123] https app/node1 0/0/1/2/3 200 112 - - ---- 3/2/1/1/0 0/0 \"GET /a?b=1 HTTP/1.1\"\n"
+        );
+    }
+
+    #[test]
+    fn unreached_phases_are_minus_one_and_tls_frontends_marked() {
+        let null = Entry {
+            termination: "CR",
+            tls: true,
+            ..Entry::started("https", None, Duration::from_millis(5))
+        };
+        let mut line = Vec::new();
+        null.write_httplog(&mut line);
+        let line = String::from_utf8(line).unwrap();
+        assert!(
+            line.contains("] https~ -/- -1/-1/-1/-1/5 0 0 - - CR-- 0/0/0/0/0 0/0 \"- - -\""),
+            "{line}"
         );
     }
 

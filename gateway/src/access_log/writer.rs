@@ -43,6 +43,7 @@ impl LogWriter {
                     .append(true)
                     .open(path)?,
             ),
+            LogTarget::Syslog(syslog) => Box::new(super::syslog::SyslogSink::new(syslog.clone())),
         })
     }
 

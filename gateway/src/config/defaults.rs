@@ -9,6 +9,14 @@ pub const ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// `acme.renew_before` when not set (or a third of the lifetime, when that is shorter).
 pub const ACME_RENEW_BEFORE: Duration = Duration::from_secs(30 * 86_400);
+/// `access_log.facility` when syslog is used: the seed's `log /dev/log local0`.
+pub const SYSLOG_FACILITY: &str = "local0";
+/// `access_log.tag` when syslog is used.
+pub const SYSLOG_TAG: &str = "gateway";
+/// Port of a `udp://` syslog receiver given without one.
+pub const SYSLOG_UDP_PORT: u16 = 514;
+/// Port of a `tcp://` syslog receiver given without one (RFC 6587).
+pub const SYSLOG_TCP_PORT: u16 = 601;
 
 /// `server:` defaults.
 impl Default for ServerSettings {

@@ -110,10 +110,18 @@ pub struct RouteSection {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AccessLogSection {
-    /// A file path (appended to), or `stderr`.
-    pub path: String,
+    /// A file path (appended to), or `stderr`; or else `syslog`.
+    pub path: Option<String>,
     /// `json` (default) or `haproxy` (an httplog-like line).
     pub format: Option<String>,
+    /// A syslog receiver: a Unix datagram socket path, `udp://host[:port]`, `tcp://host[:port]`.
+    pub syslog: Option<String>,
+    /// Syslog facility (`local0` default).
+    pub facility: Option<String>,
+    /// Syslog tag (program name; `gateway` default).
+    pub tag: Option<String>,
+    /// Syslog framing: `rfc3164` (default) or `rfc5424`.
+    pub framing: Option<String>,
 }
 
 /// `server:` — process settings.
@@ -241,6 +249,8 @@ pub struct StatsSection {
     pub address: String,
     /// How often the `/stats` page reloads itself.
     pub refresh: Option<Duration>,
+    /// Metric name sets `/metrics` serves: `gateway` (default) and/or `haproxy`.
+    pub prometheus_names: Option<Vec<String>>,
 }
 
 /// One entry of `backends:`.

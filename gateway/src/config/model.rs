@@ -75,6 +75,10 @@ pub struct Stats {
     pub address: SocketAddr,
     /// The `/stats` page's self-refresh period.
     pub refresh: Duration,
+    /// `/metrics` serves the `gateway_*` families.
+    pub gateway_names: bool,
+    /// `/metrics` serves HAProxy's exporter families (`haproxy_*`).
+    pub haproxy_names: bool,
 }
 
 /// Access log settings.
@@ -93,6 +97,41 @@ pub enum LogTarget {
     Stderr,
     /// A file, appended to.
     File(PathBuf),
+    /// A syslog receiver.
+    Syslog(Syslog),
+}
+
+/// `access_log.syslog` and its settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Syslog {
+    /// Where messages are sent.
+    pub address: SyslogAddress,
+    /// Facility number (local0 = 16).
+    pub facility: u8,
+    /// Tag (program name).
+    pub tag: String,
+    /// Message framing.
+    pub framing: SyslogFraming,
+}
+
+/// A syslog receiver's address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyslogAddress {
+    /// A Unix datagram socket (`/dev/log`).
+    Unix(PathBuf),
+    /// `host:port` over UDP, resolved when the writer starts.
+    Udp(String),
+    /// `host:port` over TCP (octet-counted frames), resolved at each connect.
+    Tcp(String),
+}
+
+/// The syslog message format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyslogFraming {
+    /// BSD syslog: `<PRI>Mmm dd hh:mm:ss tag[pid]: line`.
+    Rfc3164,
+    /// `<PRI>1 timestamp hostname tag pid - - line`.
+    Rfc5424,
 }
 
 /// Access-log line format.

@@ -200,14 +200,14 @@ pub fn convert(text: &str, source: &str) -> Conversion {
     if let (Some((log_target, log_line)), Some((httplog_line, dontlognull))) =
         (&global.log, httplog)
     {
-        let remark = format!("HAProxy `log {log_target}`: the journal under systemd");
+        let (access_log, lost) = super::log_target::access_log(log_target);
+        let remark = format!(
+            "HAProxy `log {}`{}",
+            log_target.join(" "),
+            lost.map(|why| format!(": {why}")).unwrap_or_default()
+        );
         document.push(
-            Entry::leaf(
-                "access_log",
-                &[*log_line, httplog_line],
-                json!({ "path": "stderr", "format": "haproxy" }),
-            )
-            .remark(&remark),
+            Entry::leaf("access_log", &[*log_line, httplog_line], access_log).remark(&remark),
         );
         let lines: Vec<usize> = dontlognull.into_iter().collect();
         document.push(Entry::leaf(

@@ -15,6 +15,7 @@ pub mod checks;
 pub mod convert;
 pub mod frontend;
 pub mod listener;
+pub mod log_target;
 pub mod notes;
 pub mod parse;
 pub mod rules;

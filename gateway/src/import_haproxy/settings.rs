@@ -14,8 +14,8 @@ pub struct Global {
     pub server: Vec<Entry>,
     /// `admin:` entries.
     pub admin: Vec<Entry>,
-    /// The first `log` target and its line.
-    pub log: Option<(String, usize)>,
+    /// The first `log` directive's words (target first) and its line.
+    pub log: Option<(Vec<String>, usize)>,
     /// `ssl-default-bind-ciphers`, `-ciphersuites`, `-options`: `tls:` keys with their line.
     pub tls: Vec<(&'static str, String, usize)>,
     /// `crt-base`.
@@ -105,7 +105,7 @@ fn number(entries: &mut Vec<Entry>, key: &str, d: &Directive, notes: &mut Notes)
 /// HAProxy's own event logs.
 fn log_target(g: &mut Global, d: &Directive, notes: &mut Notes) {
     if g.log.is_none() {
-        g.log = Some((d.word(1).to_string(), d.line));
+        g.log = Some((d.words[1..].to_vec(), d.line));
     } else {
         notes.unneeded_directive(
             d,

@@ -168,6 +168,10 @@ pub static START_TIME: Lazy<IntGauge> = Lazy::new(|| {
     .expect("metric registered once")
 });
 
+/// Open client connections, process-wide (HAProxy `actconn`, in the httplog line).
+pub static OPEN_CONNECTIONS: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(0);
+
 /// Seconds since the Unix epoch, now.
 pub fn unix_now() -> f64 {
     std::time::SystemTime::now()

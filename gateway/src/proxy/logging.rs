@@ -5,10 +5,14 @@ use super::context::{self, RequestCtx};
 use super::termination;
 use super::GatewayProxy;
 use crate::access_log::line::version_text;
+use crate::access_log::line::Counts;
 use crate::access_log::Entry;
+use crate::metrics::OPEN_CONNECTIONS;
 use crate::upstream::Refusal;
 use pingora::proxy::Session;
 use pingora_error::Error;
+use pingora_http::ResponseHeader;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
 impl GatewayProxy {
@@ -47,7 +51,14 @@ impl GatewayProxy {
         let req = session.req_header();
         let client = session.client_addr().and_then(|a| a.as_inet()).copied();
         let server = ctx.server_at(ctx.server);
+        let response = session.response_written();
+        let cookie_state = match ctx.upstream().and_then(|u| u.sticky_cookie.as_ref()) {
+            None => "--",
+            Some(_) if ctx.set_cookie => "NI",
+            Some(_) => "V-",
+        };
         access_log.log(&Entry {
+            tls: session.digest().is_some_and(|d| d.ssl_digest.is_some()),
             backend: ctx.upstream().map_or("-", |u| u.name.as_str()),
             server: server.map_or("-", |s| s.config.name.as_str()),
             status,
@@ -63,9 +74,43 @@ impl GatewayProxy {
                 Some(_) => "sQ",
                 None => termination::state(error, &ctx.state.role, ctx.upstream_status.is_some()),
             },
-            retries: ctx.retries,
+            retries: ctx.retries(),
+            queue_ms: ctx.queue_wait().map_or(0.0, |w| w.as_secs_f64() * 1000.0),
+            cookie_state,
+            head_bytes: response.map_or(0, head_len),
+            counts: self.counts(ctx),
             request_id: ctx.hooks.unique_id.as_ref().and_then(|id| id.to_str().ok()),
             ..Entry::started(&self.listener.name, client, elapsed)
         });
     }
+}
+
+impl GatewayProxy {
+    /// HAProxy's httplog counts as the request ends: open connections (process, listener,
+    /// this one included), requests in flight (backend, server; this one already finished,
+    /// as HAProxy counts them).
+    fn counts(&self, ctx: &RequestCtx) -> Counts {
+        let (srv_conn, backend_queue) = ctx.server_and_queue_load();
+        Counts {
+            actconn: OPEN_CONNECTIONS.load(Relaxed),
+            feconn: self.listener.metrics.connections.get().max(0) as usize,
+            beconn: ctx.upstream().map_or(0, |u| u.active()),
+            srv_conn,
+            // No per-server queue: a request waits in its backend's (see upstream/queue.rs).
+            srv_queue: 0,
+            backend_queue,
+        }
+    }
+}
+
+/// The size of `head` as written on an HTTP/1 connection: status line, headers, blank line.
+fn head_len(head: &ResponseHeader) -> usize {
+    let reason = head.status.canonical_reason().unwrap_or("").len();
+    let status_line = "HTTP/1.1 200 ".len() + reason + 2;
+    let headers: usize = head
+        .headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + 2 + value.len() + 2)
+        .sum();
+    status_line + headers + 2
 }

@@ -8,6 +8,7 @@
 //! HTTP/1.0 clients get their connection closed after the response unless they ask for
 //! `Connection: keep-alive`; HTTP/1.1 clients keep it unless they say `close`.
 
+mod haproxy_names;
 mod html;
 pub mod snapshot;
 
@@ -25,13 +26,38 @@ use std::time::Duration;
 pub struct StatsApp {
     live: Arc<Live>,
     refresh: Duration,
+    /// `/metrics` serves the `gateway_*` families, and HAProxy's `haproxy_*` ones.
+    names: (bool, bool),
 }
 
 impl StatsApp {
     /// A handler reporting on the running listeners and backends; the page reloads every
     /// `refresh`.
     pub fn new(live: Arc<Live>, refresh: Duration) -> Self {
-        StatsApp { live, refresh }
+        StatsApp {
+            live,
+            refresh,
+            names: (true, false),
+        }
+    }
+
+    /// Serve the `gateway_*` families if `gateway`, HAProxy's exporter families if `haproxy`.
+    pub fn with_names(mut self, gateway: bool, haproxy: bool) -> Self {
+        self.names = (gateway, haproxy);
+        self
+    }
+
+    /// `/metrics` with HAProxy's families: the text format, gathered and rendered here.
+    fn metrics_text(&self) -> Vec<u8> {
+        use prometheus::Encoder;
+        let mut body = Vec::new();
+        if self.names.0 {
+            let _ = prometheus::TextEncoder::new().encode(&prometheus::gather(), &mut body);
+        }
+        let mut text = String::new();
+        haproxy_names::render(&snapshot::take(&self.live), &mut text);
+        body.extend_from_slice(text.as_bytes());
+        body
     }
 }
 
@@ -58,6 +84,11 @@ impl ServeHttp for StatsApp {
         }
         let uri = &session.req_header().uri;
         match uri.path() {
+            "/metrics" if self.names.1 => respond(
+                StatusCode::OK,
+                "text/plain; version=0.0.4",
+                self.metrics_text(),
+            ),
             "/metrics" => PrometheusHttpApp.response(session).await,
             "/stats" | "/stats/" => {
                 let snapshot = snapshot::take(&self.live);

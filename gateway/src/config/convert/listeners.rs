@@ -63,7 +63,22 @@ pub(super) fn stats(
     let address = socket_address(problems, "stats.address", &section.address)?;
     let bound: Vec<SocketAddr> = listeners.iter().map(|l| l.address).collect();
     check_overlap(problems, "stats.address", &bound, address);
-    Some(Stats { address, refresh })
+    let names = section.prometheus_names.as_deref().unwrap_or(&[]);
+    for name in names {
+        if name != "gateway" && name != "haproxy" {
+            problems.push(
+                "stats.prometheus_names",
+                format!("unknown name set {name:?} (gateway, haproxy)"),
+            );
+        }
+    }
+    let has = |set: &str| names.iter().any(|n| n == set);
+    Some(Stats {
+        address,
+        refresh,
+        gateway_names: names.is_empty() || has("gateway"),
+        haproxy_names: has("haproxy"),
+    })
 }
 
 /// Two sockets on one port overlap when their addresses are equal or one is a wildcard

@@ -8,6 +8,7 @@ mod discovery;
 mod listeners;
 mod origin;
 mod server;
+mod syslog;
 pub mod values;
 
 use super::file;

@@ -165,22 +165,39 @@ pub(super) fn access_log(
             return None;
         }
     };
-    let target = if log.path == "stderr" {
-        LogTarget::Stderr
-    } else {
-        let path = resolve(base, &log.path);
-        if crate::regular_file::exists_but_not_regular(&path) {
-            problems.push(
-                "access_log.path",
-                format!(
-                    "{} is not a regular file (a file path, or stderr)",
-                    path.display()
-                ),
-            );
+    let target = match (log.path.as_deref(), &log.syslog) {
+        (Some(_), Some(_)) | (None, None) => {
+            problems.push("access_log", "set either path or syslog".to_string());
             return None;
         }
-        LogTarget::File(path)
+        (None, Some(address)) => LogTarget::Syslog(super::syslog::syslog(problems, address, log)?),
+        (Some("stderr"), None) => LogTarget::Stderr,
+        (Some(path), None) => {
+            let path = resolve(base, path);
+            if crate::regular_file::exists_but_not_regular(&path) {
+                problems.push(
+                    "access_log.path",
+                    format!(
+                        "{} is not a regular file (a file path, or stderr)",
+                        path.display()
+                    ),
+                );
+                return None;
+            }
+            LogTarget::File(path)
+        }
     };
+    if log.syslog.is_none() {
+        for (key, set) in [
+            ("facility", log.facility.is_some()),
+            ("tag", log.tag.is_some()),
+            ("framing", log.framing.is_some()),
+        ] {
+            if set {
+                problems.push(format!("access_log.{key}"), "only with syslog".to_string());
+            }
+        }
+    }
     Some(AccessLog { target, format })
 }
 
