@@ -18,17 +18,26 @@ pub mod tls_origin;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-/// A port on 127.0.0.1 that was free a moment ago, and not handed to another test of this
-/// process before (the kernel may give a just-released port to the next `bind(0)`).
+/// A port on 127.0.0.1 that was free a moment ago and is handed to no other test of this
+/// process. Taken below the kernel's ephemeral range (32768 and up here), so that an origin's
+/// `bind(0)` or an outgoing connection's local port can never take it between this call and
+/// the gateway's bind (that race once made a test's TLS client meet a plain-HTTP origin).
 pub fn free_addr() -> SocketAddr {
-    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+    const FIRST: u32 = 10_000;
+    const COUNT: u32 = 22_000;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    // Each test process starts at its own offset, so two running at once rarely meet.
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        (std::process::id() * 997) % COUNT,
+        Relaxed,
+        Relaxed,
+    );
     loop {
-        let addr = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("bind an ephemeral port");
-        let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
-        if !handed_out.contains(&addr.port()) {
-            handed_out.push(addr.port());
+        let port = FIRST + NEXT.fetch_add(1, Relaxed) % COUNT;
+        let addr = SocketAddr::from(([127, 0, 0, 1], port as u16));
+        if TcpListener::bind(addr).is_ok() {
             return addr;
         }
     }
