@@ -24,7 +24,8 @@ Results go to target/bench/results.json and target/bench/results.md.
 Environment: THREADS (1), ROUNDS (3), DURATION (seconds, 8), CONNECTIONS (64),
 IDLE_CONNECTIONS (8000: HAProxy reserves two descriptors per connection and the hard
 descriptor limit here is 20000), SCENARIOS (comma list; default all), PROXIES (comma list),
-GATEWAY_B (another gateway binary, run as `gateway-b` with gateway-lean's configuration when
+CLIENT_THREADS (wrk's and h2load's threads; default THREADS: with two proxy threads one
+client thread would be the bottleneck), GATEWAY_B (another gateway binary, run as `gateway-b` with gateway-lean's configuration when
 PROXIES names it), GATEWAY_BIN (the binary of `gateway`, `gateway-lean` and `gateway-hooks`;
 default target/release/gateway: a past build measured with today's script).
 """
@@ -48,6 +49,7 @@ ROUNDS = int(os.environ.get("ROUNDS", "3"))
 DURATION = int(os.environ.get("DURATION", "8"))
 CONNECTIONS = int(os.environ.get("CONNECTIONS", "64"))
 IDLE = int(os.environ.get("IDLE_CONNECTIONS", "8000"))
+CLIENT_THREADS = int(os.environ.get("CLIENT_THREADS", str(THREADS)))
 ORIGINS = [9101, 9102, 9103]
 
 # name -> (https RSA port, https ECDSA port, redirect port)
@@ -469,13 +471,13 @@ def parse_wrk(text):
 
 
 def wrk(url, extra=(), connections=None):
-    out = sh(["wrk", "-t1", f"-c{connections or CONNECTIONS}", f"-d{DURATION}s", "--latency", *extra, url])
+    out = sh(["wrk", f"-t{CLIENT_THREADS}", f"-c{connections or CONNECTIONS}", f"-d{DURATION}s", "--latency", *extra, url])
     return parse_wrk(out)
 
 
 def h2load(url):
     n = 2_000_000
-    out = sh(["h2load", "-c", str(CONNECTIONS), "-m", "10", "-D", str(DURATION), "-t", "1", url])
+    out = sh(["h2load", "-c", str(CONNECTIONS), "-m", "10", "-D", str(DURATION), "-t", str(CLIENT_THREADS), url])
     rps = float(re.search(r"finished in [\d.]+s, ([\d.]+) req/s", out).group(1))
     mean = re.search(r"time for request:\s+\S+\s+\S+\s+([\d.]+)(us|ms|s)", out)
     failed = int(re.search(r"(\d+) failed", out).group(1))
@@ -562,7 +564,7 @@ def main():
     table = scenarios()
     names = chosen.split(",") if chosen else list(table) + ["idle-tls"]
     procs = start_all(proxies)
-    results = {"threads": THREADS, "rounds": ROUNDS, "duration_s": DURATION,
+    results = {"threads": THREADS, "client_threads": CLIENT_THREADS, "rounds": ROUNDS, "duration_s": DURATION,
                "connections": CONNECTIONS, "scenarios": {}}
     try:
         results["limits"] = limits()
@@ -626,6 +628,7 @@ def render(results, proxies):
     peers = [p for p in proxies if p in PEERS]
     baseline = BASELINE in proxies
     lines = [f"threads={results['threads']} rounds={results['rounds']} duration={results['duration_s']}s "
+             f"client_threads={results.get('client_threads', 1)} "
              f"connections={results['connections']}", ""]
     lim = results.get("limits", {})
     lines.append(f"Limits: RSA-2048 sign {fmt(lim.get('rsa2048_sign_per_s'))}/s, "
