@@ -29,7 +29,7 @@ use crate::metrics::{ListenerMetrics, OPEN_CONNECTIONS};
 use crate::proxy::drain;
 use crate::proxy::redirect::challenge_answer;
 use crate::proxy::respond::Answer;
-use crate::proxy::state::{hand_over, StateHandOver};
+use crate::proxy::state::{hand_over, HeadTimes, StateHandOver};
 use crate::proxy::{GatewayProxy, ListenerSlot, ListenerState, Role};
 use crate::transport::Transport;
 use admission::client_gone;
@@ -43,7 +43,6 @@ use pingora::proxy::HttpProxy;
 use pingora::server::ShutdownWatch;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::Instant;
 
 /// One listener: connection limit, TLS, request-head deadline, then Pingora's proxy.
 pub struct ListenerApp {
@@ -83,11 +82,11 @@ impl ListenerApp {
         &self,
         stream: &mut Stream,
         request: &Checked<'_>,
+        times: HeadTimes,
         redirect: &Redirect,
         state: &ListenerState,
         shutdown: &ShutdownWatch,
     ) -> bool {
-        let started = Instant::now();
         let answer = challenge_answer(request.target, &state.error_pages)
             .or_else(|| redirect::answer(request, redirect));
         let (answer, keep_alive) = match answer {
@@ -96,15 +95,15 @@ impl ListenerApp {
         };
         let status = answer.status();
         let written = answer.write_to(stream, keep_alive).await;
-        self.log_answered(stream, request, status, started);
+        self.log_answered(stream, request, status, times);
         keep_alive && written
     }
 
-    /// Metrics and the access-log line of a request answered by the listener itself.
-    fn log_answered(&self, stream: &Stream, request: &Checked<'_>, status: u16, started: Instant) {
-        let elapsed = started.elapsed();
+    /// Metrics and the access-log line of a request answered by the listener itself, whose
+    /// head arrived at `times`.
+    fn log_answered(&self, stream: &Stream, request: &Checked<'_>, status: u16, times: HeadTimes) {
         if let Some(metrics) = &self.metrics {
-            metrics.record(status, elapsed.as_secs_f64(), 0, 0);
+            metrics.record(status, times.complete.elapsed().as_secs_f64(), 0, 0);
         }
         let Some(log) = &self.access_log else {
             return;
@@ -124,7 +123,8 @@ impl ListenerApp {
             },
             termination: "LR",
             counts: self.counts(),
-            ..Entry::started(&self.listener.name, client, elapsed)
+            head_ms: times.receiving().as_secs_f64() * 1000.0,
+            ..Entry::started(&self.listener.name, client, times.first_byte.elapsed())
         });
     }
 
@@ -246,8 +246,8 @@ impl ServerApp for ListenerApp {
             let limit = state.limits.header_bytes;
             let waiting = (keep_alive, head_timeout);
             let head = read_head(&mut stream, shutdown, waiting, limit, !served_any).await;
-            let head = match head {
-                Head::Complete(head) => head,
+            let (head, times) = match head {
+                Head::Complete(head, times) => (head, times),
                 Head::Closed => {
                     if !served_any {
                         self.log_null_connection(&stream);
@@ -284,7 +284,7 @@ impl ServerApp for ListenerApp {
                 // A pipelined next request (bytes after the head) is left to Pingora.
                 if !request.has_body && request.head_len == head.len() {
                     if self
-                        .redirect(&mut stream, &request, redirect, &state, shutdown)
+                        .redirect(&mut stream, &request, times, redirect, &state, shutdown)
                         .await
                     {
                         continue;
@@ -292,8 +292,6 @@ impl ServerApp for ListenerApp {
                     return None;
                 }
             }
-            // TLS connections carry their state in the handshake's digest already.
-            let plain = stream.get_ssl().is_none();
             let mut session = ServerSession::new_http1(stream);
             match persisted.take() {
                 Some(settings) => settings.apply_to_session(&mut session),
@@ -302,9 +300,7 @@ impl ServerApp for ListenerApp {
             if *shutdown.borrow() {
                 session.set_keepalive(None);
             }
-            if plain {
-                session.set_connection_user_context(Some(hand_over(&state)));
-            }
+            session.set_connection_user_context(Some(hand_over(&state, times)));
             session.set_pipelined_prefix(head);
             // Boxed: Pingora's request future is large, and an idle keep-alive connection
             // (waiting in `read_head`) should not carry its space.

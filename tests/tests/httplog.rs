@@ -3,13 +3,15 @@
 //! field with a parser written from HAProxy's documentation
 //! (`/usr/share/doc/haproxy/configuration.txt.gz`, section 8.2.3 "HTTP log format").
 
-use gateway_tests::client::plain_exchange;
-use gateway_tests::config::{Backend, Config};
+use gateway_tests::client::{plain_exchange, send_then_read_to_close, tcp_stream};
+use gateway_tests::config::{Backend, Config, Listener};
 use gateway_tests::gateway::{workdir, Gateway};
 use gateway_tests::origin::Origin;
-use gateway_tests::{free_addr, require_program, wait_for};
+use gateway_tests::pki::Pki;
+use gateway_tests::{free_addr, require_program, tls_stream, wait_for};
 use std::io::BufRead;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -127,6 +129,17 @@ struct Haproxy {
 
 impl Haproxy {
     fn start(addr: SocketAddr, servers: &[(&str, SocketAddr)]) -> Haproxy {
+        Haproxy::start_bind(&addr.to_string(), addr, servers)
+    }
+
+    /// Like [`Haproxy::start`], with TLS on `addr` (`certificate`: a combined PEM).
+    fn start_tls(addr: SocketAddr, certificate: &Path, servers: &[(&str, SocketAddr)]) -> Haproxy {
+        let bind = format!("{addr} ssl crt {}", certificate.display());
+        Haproxy::start_bind(&bind, addr, servers)
+    }
+
+    /// HAProxy with `bind {bind}`, up once `addr` accepts connections.
+    fn start_bind(bind: &str, addr: SocketAddr, servers: &[(&str, SocketAddr)]) -> Haproxy {
         let program = require_program("haproxy", "haproxy");
         let dir = workdir();
         let servers: String = servers
@@ -134,7 +147,7 @@ impl Haproxy {
             .map(|(name, addr)| format!("  server {name} {addr}\n"))
             .collect();
         let config = format!(
-            "global\n  log stdout format raw local0\ndefaults\n  mode http\n  log global\n  option httplog\n  retries 1\n  option redispatch\n  timeout connect 2s\n  timeout client 10s\n  timeout server 10s\nfrontend web\n  bind {addr}\n  default_backend app\nbackend app\n{servers}"
+            "global\n  log stdout format raw local0\ndefaults\n  mode http\n  log global\n  option httplog\n  retries 1\n  option redispatch\n  timeout connect 2s\n  timeout client 10s\n  timeout server 10s\nfrontend web\n  bind {bind}\n  default_backend app\nbackend app\n{servers}"
         );
         let path = dir.path().join("haproxy.cfg");
         std::fs::write(&path, config).unwrap();
@@ -194,14 +207,26 @@ impl Drop for Haproxy {
 /// `format: haproxy` lines to a file.
 fn gateway(addr: SocketAddr, backend: Backend) -> (Gateway, tempfile::TempDir) {
     let dir = workdir();
+    let gateway = gateway_in(&dir, Listener::plain("web", addr), addr, backend, "haproxy");
+    (gateway, dir)
+}
+
+/// The gateway with listener `web` on `addr` in front of backend `app` (`backend`), writing
+/// `format` lines to `dir/access.log`.
+fn gateway_in(
+    dir: &tempfile::TempDir,
+    web: Listener,
+    addr: SocketAddr,
+    backend: Backend,
+    format: &str,
+) -> Gateway {
     let log = dir.path().join("access.log");
     let config = Config::new(dir.path())
-        .listener(gateway_tests::config::Listener::plain("web", addr).backend("app"))
+        .listener(web.backend("app"))
         .backend("app", backend)
         .set("access_log.path", log.display().to_string())
-        .set("access_log.format", "haproxy");
-    let gateway = Gateway::start(dir.path(), &config.yaml(), &[addr]);
-    (gateway, dir)
+        .set("access_log.format", format);
+    Gateway::start(dir.path(), &config.yaml(), &[addr])
 }
 
 /// The first line of the gateway's access log in `dir` containing `text`.
@@ -323,6 +348,112 @@ fn a_refused_connection_to_the_server_is_logged_as_haproxy_logs_it() {
     };
     assert_same(&theirs, &ours_as_503);
     assert_eq!(ours.termination_state, "SC--");
+}
+
+/// How long a slow client pauses in the middle of its request head.
+const HEAD_PAUSE: Duration = Duration::from_millis(300);
+
+/// A `Connection: close` GET of `path` over a new connection to `addr` (TLS when `pki` is
+/// given), its head sent in one write, or in two [`HEAD_PAUSE`] apart when `slow`.
+fn get_head_in_parts(addr: SocketAddr, pki: Option<&Pki>, path: &str, slow: bool) -> String {
+    let line = format!("GET {path} HTTP/1.1\r\nHost: example.test\r\n");
+    let rest = "Connection: close\r\n\r\n";
+    let whole = format!("{line}{rest}");
+    let parts: Vec<&[u8]> = if slow {
+        vec![line.as_bytes(), rest.as_bytes()]
+    } else {
+        vec![whole.as_bytes()]
+    };
+    match pki {
+        Some(pki) => send_then_read_to_close(&mut tls_stream(pki, addr), &parts, HEAD_PAUSE),
+        None => send_then_read_to_close(&mut tcp_stream(addr), &parts, HEAD_PAUSE),
+    }
+}
+
+/// TR (time to receive the head) of a head sent in two parts, and of one sent whole, agrees
+/// with HAProxy's over plain TCP or TLS; Ta counts from the head's first byte, as HAProxy's.
+fn head_time_is_logged_as_haproxy_logs_it(tls: bool) {
+    let origin = Origin::start("a");
+    let dir = workdir();
+    let pki = Pki::new();
+    let certificate = pki.leaf(dir.path(), &["localhost"]);
+    let (haproxy_addr, gateway_addr) = (free_addr(), free_addr());
+    let servers = [("a", origin.addr)];
+    let (haproxy, web) = if tls {
+        (
+            Haproxy::start_tls(haproxy_addr, &certificate, &servers),
+            Listener::tls("web", gateway_addr, &certificate),
+        )
+    } else {
+        (
+            Haproxy::start(haproxy_addr, &servers),
+            Listener::plain("web", gateway_addr),
+        )
+    };
+    let backend = Backend::of(&[&origin]);
+    let _gateway = gateway_in(&dir, web, gateway_addr, backend, "haproxy");
+    let pki = tls.then_some(&pki);
+    for (path, slow) in [("/slow-head", true), ("/fast-head", false)] {
+        for addr in [haproxy_addr, gateway_addr] {
+            let answer = get_head_in_parts(addr, pki, path, slow);
+            assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        }
+        let theirs = parse(&haproxy.line(path));
+        let ours = parse(&gateway_line(dir.path(), path));
+        assert_same(&theirs, &ours);
+        assert_eq!(ours.frontend_name, if tls { "web~" } else { "web" });
+        let pause = HEAD_PAUSE.as_millis() as i64;
+        for log in [&theirs, &ours] {
+            let (head, active) = (log.timers[0], log.timers[4]);
+            if slow {
+                // Within scheduling noise: the first part's read may wake late.
+                assert!(
+                    head >= pause * 9 / 10,
+                    "TR of a head sent in two parts: {log:?}"
+                );
+            } else {
+                assert!(head < pause / 3, "TR of a head sent whole: {log:?}");
+            }
+            assert!(active >= head, "Ta includes TR: {log:?}");
+        }
+        let apart = theirs.timers[0].abs_diff(ours.timers[0]);
+        assert!(apart < 100, "TR: HAProxy's {theirs:?}, ours {ours:?}");
+    }
+}
+
+#[test]
+#[ignore = "needs haproxy (make test installs it)"]
+fn the_head_time_over_plain_http_is_logged_as_haproxy_logs_it() {
+    head_time_is_logged_as_haproxy_logs_it(false);
+}
+
+#[test]
+#[ignore = "needs haproxy (make test installs it)"]
+fn the_head_time_over_tls_is_logged_as_haproxy_logs_it() {
+    head_time_is_logged_as_haproxy_logs_it(true);
+}
+
+#[test]
+fn the_json_line_has_the_head_time() {
+    let origin = Origin::start("a");
+    let dir = workdir();
+    let addr = free_addr();
+    let web = Listener::plain("web", addr);
+    let _gateway = gateway_in(&dir, web, addr, Backend::of(&[&origin]), "json");
+    for (path, slow) in [("/slow-head", true), ("/fast-head", false)] {
+        let answer = get_head_in_parts(addr, None, path, slow);
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        let line: serde_json::Value =
+            serde_json::from_str(&gateway_line(dir.path(), path)).expect("a JSON line");
+        let head = line["head_ms"].as_f64().expect("head_ms");
+        let pause = HEAD_PAUSE.as_secs_f64() * 1000.0;
+        if slow {
+            assert!(head >= pause * 0.9, "{line}");
+        } else {
+            assert!(head < pause / 3.0, "{line}");
+        }
+        assert!(line["duration_ms"].as_f64().unwrap() >= head, "{line}");
+    }
 }
 
 #[test]

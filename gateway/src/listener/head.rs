@@ -1,6 +1,7 @@
 //! Reading an HTTP/1 request head under one deadline (its syntax and framing are checked by
 //! [`super::framing`]).
 
+use crate::proxy::state::HeadTimes;
 use bytes::BytesMut;
 use pingora::protocols::Stream;
 use pingora::server::ShutdownWatch;
@@ -22,11 +23,11 @@ pub(super) const SHUTDOWN_LINGER: Duration = Duration::from_millis(100);
 
 /// How reading a request head ended.
 pub enum Head {
-    /// A complete head (and possibly the start of the body).
-    Complete(BytesMut),
+    /// A complete head (and possibly the start of the body), and when it arrived.
+    Complete(BytesMut, HeadTimes),
     /// The client closed, idled out between requests, or the process is shutting down.
     Closed,
-    /// Part of a head arrived, but not all of it before the deadline.
+    /// Part of a head arrived, but not all of it before the deadline (HAProxy `cR`).
     TimedOut,
     /// The head grew past the limit.
     TooLarge,
@@ -90,14 +91,19 @@ pub async fn read_head(
         Ok(Ok(n)) if n > 0 => {}
         _ => return Head::Closed,
     }
-    let deadline = Instant::now() + deadline;
+    let first_byte = Instant::now();
+    let deadline = first_byte + deadline;
+    let times = |complete: Instant| HeadTimes {
+        first_byte: first_byte.into_std(),
+        complete: complete.into_std(),
+    };
     let mut scanned = 0;
     loop {
         if let Some(end) = head_end(&buf, scanned) {
             if end > max_bytes {
                 return Head::TooLarge;
             }
-            return Head::Complete(buf);
+            return Head::Complete(buf, times(Instant::now()));
         }
         if buf.len() > max_bytes {
             return Head::TooLarge;
