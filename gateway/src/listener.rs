@@ -43,6 +43,7 @@ use pingora::proxy::HttpProxy;
 use pingora::server::ShutdownWatch;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// One listener: connection limit, TLS, request-head deadline, then Pingora's proxy.
 pub struct ListenerApp {
@@ -122,9 +123,53 @@ impl ListenerApp {
                 "HTTP/1.0"
             },
             termination: "LR",
+            tls: stream.get_ssl().is_some(),
             counts: self.counts(),
             head_ms: times.receiving().as_secs_f64() * 1000.0,
             ..Entry::started(&self.listener.name, client, times.first_byte.elapsed())
+        });
+    }
+
+    /// Answer a request head refused here with `status` and close (lingering); logged with
+    /// HAProxy's `termination` state (`cR` head timeout, `PR` refused head).
+    async fn refuse(
+        &self,
+        mut stream: Stream,
+        state: &ListenerState,
+        status: u16,
+        termination: &'static str,
+        first_byte: Instant,
+    ) -> Option<Stream> {
+        Answer::error(status, &state.error_pages)
+            .write_to(&mut stream, false)
+            .await;
+        self.log_refused(&stream, status, termination, first_byte);
+        drain::lingering_close(&mut stream, state).await;
+        None
+    }
+
+    /// The access-log line of a request head that started at `first_byte` and was not
+    /// accepted: no request line, as HAProxy's `<BADREQ>`.
+    fn log_refused(
+        &self,
+        stream: &Stream,
+        status: u16,
+        termination: &'static str,
+        first_byte: Instant,
+    ) {
+        let Some(log) = &self.access_log else {
+            return;
+        };
+        let digest = stream.get_socket_digest();
+        let client = digest
+            .as_ref()
+            .and_then(|d| d.peer_addr()?.as_inet().copied());
+        log.log(&Entry {
+            status,
+            termination,
+            tls: stream.get_ssl().is_some(),
+            counts: self.counts(),
+            ..Entry::started(&self.listener.name, client, first_byte.elapsed())
         });
     }
 
@@ -238,7 +283,6 @@ impl ServerApp for ListenerApp {
             return Box::pin(self.proxy.process_new(stream, shutdown)).await;
         }
         let (keep_alive, head_timeout) = (state.timeouts.keep_alive, state.timeouts.client);
-        let error_pages = &state.error_pages;
         let keep_alive_secs = Some(keep_alive.as_secs().max(1));
         let mut persisted: Option<HttpPersistentSettings> = None;
         let mut served_any = false;
@@ -254,30 +298,25 @@ impl ServerApp for ListenerApp {
                     }
                     return None;
                 }
-                Head::TimedOut => {
-                    Answer::error(408, error_pages)
-                        .write_to(&mut stream, false)
-                        .await;
-                    drain::lingering_close(&mut stream, &state).await;
+                Head::Aborted(first_byte) => {
+                    // HAProxy logs a head cut short as a 400 the client left before.
+                    self.log_refused(&stream, 400, "CR", first_byte);
                     return None;
                 }
-                Head::TooLarge => {
-                    Answer::error(431, error_pages)
-                        .write_to(&mut stream, false)
-                        .await;
-                    drain::lingering_close(&mut stream, &state).await;
-                    return None;
+                Head::TimedOut(first_byte) => {
+                    return self.refuse(stream, &state, 408, "cR", first_byte).await;
+                }
+                Head::TooLarge(first_byte) => {
+                    return self.refuse(stream, &state, 431, "PR", first_byte).await;
                 }
             };
             served_any = true;
             let request = match framing::check(&head, &state.limits) {
                 Ok(request) => request,
                 Err(status) => {
-                    Answer::error(status, error_pages)
-                        .write_to(&mut stream, false)
+                    return self
+                        .refuse(stream, &state, status, "PR", times.first_byte)
                         .await;
-                    drain::lingering_close(&mut stream, &state).await;
-                    return None;
                 }
             };
             if let Role::Redirect(redirect) = &state.role {

@@ -147,7 +147,7 @@ impl Haproxy {
             .map(|(name, addr)| format!("  server {name} {addr}\n"))
             .collect();
         let config = format!(
-            "global\n  log stdout format raw local0\ndefaults\n  mode http\n  log global\n  option httplog\n  retries 1\n  option redispatch\n  timeout connect 2s\n  timeout client 10s\n  timeout server 10s\nfrontend web\n  bind {bind}\n  default_backend app\nbackend app\n{servers}"
+            "global\n  log stdout format raw local0\ndefaults\n  mode http\n  log global\n  option httplog\n  retries 1\n  option redispatch\n  timeout connect 2s\n  timeout client 10s\n  timeout http-request {HEAD_TIMEOUT_S}s\n  timeout server 10s\nfrontend web\n  bind {bind}\n  default_backend app\nbackend app\n{servers}"
         );
         let path = dir.path().join("haproxy.cfg");
         std::fs::write(&path, config).unwrap();
@@ -225,7 +225,8 @@ fn gateway_in(
         .listener(web.backend("app"))
         .backend("app", backend)
         .set("access_log.path", log.display().to_string())
-        .set("access_log.format", format);
+        .set("access_log.format", format)
+        .set("timeouts.client", format!("{HEAD_TIMEOUT_S}s"));
     Gateway::start(dir.path(), &config.yaml(), &[addr])
 }
 
@@ -350,6 +351,10 @@ fn a_refused_connection_to_the_server_is_logged_as_haproxy_logs_it() {
     assert_eq!(ours.termination_state, "SC--");
 }
 
+/// The time a request head may take, in HAProxy (`timeout http-request`) and the gateway
+/// (`timeouts.client`).
+const HEAD_TIMEOUT_S: u64 = 1;
+
 /// How long a slow client pauses in the middle of its request head.
 const HEAD_PAUSE: Duration = Duration::from_millis(300);
 
@@ -453,6 +458,57 @@ fn the_json_line_has_the_head_time() {
             assert!(head < pause / 3.0, "{line}");
         }
         assert!(line["duration_ms"].as_f64().unwrap() >= head, "{line}");
+    }
+}
+
+/// Heads that never become a request are logged as HAProxy logs them: `<BADREQ>`, no
+/// backend (`web/<NOSRV>`), TR -1, and who ended it in the termination state.
+#[test]
+#[ignore = "needs haproxy (make test installs it)"]
+fn refused_heads_are_logged_as_haproxy_logs_them() {
+    let origin = Origin::start("a");
+    let haproxy_addr = free_addr();
+    let haproxy = Haproxy::start(haproxy_addr, &[("a", origin.addr)]);
+    let gateway_addr = free_addr();
+    let (_gateway, dir) = gateway(gateway_addr, Backend::of(&[&origin]));
+    // (what the client sends, then closes (`true`) or waits for the answer; status, state)
+    let cases: [(&[u8], bool, u16, &str); 3] = [
+        (b"GET /timeout HTTP/1.1\r\nHost: x\r\n", false, 408, "cR--"),
+        (b"GET /abort HTTP/1.1\r\nHost: x\r\n", true, 400, "CR--"),
+        (b"GET /x y z\r\n\r\n", false, 400, "PR--"),
+    ];
+    for (i, (sent, close, status, state)) in cases.into_iter().enumerate() {
+        let mut ports = Vec::new();
+        for addr in [haproxy_addr, gateway_addr] {
+            let mut stream = tcp_stream(addr);
+            ports.push(stream.local_addr().unwrap().port().to_string());
+            if close {
+                std::io::Write::write_all(&mut stream, sent).unwrap();
+                continue; // dropped: closed
+            }
+            let answer = send_then_read_to_close(&mut stream, &[sent], Duration::ZERO);
+            assert!(
+                answer.starts_with(&format!("HTTP/1.1 {status}")),
+                "{answer}"
+            );
+        }
+        let theirs = parse(&haproxy.line(&format!(":{} ", ports[0])));
+        let ours = parse(&gateway_line(dir.path(), &format!(":{} ", ports[1])));
+        assert_same(&theirs, &ours);
+        assert_eq!(ours.status_code, status, "case {i}: {ours:?}");
+        assert_eq!(ours.termination_state, state, "case {i}: {ours:?}");
+        assert_eq!(ours.http_request, "<BADREQ>");
+        assert_eq!(
+            (&*ours.backend_name, &*ours.server_name),
+            ("web", "<NOSRV>")
+        );
+        assert_eq!(ours.timers[..4], [-1; 4], "case {i}: {ours:?}");
+        if status == 408 {
+            let deadline = HEAD_TIMEOUT_S as i64 * 1000;
+            for log in [&theirs, &ours] {
+                assert!(log.timers[4] >= deadline * 9 / 10, "Ta: {log:?}");
+            }
+        }
     }
 }
 

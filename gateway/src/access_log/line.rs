@@ -184,7 +184,16 @@ impl Entry<'_> {
         if self.tls {
             line.push('~');
         }
-        for part in [" ", self.backend, "/", self.server, " "] {
+        // HAProxy's names for no backend (the frontend's) and no server.
+        let backend = match self.backend {
+            "-" => self.listener,
+            backend => backend,
+        };
+        let server = match self.server {
+            "-" => "<NOSRV>",
+            server => server,
+        };
+        for part in [" ", backend, "/", server, " "] {
             line.push_str(part);
         }
         // A timer is -1 when the request never reached its phase, as in HAProxy: TR without
@@ -238,6 +247,11 @@ impl Entry<'_> {
         if let Some(id) = self.request_id {
             line.push(' ');
             line.push_str(id);
+        }
+        if self.method == "-" {
+            // No request line was read: HAProxy's placeholder.
+            line.push_str(" \"<BADREQ>\"\n");
+            return;
         }
         for part in [
             " \"",
@@ -384,7 +398,9 @@ mod tests {
         null.write_httplog(&mut line);
         let line = String::from_utf8(line).unwrap();
         assert!(
-            line.contains("] https~ -/- -1/-1/-1/-1/5 0 0 - - CR-- 0/0/0/0/0 0/0 \"- - -\""),
+            line.contains(
+                "] https~ https/<NOSRV> -1/-1/-1/-1/5 0 0 - - CR-- 0/0/0/0/0 0/0 \"<BADREQ>\""
+            ),
             "{line}"
         );
     }

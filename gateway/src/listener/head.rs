@@ -27,10 +27,12 @@ pub enum Head {
     Complete(BytesMut, HeadTimes),
     /// The client closed, idled out between requests, or the process is shutting down.
     Closed,
+    /// Part of a head arrived, then the client closed (HAProxy `CR`); its first byte's time.
+    Aborted(std::time::Instant),
     /// Part of a head arrived, but not all of it before the deadline (HAProxy `cR`).
-    TimedOut,
+    TimedOut(std::time::Instant),
     /// The head grew past the limit.
-    TooLarge,
+    TooLarge(std::time::Instant),
 }
 
 /// Index just past the blank line ending an HTTP/1 head (`\r\n\r\n` or a bare `\n\n`).
@@ -101,12 +103,12 @@ pub async fn read_head(
     loop {
         if let Some(end) = head_end(&buf, scanned) {
             if end > max_bytes {
-                return Head::TooLarge;
+                return Head::TooLarge(first_byte.into_std());
             }
             return Head::Complete(buf, times(Instant::now()));
         }
         if buf.len() > max_bytes {
-            return Head::TooLarge;
+            return Head::TooLarge(first_byte.into_std());
         }
         scanned = buf.len();
         if buf.capacity() - buf.len() < HEAD_BUFFER {
@@ -114,8 +116,8 @@ pub async fn read_head(
         }
         match timeout_at(deadline, stream.read_buf(&mut buf)).await {
             Ok(Ok(n)) if n > 0 => {}
-            Ok(_) => return Head::Closed,
-            Err(_) => return Head::TimedOut,
+            Ok(_) => return Head::Aborted(first_byte.into_std()),
+            Err(_) => return Head::TimedOut(first_byte.into_std()),
         }
     }
 }
