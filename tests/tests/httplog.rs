@@ -3,7 +3,7 @@
 //! field with a parser written from HAProxy's documentation
 //! (`/usr/share/doc/haproxy/configuration.txt.gz`, section 8.2.3 "HTTP log format").
 
-use gateway_tests::client::{plain_exchange, send_then_read_to_close, tcp_stream};
+use gateway_tests::client::{get_keep_alive, plain_exchange, send_then_read_to_close, tcp_stream};
 use gateway_tests::config::{Backend, Listener};
 use gateway_tests::gateway::workdir;
 use gateway_tests::httplog::{
@@ -191,6 +191,20 @@ fn the_json_line_has_the_head_time() {
         }
         assert!(line["duration_ms"].as_f64().unwrap() >= head, "{line}");
     }
+    // On a kept-alive connection, the idle time before a request is neither TR nor Ta
+    // (HAProxy counts it as Ti): both start at the request's first byte.
+    let mut stream = tcp_stream(addr);
+    assert_eq!(get_keep_alive(&mut stream, "/kept-first").0, 200);
+    std::thread::sleep(HEAD_PAUSE);
+    assert_eq!(get_keep_alive(&mut stream, "/kept-second").0, 200);
+    let line: serde_json::Value =
+        serde_json::from_str(&gateway_line(dir.path(), "/kept-second")).expect("a JSON line");
+    let pause = HEAD_PAUSE.as_secs_f64() * 1000.0;
+    assert!(line["head_ms"].as_f64().unwrap() < pause / 3.0, "{line}");
+    assert!(
+        line["duration_ms"].as_f64().unwrap() < pause / 2.0,
+        "{line}"
+    );
 }
 
 /// Heads that never become a request are logged as HAProxy logs them: `<BADREQ>`, no
