@@ -29,7 +29,7 @@ use crate::metrics::{ListenerMetrics, OPEN_CONNECTIONS};
 use crate::proxy::drain;
 use crate::proxy::redirect::challenge_answer;
 use crate::proxy::respond::Answer;
-use crate::proxy::state::{hand_over, StateHandOver};
+use crate::proxy::state::{hand_over, HeadTimes, StateHandOver};
 use crate::proxy::{GatewayProxy, ListenerSlot, ListenerState, Role};
 use crate::transport::Transport;
 use admission::client_gone;
@@ -83,11 +83,11 @@ impl ListenerApp {
         &self,
         stream: &mut Stream,
         request: &Checked<'_>,
+        times: HeadTimes,
         redirect: &Redirect,
         state: &ListenerState,
         shutdown: &ShutdownWatch,
     ) -> bool {
-        let started = Instant::now();
         let answer = challenge_answer(request.target, &state.error_pages)
             .or_else(|| redirect::answer(request, redirect));
         let (answer, keep_alive) = match answer {
@@ -96,15 +96,15 @@ impl ListenerApp {
         };
         let status = answer.status();
         let written = answer.write_to(stream, keep_alive).await;
-        self.log_answered(stream, request, status, started);
+        self.log_answered(stream, request, status, times);
         keep_alive && written
     }
 
-    /// Metrics and the access-log line of a request answered by the listener itself.
-    fn log_answered(&self, stream: &Stream, request: &Checked<'_>, status: u16, started: Instant) {
-        let elapsed = started.elapsed();
+    /// Metrics and the access-log line of a request answered by the listener itself, whose
+    /// head arrived at `times`.
+    fn log_answered(&self, stream: &Stream, request: &Checked<'_>, status: u16, times: HeadTimes) {
         if let Some(metrics) = &self.metrics {
-            metrics.record(status, elapsed.as_secs_f64(), 0, 0);
+            metrics.record(status, times.complete.elapsed().as_secs_f64(), 0, 0);
         }
         let Some(log) = &self.access_log else {
             return;
@@ -123,8 +123,53 @@ impl ListenerApp {
                 "HTTP/1.0"
             },
             termination: "LR",
+            tls: stream.get_ssl().is_some(),
             counts: self.counts(),
-            ..Entry::started(&self.listener.name, client, elapsed)
+            head_ms: times.receiving().as_secs_f64() * 1000.0,
+            ..Entry::started(&self.listener.name, client, times.first_byte.elapsed())
+        });
+    }
+
+    /// Answer a request head refused here with `status` and close (lingering); logged with
+    /// HAProxy's `termination` state (`cR` head timeout, `PR` refused head).
+    async fn refuse(
+        &self,
+        mut stream: Stream,
+        state: &ListenerState,
+        status: u16,
+        termination: &'static str,
+        first_byte: Instant,
+    ) -> Option<Stream> {
+        Answer::error(status, &state.error_pages)
+            .write_to(&mut stream, false)
+            .await;
+        self.log_refused(&stream, status, termination, first_byte);
+        drain::lingering_close(&mut stream, state).await;
+        None
+    }
+
+    /// The access-log line of a request head that started at `first_byte` and was not
+    /// accepted: no request line, as HAProxy's `<BADREQ>`.
+    fn log_refused(
+        &self,
+        stream: &Stream,
+        status: u16,
+        termination: &'static str,
+        first_byte: Instant,
+    ) {
+        let Some(log) = &self.access_log else {
+            return;
+        };
+        let digest = stream.get_socket_digest();
+        let client = digest
+            .as_ref()
+            .and_then(|d| d.peer_addr()?.as_inet().copied());
+        log.log(&Entry {
+            status,
+            termination,
+            tls: stream.get_ssl().is_some(),
+            counts: self.counts(),
+            ..Entry::started(&self.listener.name, client, first_byte.elapsed())
         });
     }
 
@@ -238,7 +283,6 @@ impl ServerApp for ListenerApp {
             return Box::pin(self.proxy.process_new(stream, shutdown)).await;
         }
         let (keep_alive, head_timeout) = (state.timeouts.keep_alive, state.timeouts.client);
-        let error_pages = &state.error_pages;
         let keep_alive_secs = Some(keep_alive.as_secs().max(1));
         let mut persisted: Option<HttpPersistentSettings> = None;
         let mut served_any = false;
@@ -246,45 +290,40 @@ impl ServerApp for ListenerApp {
             let limit = state.limits.header_bytes;
             let waiting = (keep_alive, head_timeout);
             let head = read_head(&mut stream, shutdown, waiting, limit, !served_any).await;
-            let head = match head {
-                Head::Complete(head) => head,
+            let (head, times) = match head {
+                Head::Complete(head, times) => (head, times),
                 Head::Closed => {
                     if !served_any {
                         self.log_null_connection(&stream);
                     }
                     return None;
                 }
-                Head::TimedOut => {
-                    Answer::error(408, error_pages)
-                        .write_to(&mut stream, false)
-                        .await;
-                    drain::lingering_close(&mut stream, &state).await;
+                Head::Aborted(first_byte) => {
+                    // HAProxy logs a head cut short as a 400 the client left before.
+                    self.log_refused(&stream, 400, "CR", first_byte);
                     return None;
                 }
-                Head::TooLarge => {
-                    Answer::error(431, error_pages)
-                        .write_to(&mut stream, false)
-                        .await;
-                    drain::lingering_close(&mut stream, &state).await;
-                    return None;
+                Head::TimedOut(first_byte) => {
+                    return self.refuse(stream, &state, 408, "cR", first_byte).await;
+                }
+                Head::TooLarge(first_byte) => {
+                    return self.refuse(stream, &state, 431, "PR", first_byte).await;
                 }
             };
             served_any = true;
             let request = match framing::check(&head, &state.limits) {
                 Ok(request) => request,
                 Err(status) => {
-                    Answer::error(status, error_pages)
-                        .write_to(&mut stream, false)
+                    return self
+                        .refuse(stream, &state, status, "PR", times.first_byte)
                         .await;
-                    drain::lingering_close(&mut stream, &state).await;
-                    return None;
                 }
             };
             if let Role::Redirect(redirect) = &state.role {
                 // A pipelined next request (bytes after the head) is left to Pingora.
                 if !request.has_body && request.head_len == head.len() {
                     if self
-                        .redirect(&mut stream, &request, redirect, &state, shutdown)
+                        .redirect(&mut stream, &request, times, redirect, &state, shutdown)
                         .await
                     {
                         continue;
@@ -292,8 +331,6 @@ impl ServerApp for ListenerApp {
                     return None;
                 }
             }
-            // TLS connections carry their state in the handshake's digest already.
-            let plain = stream.get_ssl().is_none();
             let mut session = ServerSession::new_http1(stream);
             match persisted.take() {
                 Some(settings) => settings.apply_to_session(&mut session),
@@ -302,9 +339,7 @@ impl ServerApp for ListenerApp {
             if *shutdown.borrow() {
                 session.set_keepalive(None);
             }
-            if plain {
-                session.set_connection_user_context(Some(hand_over(&state)));
-            }
+            session.set_connection_user_context(Some(hand_over(&state, times)));
             session.set_pipelined_prefix(head);
             // Boxed: Pingora's request future is large, and an idle keep-alive connection
             // (waiting in `read_head`) should not carry its space.

@@ -9,6 +9,7 @@ pub mod dnsmasq;
 pub mod gateway;
 pub mod h2_origin;
 pub mod haproxy;
+pub mod httplog;
 pub mod origin;
 pub mod pebble;
 pub mod pki;

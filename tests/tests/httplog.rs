@@ -3,256 +3,18 @@
 //! field with a parser written from HAProxy's documentation
 //! (`/usr/share/doc/haproxy/configuration.txt.gz`, section 8.2.3 "HTTP log format").
 
-use gateway_tests::client::plain_exchange;
-use gateway_tests::config::{Backend, Config};
-use gateway_tests::gateway::{workdir, Gateway};
+use gateway_tests::client::{get_keep_alive, plain_exchange, send_then_read_to_close, tcp_stream};
+use gateway_tests::config::{Backend, Listener};
+use gateway_tests::gateway::workdir;
+use gateway_tests::httplog::{
+    assert_same, gateway, gateway_in, gateway_line, is_accept_date, parse, Haproxy, HttpLog,
+    HEAD_TIMEOUT_S,
+};
 use gateway_tests::origin::Origin;
-use gateway_tests::{free_addr, require_program, wait_for};
-use std::io::BufRead;
+use gateway_tests::pki::Pki;
+use gateway_tests::{free_addr, tls_stream, wait_for};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// One httplog line, split into the fields section 8.2.3 lists (the syslog header, field 1,
-/// is not part of a raw line; no headers are captured, so fields 14 and 15 are absent).
-#[derive(Debug, Clone)]
-struct HttpLog {
-    client_ip: String,
-    client_port: u16,
-    accept_date: String,
-    frontend_name: String,
-    backend_name: String,
-    server_name: String,
-    /// TR, Tw, Tc, Tr, Ta.
-    timers: [i64; 5],
-    status_code: u16,
-    bytes_read: u64,
-    captured_request_cookie: String,
-    captured_response_cookie: String,
-    termination_state: String,
-    /// actconn, feconn, beconn, srv_conn, retries.
-    counts: [u64; 5],
-    /// srv_queue, backend_queue.
-    queues: [u64; 2],
-    http_request: String,
-}
-
-/// Parse `line` as "client_ip ':' client_port '[' request_date ']' frontend_name
-/// backend_name '/' server_name TR '/' Tw '/' Tc '/' Tr '/' Ta status_code bytes_read
-/// captured_request_cookie captured_response_cookie termination_state actconn '/' feconn '/'
-/// beconn '/' srv_conn '/' retries srv_queue '/' backend_queue '"' http_request '"'".
-fn parse(line: &str) -> HttpLog {
-    fn refuse<T>(line: &str) -> T {
-        panic!("not an httplog line: {line:?}")
-    }
-    let (head, request) = line.split_once(" \"").unwrap_or_else(|| refuse(line));
-    let http_request = request
-        .strip_suffix('"')
-        .unwrap_or_else(|| refuse(line))
-        .to_string();
-    let f: Vec<&str> = head.split(' ').collect();
-    if f.len() != 12 {
-        refuse::<()>(line);
-    }
-    let (client_ip, client_port) = f[0].rsplit_once(':').unwrap_or_else(|| refuse(line));
-    let accept_date = f[1]
-        .strip_prefix('[')
-        .and_then(|d| d.strip_suffix(']'))
-        .unwrap_or_else(|| refuse(line));
-    let (backend_name, server_name) = f[3].split_once('/').unwrap_or_else(|| refuse(line));
-    let numbers = |field: &str| -> Vec<i64> {
-        field
-            .split('/')
-            .map(|n| {
-                n.trim_start_matches('+')
-                    .parse()
-                    .unwrap_or_else(|_| refuse(line))
-            })
-            .collect()
-    };
-    let timers: [i64; 5] = numbers(f[4]).try_into().unwrap_or_else(|_| refuse(line));
-    let counts: Vec<u64> = numbers(f[10]).into_iter().map(|n| n as u64).collect();
-    let queues: Vec<u64> = numbers(f[11]).into_iter().map(|n| n as u64).collect();
-    HttpLog {
-        client_ip: client_ip.to_string(),
-        client_port: client_port.parse().unwrap_or_else(|_| refuse(line)),
-        accept_date: accept_date.to_string(),
-        frontend_name: f[2].to_string(),
-        backend_name: backend_name.to_string(),
-        server_name: server_name.to_string(),
-        timers,
-        status_code: f[5].parse().unwrap_or_else(|_| refuse(line)),
-        bytes_read: f[6].parse().unwrap_or_else(|_| refuse(line)),
-        captured_request_cookie: f[7].to_string(),
-        captured_response_cookie: f[8].to_string(),
-        termination_state: f[9].to_string(),
-        counts: counts.try_into().unwrap_or_else(|_| refuse(line)),
-        queues: queues.try_into().unwrap_or_else(|_| refuse(line)),
-        http_request,
-    }
-}
-
-/// `dd/Mon/yyyy:hh:mm:ss.mmm`, as section 8.2.3 describes `request_date`.
-fn is_accept_date(date: &str) -> bool {
-    let b = date.as_bytes();
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
-    b.len() == 24
-        && digits(0..2)
-        && b[2] == b'/'
-        && MONTHS.contains(&&date[3..6])
-        && b[6] == b'/'
-        && digits(7..11)
-        && b[11] == b':'
-        && digits(12..14)
-        && b[14] == b':'
-        && digits(15..17)
-        && b[17] == b':'
-        && digits(18..20)
-        && b[20] == b'.'
-        && digits(21..24)
-}
-
-/// Debian's HAProxy on `addr` (frontend `web`, backend `app` with `servers`), logging raw
-/// httplog lines to its standard output, which a thread collects. `retries 1` and
-/// `option redispatch` are what the gateway does on a failed connection.
-struct Haproxy {
-    child: Child,
-    lines: Arc<Mutex<Vec<String>>>,
-    _dir: tempfile::TempDir,
-}
-
-impl Haproxy {
-    fn start(addr: SocketAddr, servers: &[(&str, SocketAddr)]) -> Haproxy {
-        let program = require_program("haproxy", "haproxy");
-        let dir = workdir();
-        let servers: String = servers
-            .iter()
-            .map(|(name, addr)| format!("  server {name} {addr}\n"))
-            .collect();
-        let config = format!(
-            "global\n  log stdout format raw local0\ndefaults\n  mode http\n  log global\n  option httplog\n  retries 1\n  option redispatch\n  timeout connect 2s\n  timeout client 10s\n  timeout server 10s\nfrontend web\n  bind {addr}\n  default_backend app\nbackend app\n{servers}"
-        );
-        let path = dir.path().join("haproxy.cfg");
-        std::fs::write(&path, config).unwrap();
-        let mut child = Command::new(program)
-            .arg("-db")
-            .arg("-f")
-            .arg(&path)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start haproxy");
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let stdout = child.stdout.take().unwrap();
-        let collected = lines.clone();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                collected.lock().unwrap().push(line);
-            }
-        });
-        let up = wait_for(Duration::from_secs(10), || {
-            std::net::TcpStream::connect(addr).is_ok()
-        });
-        assert!(up.is_some(), "haproxy not accepting on {addr}");
-        Haproxy {
-            child,
-            lines,
-            _dir: dir,
-        }
-    }
-
-    /// The first logged line containing `text`.
-    fn line(&self, text: &str) -> String {
-        let mut found = None;
-        wait_for(Duration::from_secs(5), || {
-            found = self
-                .lines
-                .lock()
-                .unwrap()
-                .iter()
-                .find(|l| l.contains(text))
-                .cloned();
-            found.is_some()
-        });
-        found.unwrap_or_else(|| panic!("haproxy never logged {text:?}"))
-    }
-}
-
-impl Drop for Haproxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The gateway with a plain listener `web` in front of backend `app` (`backend`), writing
-/// `format: haproxy` lines to a file.
-fn gateway(addr: SocketAddr, backend: Backend) -> (Gateway, tempfile::TempDir) {
-    let dir = workdir();
-    let log = dir.path().join("access.log");
-    let config = Config::new(dir.path())
-        .listener(gateway_tests::config::Listener::plain("web", addr).backend("app"))
-        .backend("app", backend)
-        .set("access_log.path", log.display().to_string())
-        .set("access_log.format", "haproxy");
-    let gateway = Gateway::start(dir.path(), &config.yaml(), &[addr]);
-    (gateway, dir)
-}
-
-/// The first line of the gateway's access log in `dir` containing `text`.
-fn gateway_line(dir: &std::path::Path, text: &str) -> String {
-    let path = dir.join("access.log");
-    let mut found = None;
-    wait_for(Duration::from_secs(5), || {
-        found = std::fs::read_to_string(&path)
-            .unwrap_or_default()
-            .lines()
-            .find(|l| l.contains(text))
-            .map(String::from);
-        found.is_some()
-    });
-    found.unwrap_or_else(|| panic!("the gateway never logged {text:?}"))
-}
-
-/// Every field of the two lines that must agree does; the rest (ports, dates, timers) has
-/// the documented form.
-fn assert_same(haproxy: &HttpLog, gateway: &HttpLog) {
-    for log in [haproxy, gateway] {
-        assert_eq!(log.client_ip, "127.0.0.1", "{log:?}");
-        assert!(log.client_port > 0, "{log:?}");
-        assert!(is_accept_date(&log.accept_date), "{log:?}");
-        assert!(log.timers.iter().all(|&t| t >= -1), "{log:?}");
-        assert!(log.timers[4] >= 0, "Ta is always set: {log:?}");
-    }
-    assert_eq!(gateway.frontend_name, haproxy.frontend_name);
-    assert_eq!(gateway.backend_name, haproxy.backend_name);
-    assert_eq!(gateway.server_name, haproxy.server_name);
-    // Which phases were reached (-1: never) agrees; the durations are each process's own.
-    let reached = |log: &HttpLog| log.timers.map(|t| t >= 0);
-    assert_eq!(
-        reached(gateway),
-        reached(haproxy),
-        "{haproxy:?}\n{gateway:?}"
-    );
-    assert_eq!(gateway.status_code, haproxy.status_code);
-    assert_eq!(
-        gateway.captured_request_cookie,
-        haproxy.captured_request_cookie
-    );
-    assert_eq!(
-        gateway.captured_response_cookie,
-        haproxy.captured_response_cookie
-    );
-    assert_eq!(gateway.termination_state, haproxy.termination_state);
-    assert_eq!(gateway.counts, haproxy.counts, "act/fe/be/srv/retries");
-    assert_eq!(gateway.queues, haproxy.queues, "srv_queue/backend_queue");
-    assert_eq!(gateway.http_request, haproxy.http_request);
-}
 
 fn get(addr: SocketAddr, path: &str) -> String {
     let request = format!("GET {path} HTTP/1.1\r\nHost: example.test\r\nConnection: close\r\n\r\n");
@@ -323,6 +85,177 @@ fn a_refused_connection_to_the_server_is_logged_as_haproxy_logs_it() {
     };
     assert_same(&theirs, &ours_as_503);
     assert_eq!(ours.termination_state, "SC--");
+}
+
+/// How long a slow client pauses in the middle of its request head.
+const HEAD_PAUSE: Duration = Duration::from_millis(300);
+
+/// A `Connection: close` GET of `path` over a new connection to `addr` (TLS when `pki` is
+/// given), its head sent in one write, or in two [`HEAD_PAUSE`] apart when `slow`.
+fn get_head_in_parts(addr: SocketAddr, pki: Option<&Pki>, path: &str, slow: bool) -> String {
+    let line = format!("GET {path} HTTP/1.1\r\nHost: example.test\r\n");
+    let rest = "Connection: close\r\n\r\n";
+    let whole = format!("{line}{rest}");
+    let parts: Vec<&[u8]> = if slow {
+        vec![line.as_bytes(), rest.as_bytes()]
+    } else {
+        vec![whole.as_bytes()]
+    };
+    match pki {
+        Some(pki) => send_then_read_to_close(&mut tls_stream(pki, addr), &parts, HEAD_PAUSE),
+        None => send_then_read_to_close(&mut tcp_stream(addr), &parts, HEAD_PAUSE),
+    }
+}
+
+/// TR (time to receive the head) of a head sent in two parts, and of one sent whole, agrees
+/// with HAProxy's over plain TCP or TLS; Ta counts from the head's first byte, as HAProxy's.
+fn head_time_is_logged_as_haproxy_logs_it(tls: bool) {
+    let origin = Origin::start("a");
+    let dir = workdir();
+    let pki = Pki::new();
+    let certificate = pki.leaf(dir.path(), &["localhost"]);
+    let (haproxy_addr, gateway_addr) = (free_addr(), free_addr());
+    let servers = [("a", origin.addr)];
+    let (haproxy, web) = if tls {
+        (
+            Haproxy::start_tls(haproxy_addr, &certificate, &servers),
+            Listener::tls("web", gateway_addr, &certificate),
+        )
+    } else {
+        (
+            Haproxy::start(haproxy_addr, &servers),
+            Listener::plain("web", gateway_addr),
+        )
+    };
+    let backend = Backend::of(&[&origin]);
+    let _gateway = gateway_in(&dir, web, gateway_addr, backend, "haproxy");
+    let pki = tls.then_some(&pki);
+    for (path, slow) in [("/slow-head", true), ("/fast-head", false)] {
+        for addr in [haproxy_addr, gateway_addr] {
+            let answer = get_head_in_parts(addr, pki, path, slow);
+            assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        }
+        let theirs = parse(&haproxy.line(path));
+        let ours = parse(&gateway_line(dir.path(), path));
+        assert_same(&theirs, &ours);
+        assert_eq!(ours.frontend_name, if tls { "web~" } else { "web" });
+        let pause = HEAD_PAUSE.as_millis() as i64;
+        for log in [&theirs, &ours] {
+            let (head, active) = (log.timers[0], log.timers[4]);
+            if slow {
+                // Within scheduling noise: the first part's read may wake late.
+                assert!(
+                    head >= pause * 9 / 10,
+                    "TR of a head sent in two parts: {log:?}"
+                );
+            } else {
+                assert!(head < pause / 3, "TR of a head sent whole: {log:?}");
+            }
+            assert!(active >= head, "Ta includes TR: {log:?}");
+        }
+        let apart = theirs.timers[0].abs_diff(ours.timers[0]);
+        assert!(apart < 100, "TR: HAProxy's {theirs:?}, ours {ours:?}");
+    }
+}
+
+#[test]
+#[ignore = "needs haproxy (make test installs it)"]
+fn the_head_time_over_plain_http_is_logged_as_haproxy_logs_it() {
+    head_time_is_logged_as_haproxy_logs_it(false);
+}
+
+#[test]
+#[ignore = "needs haproxy (make test installs it)"]
+fn the_head_time_over_tls_is_logged_as_haproxy_logs_it() {
+    head_time_is_logged_as_haproxy_logs_it(true);
+}
+
+#[test]
+fn the_json_line_has_the_head_time() {
+    let origin = Origin::start("a");
+    let dir = workdir();
+    let addr = free_addr();
+    let web = Listener::plain("web", addr);
+    let _gateway = gateway_in(&dir, web, addr, Backend::of(&[&origin]), "json");
+    for (path, slow) in [("/slow-head", true), ("/fast-head", false)] {
+        let answer = get_head_in_parts(addr, None, path, slow);
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        let line: serde_json::Value =
+            serde_json::from_str(&gateway_line(dir.path(), path)).expect("a JSON line");
+        let head = line["head_ms"].as_f64().expect("head_ms");
+        let pause = HEAD_PAUSE.as_secs_f64() * 1000.0;
+        if slow {
+            assert!(head >= pause * 0.9, "{line}");
+        } else {
+            assert!(head < pause / 3.0, "{line}");
+        }
+        assert!(line["duration_ms"].as_f64().unwrap() >= head, "{line}");
+    }
+    // On a kept-alive connection, the idle time before a request is neither TR nor Ta
+    // (HAProxy counts it as Ti): both start at the request's first byte.
+    let mut stream = tcp_stream(addr);
+    assert_eq!(get_keep_alive(&mut stream, "/kept-first").0, 200);
+    std::thread::sleep(HEAD_PAUSE);
+    assert_eq!(get_keep_alive(&mut stream, "/kept-second").0, 200);
+    let line: serde_json::Value =
+        serde_json::from_str(&gateway_line(dir.path(), "/kept-second")).expect("a JSON line");
+    let pause = HEAD_PAUSE.as_secs_f64() * 1000.0;
+    assert!(line["head_ms"].as_f64().unwrap() < pause / 3.0, "{line}");
+    assert!(
+        line["duration_ms"].as_f64().unwrap() < pause / 2.0,
+        "{line}"
+    );
+}
+
+/// Heads that never become a request are logged as HAProxy logs them: `<BADREQ>`, no
+/// backend (`web/<NOSRV>`), TR -1, and who ended it in the termination state.
+#[test]
+#[ignore = "needs haproxy (make test installs it)"]
+fn refused_heads_are_logged_as_haproxy_logs_them() {
+    let origin = Origin::start("a");
+    let haproxy_addr = free_addr();
+    let haproxy = Haproxy::start(haproxy_addr, &[("a", origin.addr)]);
+    let gateway_addr = free_addr();
+    let (_gateway, dir) = gateway(gateway_addr, Backend::of(&[&origin]));
+    // (what the client sends, then closes (`true`) or waits for the answer; status, state)
+    let cases: [(&[u8], bool, u16, &str); 3] = [
+        (b"GET /timeout HTTP/1.1\r\nHost: x\r\n", false, 408, "cR--"),
+        (b"GET /abort HTTP/1.1\r\nHost: x\r\n", true, 400, "CR--"),
+        (b"GET /x y z\r\n\r\n", false, 400, "PR--"),
+    ];
+    for (i, (sent, close, status, state)) in cases.into_iter().enumerate() {
+        let mut ports = Vec::new();
+        for addr in [haproxy_addr, gateway_addr] {
+            let mut stream = tcp_stream(addr);
+            ports.push(stream.local_addr().unwrap().port().to_string());
+            if close {
+                std::io::Write::write_all(&mut stream, sent).unwrap();
+                continue; // dropped: closed
+            }
+            let answer = send_then_read_to_close(&mut stream, &[sent], Duration::ZERO);
+            assert!(
+                answer.starts_with(&format!("HTTP/1.1 {status}")),
+                "{answer}"
+            );
+        }
+        let theirs = parse(&haproxy.line(&format!(":{} ", ports[0])));
+        let ours = parse(&gateway_line(dir.path(), &format!(":{} ", ports[1])));
+        assert_same(&theirs, &ours);
+        assert_eq!(ours.status_code, status, "case {i}: {ours:?}");
+        assert_eq!(ours.termination_state, state, "case {i}: {ours:?}");
+        assert_eq!(ours.http_request, "<BADREQ>");
+        assert_eq!(
+            (&*ours.backend_name, &*ours.server_name),
+            ("web", "<NOSRV>")
+        );
+        assert_eq!(ours.timers[..4], [-1; 4], "case {i}: {ours:?}");
+        if status == 408 {
+            let deadline = HEAD_TIMEOUT_S as i64 * 1000;
+            for log in [&theirs, &ours] {
+                assert!(log.timers[4] >= deadline * 9 / 10, "Ta: {log:?}");
+            }
+        }
+    }
 }
 
 #[test]

@@ -471,7 +471,7 @@ fn haproxy_access_log_lines_have_httplog_shape_and_null_connections_when_asked()
     assert!(line.ends_with("\"GET /path?q=1 HTTP/2.0\""), "{line}");
     let null = lines.iter().find(|l| !l.contains("GET")).unwrap();
     assert!(
-        null.contains(" https~ -/- -1/-1/-1/-1/") && null.contains(" CR-- "),
+        null.contains(" https~ https/<NOSRV> -1/-1/-1/-1/") && null.contains(" CR-- "),
         "{null}"
     );
 }

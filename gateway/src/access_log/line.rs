@@ -10,7 +10,8 @@ use std::time::Duration;
 /// intermediate strings.
 #[derive(Serialize)]
 pub struct Entry<'a> {
-    /// When the request head was received, Unix milliseconds; rendered as RFC 3339 UTC.
+    /// When the request's first byte arrived, Unix milliseconds (HAProxy `%tr`); rendered as
+    /// RFC 3339 UTC.
     #[serde(rename = "time", serialize_with = "as_rfc3339")]
     pub unix_ms: u64,
     /// Client `ip:port` (`-` when unknown).
@@ -27,8 +28,11 @@ pub struct Entry<'a> {
     pub server: &'a str,
     /// Status sent to the client (0 when none could be).
     pub status: u16,
-    /// Request in to response done.
+    /// Request's first byte in to response done (HAProxy `Ta`).
     pub duration_ms: f64,
+    /// Time to receive the request head, first byte to blank line (HAProxy `TR`); 0 on
+    /// HTTP/2, whose headers come in one frame.
+    pub head_ms: f64,
     /// Time to connect to the server, -1 if never connected.
     pub connect_ms: f64,
     /// Server response time (connected to response header), -1 if none.
@@ -125,6 +129,7 @@ impl<'a> Entry<'a> {
             server: "-",
             status: 0,
             duration_ms: elapsed.as_secs_f64() * 1000.0,
+            head_ms: 0.0,
             connect_ms: -1.0,
             response_ms: -1.0,
             bytes_sent: 0,
@@ -179,13 +184,26 @@ impl Entry<'_> {
         if self.tls {
             line.push('~');
         }
-        for part in [" ", self.backend, "/", self.server, " "] {
+        // HAProxy's names for no backend (the frontend's) and no server.
+        let backend = match self.backend {
+            "-" => self.listener,
+            backend => backend,
+        };
+        let server = match self.server {
+            "-" => "<NOSRV>",
+            server => server,
+        };
+        for part in [" ", backend, "/", server, " "] {
             line.push_str(part);
         }
         // A timer is -1 when the request never reached its phase, as in HAProxy: TR without
         // a request, Tw without a server chosen, Tc without a connection, Tr without a
         // response.
-        line.push_str(if self.method == "-" { "-1/" } else { "0/" });
+        let head = if self.method == "-" {
+            -1
+        } else {
+            ms(self.head_ms)
+        };
         let queue = if self.server != "-" || self.queue_ms > 0.0 {
             ms(self.queue_ms)
         } else {
@@ -193,6 +211,7 @@ impl Entry<'_> {
         };
         let counts = &self.counts;
         for (i, value) in [
+            head,
             queue,
             ms(self.connect_ms),
             ms(self.response_ms),
@@ -228,6 +247,11 @@ impl Entry<'_> {
         if let Some(id) = self.request_id {
             line.push(' ');
             line.push_str(id);
+        }
+        if self.method == "-" {
+            // No request line was read: HAProxy's placeholder.
+            line.push_str(" \"<BADREQ>\"\n");
+            return;
         }
         for part in [
             " \"",
@@ -302,6 +326,7 @@ mod tests {
             server: "node1",
             status: 200,
             duration_ms: 3.4,
+            head_ms: 1.4,
             connect_ms: 0.6,
             response_ms: 2.2,
             bytes_sent: 12,
@@ -358,7 +383,7 @@ mod tests {
         entry().write_httplog(&mut line);
         assert_eq!(
             String::from_utf8(line).unwrap(),
-            "192.0.2.1:5555 [24/Nov/2026:20:30:00.123] https app/node1 0/0/1/2/3 200 112 - - ---- 3/2/1/1/0 0/0 \"GET /a?b=1 HTTP/1.1\"\n"
+            "192.0.2.1:5555 [24/Nov/2026:20:30:00.123] https app/node1 1/0/1/2/3 200 112 - - ---- 3/2/1/1/0 0/0 \"GET /a?b=1 HTTP/1.1\"\n"
         );
     }
 
@@ -373,7 +398,9 @@ mod tests {
         null.write_httplog(&mut line);
         let line = String::from_utf8(line).unwrap();
         assert!(
-            line.contains("] https~ -/- -1/-1/-1/-1/5 0 0 - - CR-- 0/0/0/0/0 0/0 \"- - -\""),
+            line.contains(
+                "] https~ https/<NOSRV> -1/-1/-1/-1/5 0 0 - - CR-- 0/0/0/0/0 0/0 \"<BADREQ>\""
+            ),
             "{line}"
         );
     }
@@ -390,6 +417,7 @@ mod tests {
             "server",
             "status",
             "duration_ms",
+            "head_ms",
             "bytes_sent",
             "method",
             "path",

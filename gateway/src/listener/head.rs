@@ -1,6 +1,7 @@
 //! Reading an HTTP/1 request head under one deadline (its syntax and framing are checked by
 //! [`super::framing`]).
 
+use crate::proxy::state::HeadTimes;
 use bytes::BytesMut;
 use pingora::protocols::Stream;
 use pingora::server::ShutdownWatch;
@@ -22,14 +23,16 @@ pub(super) const SHUTDOWN_LINGER: Duration = Duration::from_millis(100);
 
 /// How reading a request head ended.
 pub enum Head {
-    /// A complete head (and possibly the start of the body).
-    Complete(BytesMut),
+    /// A complete head (and possibly the start of the body), and when it arrived.
+    Complete(BytesMut, HeadTimes),
     /// The client closed, idled out between requests, or the process is shutting down.
     Closed,
-    /// Part of a head arrived, but not all of it before the deadline.
-    TimedOut,
+    /// Part of a head arrived, then the client closed (HAProxy `CR`); its first byte's time.
+    Aborted(std::time::Instant),
+    /// Part of a head arrived, but not all of it before the deadline (HAProxy `cR`).
+    TimedOut(std::time::Instant),
     /// The head grew past the limit.
-    TooLarge,
+    TooLarge(std::time::Instant),
 }
 
 /// Index just past the blank line ending an HTTP/1 head (`\r\n\r\n` or a bare `\n\n`).
@@ -90,17 +93,22 @@ pub async fn read_head(
         Ok(Ok(n)) if n > 0 => {}
         _ => return Head::Closed,
     }
-    let deadline = Instant::now() + deadline;
+    let first_byte = Instant::now();
+    let deadline = first_byte + deadline;
+    let times = |complete: Instant| HeadTimes {
+        first_byte: first_byte.into_std(),
+        complete: complete.into_std(),
+    };
     let mut scanned = 0;
     loop {
         if let Some(end) = head_end(&buf, scanned) {
             if end > max_bytes {
-                return Head::TooLarge;
+                return Head::TooLarge(first_byte.into_std());
             }
-            return Head::Complete(buf);
+            return Head::Complete(buf, times(Instant::now()));
         }
         if buf.len() > max_bytes {
-            return Head::TooLarge;
+            return Head::TooLarge(first_byte.into_std());
         }
         scanned = buf.len();
         if buf.capacity() - buf.len() < HEAD_BUFFER {
@@ -108,8 +116,8 @@ pub async fn read_head(
         }
         match timeout_at(deadline, stream.read_buf(&mut buf)).await {
             Ok(Ok(n)) if n > 0 => {}
-            Ok(_) => return Head::Closed,
-            Err(_) => return Head::TimedOut,
+            Ok(_) => return Head::Aborted(first_byte.into_std()),
+            Err(_) => return Head::TimedOut(first_byte.into_std()),
         }
     }
 }

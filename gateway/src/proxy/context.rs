@@ -2,7 +2,7 @@
 //! the route and server chosen, its hooks' state and its timings.
 
 use super::routing::Target;
-use super::state::{ListenerState, Role};
+use super::state::{HeadTimes, ListenerState, Role};
 use crate::body_limit::BodyCount;
 use crate::hooks::{Chain, HookState};
 use crate::upstream::{Refusal, ServerState, Upstream};
@@ -15,6 +15,9 @@ pub struct RequestCtx {
     pub(super) state: Arc<ListenerState>,
     /// When the request head was handed to the proxy.
     pub(super) started: Instant,
+    /// When an HTTP/1 request's head arrived (`None` on HTTP/2: a stream's headers come in
+    /// one frame, as HAProxy's `TR` of 0 there says).
+    pub(super) head: Option<HeadTimes>,
     /// The routing target chosen (index in the listener's routes).
     pub(super) route: Option<usize>,
     /// State the hooks keep for this request.
@@ -52,6 +55,7 @@ impl RequestCtx {
         RequestCtx {
             state,
             started: Instant::now(),
+            head: None,
             route: None,
             hooks: HookState::default(),
             body: BodyCount::default(),

@@ -80,7 +80,15 @@ impl GatewayProxy {
             head_bytes: response.map_or(0, head_len),
             counts: self.counts(ctx),
             request_id: ctx.hooks.unique_id.as_ref().and_then(|id| id.to_str().ok()),
-            ..Entry::started(&self.listener.name, client, elapsed)
+            head_ms: ctx
+                .head
+                .map_or(0.0, |h| h.receiving().as_secs_f64() * 1000.0),
+            // HAProxy's request date and `Ta` count from the request's first byte.
+            ..Entry::started(
+                &self.listener.name,
+                client,
+                ctx.head.map_or(elapsed, |h| h.first_byte.elapsed()),
+            )
         });
     }
 }

@@ -106,8 +106,9 @@ impl ProxyHttp for GatewayProxy {
         ctx: &mut RequestCtx,
         handed_over: Box<dyn Any + Send + Sync>,
     ) {
-        if let Some(state) = state::from_reused_connection(handed_over) {
-            ctx.state = state;
+        if let Some(handed_over) = state::from_reused_connection(handed_over) {
+            ctx.state = handed_over.state;
+            ctx.head = Some(handed_over.head);
         }
     }
 

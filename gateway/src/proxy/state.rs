@@ -5,8 +5,8 @@
 //! served by that same state (TLS certificates, head limits, routes, hooks, backends,
 //! errorfiles, timeouts): a reload never changes a connection half-way, as HAProxy's old
 //! process keeps its connections on the old configuration. The listener hands the state to
-//! the proxy with the connection: in the TLS handshake's digest ([`StateHandOver`]), or with
-//! each request of a plain HTTP/1 connection ([`hand_over`]). The proxy takes it back per
+//! the proxy with the connection: in the TLS handshake's digest ([`StateHandOver`]), and with
+//! each HTTP/1 request ([`hand_over`], with the head's arrival times). The proxy takes it back per
 //! request ([`handed_over`], [`from_reused_connection`]).
 
 use super::forwarded::Forwarded;
@@ -22,6 +22,7 @@ use pingora::proxy::Session;
 use std::any::Any;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// What a listener does with a request.
 pub enum Role {
@@ -78,10 +79,39 @@ impl TlsAccept for StateHandOver {
     }
 }
 
-/// The state a plain-HTTP/1 request carries to the proxy (set on each request's session;
-/// Pingora gives it back in `on_connection_reuse`). TLS connections have it in their digest.
-pub fn hand_over(state: &Arc<ListenerState>) -> Box<dyn Any + Send + Sync> {
-    Box::new(state.clone())
+/// When an HTTP/1 request's head arrived, as the listener read it: HAProxy's `TR` is
+/// `complete - first_byte`, and its request date (`%tr`) and `Ta` count from `first_byte`.
+#[derive(Clone, Copy, Debug)]
+pub struct HeadTimes {
+    /// The request's first byte.
+    pub first_byte: Instant,
+    /// The blank line ending its head (or the deadline, for a head that never ended).
+    pub complete: Instant,
+}
+
+impl HeadTimes {
+    /// Time to receive the head (HAProxy `TR`).
+    pub fn receiving(&self) -> Duration {
+        self.complete - self.first_byte
+    }
+}
+
+/// What an HTTP/1 request carries to the proxy from the listener (set on each request's
+/// session; Pingora gives it back in `on_connection_reuse`): the connection's state (TLS
+/// connections have it in their digest too) and when the head arrived.
+pub struct HandOver {
+    /// The connection's listener state.
+    pub state: Arc<ListenerState>,
+    /// When the request's head arrived.
+    pub head: HeadTimes,
+}
+
+/// The hand-over of a request served by `state` whose head arrived at `head`.
+pub fn hand_over(state: &Arc<ListenerState>, head: HeadTimes) -> Box<dyn Any + Send + Sync> {
+    Box::new(HandOver {
+        state: state.clone(),
+        head,
+    })
 }
 
 /// The state of the request's TLS connection, if it was handed over at the handshake.
@@ -91,7 +121,7 @@ pub fn handed_over(session: &Session) -> Option<Arc<ListenerState>> {
     tls.extension.get::<Arc<ListenerState>>().cloned()
 }
 
-/// The state a plain HTTP/1 connection handed over with [`hand_over`].
-pub fn from_reused_connection(value: Box<dyn Any + Send + Sync>) -> Option<Arc<ListenerState>> {
-    value.downcast::<Arc<ListenerState>>().ok().map(|b| *b)
+/// What an HTTP/1 request's listener handed over with [`hand_over`].
+pub fn from_reused_connection(value: Box<dyn Any + Send + Sync>) -> Option<HandOver> {
+    value.downcast::<HandOver>().ok().map(|b| *b)
 }
