@@ -40,7 +40,10 @@ fn wait_open(stats: SocketAddr, listeners: &[&str]) {
     let accepted = wait_for(Duration::from_secs(5), || {
         listeners.iter().all(|l| open(l) == Some(1.0))
     });
-    assert!(accepted.is_some(), "the gateway did not accept {listeners:?}");
+    assert!(
+        accepted.is_some(),
+        "the gateway did not accept {listeners:?}"
+    );
 }
 
 /// What an L4 front relies on at an upgrade: a connection the old process accepted just
@@ -117,7 +120,10 @@ fn an_h2_connection_accepted_before_shutdown_gets_its_first_request_served() {
         .expect("a response to the first request");
     assert_eq!(response.payload.first(), Some(&0x88), "not :status 200");
     let goaway = std::iter::from_fn(|| h2.next(limit)).find(|f| f.kind == GOAWAY);
-    assert!(goaway.is_some(), "the shutdown never reached the connection");
+    assert!(
+        goaway.is_some(),
+        "the shutdown never reached the connection"
+    );
     assert_eq!(origin.hits(), 1);
 }
 
