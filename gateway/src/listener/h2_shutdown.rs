@@ -66,7 +66,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn an_older_connection_hears_of_it_at_once() {
         let (shutdown, watch) = watch::channel(false);
-        let (mut delayed, forward) = after_first_streams(&watch, Duration::from_secs(1));
+        let (delayed, forward) = after_first_streams(&watch, Duration::from_secs(1));
         let mut forward = Box::pin(forward);
         let _ = tokio::time::timeout(Duration::from_secs(5), &mut forward).await;
         assert!(!turned(&delayed));
