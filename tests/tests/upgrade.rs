@@ -106,7 +106,7 @@ fn an_h2_connection_accepted_before_shutdown_gets_its_first_request_served() {
     };
     h2.send(&PREFACE);
     h2.send(&frame(SETTINGS, 0, 0, &[]));
-    let settled = Instant::now() + Duration::from_millis(300);
+    let settled = Instant::now() + Duration::from_millis(150);
     let mut seen = Vec::new();
     while let Some(frame) = h2.next(settled) {
         seen.push(frame.kind);
