@@ -16,6 +16,7 @@
 
 mod admission;
 mod framing;
+mod h2_shutdown;
 mod head;
 mod proxy_header;
 mod redirect;
@@ -280,7 +281,10 @@ impl ServerApp for ListenerApp {
         }
         let mut stream = self.tls_handshake(stream, &state).await?;
         if matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
-            return Box::pin(self.proxy.process_new(stream, shutdown)).await;
+            let wait = h2_shutdown::FIRST_STREAMS.min(state.timeouts.client);
+            let (shutdown, forward) = h2_shutdown::after_first_streams(shutdown, wait);
+            let served = Box::pin(self.proxy.process_new(stream, &shutdown));
+            return tokio::select! { served = served => served, never = forward => match never {} };
         }
         let (keep_alive, head_timeout) = (state.timeouts.keep_alive, state.timeouts.client);
         let keep_alive_secs = Some(keep_alive.as_secs().max(1));

@@ -32,8 +32,8 @@ impl Front {
         let pinned: Vec<SocketAddr> = gateways.iter().map(|_| crate::free_addr()).collect();
         let socket = dir.join("haproxy.sock");
         let mut config = format!(
-            "global\n  stats socket {} level admin\n\
-             defaults\n  mode tcp\n  timeout connect 2s\n  timeout client 60s\n  \
+            "global\n  stats socket {} level admin\n  log stderr format raw local0 info\n\
+             defaults\n  mode tcp\n  log global\n  option tcplog\n  timeout connect 2s\n  timeout client 60s\n  \
              timeout server 60s\n  retries 2\n  option redispatch\n\
              frontend balanced\n  bind {addr}\n  default_backend {BALANCED}\n\
              backend {BALANCED}\n  balance roundrobin\n",

@@ -285,7 +285,10 @@ fn origins_follow_dns(cluster: &Cluster) {
     }
 }
 
-/// (f) Both gateways upgraded, one after the other, under load through the front.
+/// (f) Both gateways upgraded, one after the other, under load through the front; with
+/// `UPGRADE_ROUNDS=n`, n times (the loop that found the request lost on a new HTTP/2
+/// connection, `tests/upgrade.rs`). Failures are printed with their time since the first
+/// upgrade, next to each upgrade's.
 fn rolling_upgrade_loses_nothing(cluster: &mut Cluster) {
     let to = cluster.front.addr;
     let clients = vec![
@@ -295,29 +298,30 @@ fn rolling_upgrade_loses_nothing(cluster: &mut Cluster) {
     ];
     let load = Load::start(clients, to);
     assert!(wait_for(Duration::from_secs(10), || load.succeeded() >= 30).is_some());
-    for i in 0..cluster.members.len() {
-        let pid = cluster.members[i].gateway().pid();
-        cluster.members[i].upgrade();
-        assert_ne!(cluster.members[i].gateway().pid(), pid);
-        cluster.wait_front(i, "UP");
-        let before = load.succeeded();
-        assert!(wait_for(Duration::from_secs(10), || load.succeeded() >= before + 30).is_some());
+    let rounds: usize = std::env::var("UPGRADE_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(1);
+    let first = Instant::now();
+    for round in 0..rounds {
+        for i in 0..cluster.members.len() {
+            let pid = cluster.members[i].gateway().pid();
+            eprintln!("{:?}: round {round}, upgrading gw{i}", first.elapsed());
+            cluster.members[i].upgrade();
+            assert_ne!(cluster.members[i].gateway().pid(), pid);
+            cluster.wait_front(i, "UP");
+            let before = load.succeeded();
+            let served = wait_for(Duration::from_secs(10), || load.succeeded() >= before + 30);
+            assert!(served.is_some(), "(f) the load stalled");
+        }
     }
     let outcomes = load.finish();
-    let failures: Vec<&String> = outcomes
+    let failures: Vec<(Duration, &String)> = outcomes
         .iter()
-        .filter_map(|(_, o)| o.as_ref().err())
-        .collect();
-    // Known, not yet explained: in about one run in six, one request on a new connection
-    // (of ~3,000) fails with hyper's "connection closed" at the moment an old process stops
-    // accepting. Tolerated here (one, of that kind only) so that the rest of (f) guards every
-    // run; the issue stays open until it is found.
-    let unexplained: Vec<&&String> = failures
-        .iter()
-        .filter(|f| !f.contains("connection closed"))
+        .filter_map(|(t, o)| Some((t.saturating_duration_since(first), o.as_ref().err()?)))
         .collect();
     assert!(
-        failures.len() <= 1 && unexplained.is_empty(),
+        failures.is_empty(),
         "(f) {} of {} failed: {failures:#?}",
         failures.len(),
         outcomes.len()
@@ -374,61 +378,4 @@ fn two_gateways_behind_an_l4_front_act_as_one() {
 fn a_rolling_upgrade_behind_the_front_loses_no_request() {
     let mut cluster = Cluster::start();
     rolling_upgrade_loses_nothing(&mut cluster);
-}
-
-/// What an L4 front relies on at an upgrade: a connection the old process accepted just
-/// before it stopped still gets its TLS handshake and its first request served, however late
-/// they come (the front opened it for a client that could not know). Only connections that
-/// served a request already are closed while idle.
-#[test]
-fn a_connection_accepted_before_shutdown_gets_its_first_request_served() {
-    use gateway_tests::client::{read_head, tcp_stream, tls_connector};
-    use gateway_tests::config::{yaml, Backend, Config, Listener};
-    use gateway_tests::gateway::{workdir, Gateway};
-    use gateway_tests::origin::Origin;
-    use gateway_tests::pki::Pki;
-    use std::io::Write;
-    let dir = workdir();
-    let pki = Pki::new();
-    let cert = pki.leaf(dir.path(), &["localhost"]);
-    let origin = Origin::start("a");
-    let free = gateway_tests::free_addr;
-    let (plain, tls, stats) = (free(), free(), free());
-    let config = Config::new(dir.path())
-        .listener(Listener::plain("web", plain).backend("app"))
-        .listener(Listener::tls("https", tls, &cert).backend("app"))
-        .backend("app", Backend::of(&[&origin]))
-        .set("server.grace_period", "3s")
-        .set("stats", yaml(&format!("{{ address: \"{stats}\" }}")));
-    let gateway = Gateway::start(dir.path(), &config.yaml(), &[plain, tls, stats]);
-    let (silent_plain, silent_tls) = (tcp_stream(plain), tcp_stream(tls));
-    let open = |listener: &str| {
-        let labels = [("listener", listener)];
-        metric_value(&scrape(stats), "gateway_connections_current", &labels)
-    };
-    let accepted = wait_for(Duration::from_secs(5), || {
-        open("web") == Some(1.0) && open("https") == Some(1.0)
-    });
-    assert!(accepted.is_some());
-    gateway.signal("TERM");
-    gateway.wait_log("Broadcasting graceful shutdown", 1, Duration::from_secs(10));
-    // Well past the 100 ms an idle kept-alive connection is still watched: the scenario's
-    // timing.
-    std::thread::sleep(Duration::from_millis(500));
-    let request = b"GET /late HTTP/1.1\r\nHost: localhost\r\n\r\n";
-    let mut silent_plain = silent_plain;
-    silent_plain.write_all(request).unwrap();
-    let mut silent_tls = tls_connector(&pki)
-        .build()
-        .connect("localhost", silent_tls)
-        .expect("the TLS handshake after the shutdown began");
-    silent_tls.write_all(request).unwrap();
-    for head in [read_head(&mut silent_plain), read_head(&mut silent_tls)] {
-        assert!(head.starts_with("HTTP/1.1 200"), "{head:?}");
-        assert!(
-            head.to_ascii_lowercase().contains("connection: close"),
-            "{head}"
-        );
-    }
-    assert_eq!(origin.hits(), 2);
 }
