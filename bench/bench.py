@@ -23,7 +23,8 @@ Results go to target/bench/results.json and target/bench/results.md.
 
 Environment: THREADS (1), ROUNDS (3), DURATION (seconds, 8), CONNECTIONS (64),
 IDLE_CONNECTIONS (8000: HAProxy reserves two descriptors per connection and the hard
-descriptor limit here is 20000), SCENARIOS (comma list; default all), PROXIES (comma list),
+descriptor limit here is 20000), IDLE_SETTLE (seconds, 20: the longest wait for the
+proxy's memory to settle after the idle connections opened), SCENARIOS (comma list; default all), PROXIES (comma list),
 CLIENT_THREADS (wrk's and h2load's threads; default THREADS: with two proxy threads one
 client thread would be the bottleneck), GATEWAY_B (another gateway binary, run as `gateway-b` with gateway-lean's configuration when
 PROXIES names it), GATEWAY_BIN (the binary of `gateway`, `gateway-lean` and `gateway-hooks`;
@@ -50,6 +51,7 @@ DURATION = int(os.environ.get("DURATION", "8"))
 CONNECTIONS = int(os.environ.get("CONNECTIONS", "64"))
 IDLE = int(os.environ.get("IDLE_CONNECTIONS", "8000"))
 CLIENT_THREADS = int(os.environ.get("CLIENT_THREADS", str(THREADS)))
+IDLE_SETTLE = int(os.environ.get("IDLE_SETTLE", "20"))
 ORIGINS = [9101, 9102, 9103]
 
 # name -> (https RSA port, https ECDSA port, redirect port)
@@ -506,12 +508,28 @@ async def hold_idle(port, count):
     return conns
 
 
+def settled_rss(proc):
+    """RSS once the proxy has caught up: a TLS 1.3 client is done before the server has read its
+    Finished and sent tickets, so on a busy machine handshakes are still in flight (each holding
+    its record buffers) for a while after the last connection opened. At least 2 s, then until
+    two readings 1 s apart differ by less than 0.5% (at most IDLE_SETTLE seconds)."""
+    time.sleep(2)
+    last, waited = proc.rss_kib(), 2
+    while waited < IDLE_SETTLE:
+        time.sleep(1)
+        waited += 1
+        now = proc.rss_kib()
+        if abs(now - last) < last * 0.005:
+            return now
+        last = now
+    return last
+
+
 def idle_rss(proc, port):
     before = proc.rss_kib()
     loop = asyncio.new_event_loop()
     conns = loop.run_until_complete(hold_idle(port, IDLE))
-    time.sleep(2)
-    after = proc.rss_kib()
+    after = settled_rss(proc)
     for w in conns:
         w.close()
     loop.run_until_complete(asyncio.sleep(0.5))

@@ -43,7 +43,9 @@ pub async fn request_body(session: &mut Session, state: &ListenerState) {
 /// shut): read and discard what the client still sends, within `state`'s bounds, then let it go.
 pub async fn lingering_close(stream: &mut Stream, state: &ListenerState) {
     let deadline = Instant::now() + state.timeouts.drain;
-    let mut buf = [0u8; 16 * 1024];
+    // On the heap: a buffer here would be part of every connection's future, idle or not
+    // (16 KiB per idle TLS connection).
+    let mut buf = vec![0u8; 16 * 1024];
     let mut drained = 0;
     while drained < state.limits.drain_bytes {
         match timeout_at(deadline, stream.read(&mut buf)).await {
