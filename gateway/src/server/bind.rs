@@ -55,8 +55,11 @@ impl Bound {
 }
 
 fn bind(what: &str, address: SocketAddr) -> Result<TcpListener, String> {
-    // std sets SO_REUSEADDR as Pingora does; Pingora raises the backlog when it takes the fd.
-    TcpListener::bind(address).map_err(|e| format!("{what}: cannot bind {address}: {e}"))
+    // std sets SO_REUSEADDR as Pingora does; Pingora raises the backlog when it takes the fd,
+    // and its runtime needs the socket non-blocking.
+    TcpListener::bind(address)
+        .and_then(|socket| socket.set_nonblocking(true).map(|()| socket))
+        .map_err(|e| format!("{what}: cannot bind {address}: {e}"))
 }
 
 fn fatal(reason: &str) -> ! {
