@@ -24,7 +24,7 @@ fn upgrade_with_a_new_listener_on_a_taken_port_exits_with_the_reason() {
     let origin = Origin::start("n1");
     let addr = free_addr();
     let old_config = Config::plain(dir.path(), addr, &[&origin]);
-    let mut old = Gateway::start(dir.path(), &old_config.yaml(), &[addr]);
+    let old = Gateway::start(dir.path(), &old_config.yaml(), &[addr]);
     let held = taken_port();
     let taken = held.local_addr().unwrap();
     let new_config = old_config.listener(Listener::plain("extra", taken).backend("app"));
