@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """HTTP/2 requests to the gateway as python `h2` sends them, for tests/tests/http_semantics.rs.
 
-    h2_request.py PORT CA_PEM PATH [--method M] [--headers N] [--body BYTES] [--tries N]
+    h2_request.py PORT CA_PEM PATH [--method M] [--headers N] [--body BYTES] [--tries N] [--no-length]
 
 Sends TRIES requests one after another on one connection (each on its own stream), with N extra
 header fields and a body of BYTES bytes (sent as fast as flow control allows, to its end even
@@ -26,6 +26,7 @@ parser.add_argument("--method", default="GET")
 parser.add_argument("--headers", type=int, default=0)
 parser.add_argument("--body", type=int, default=0)
 parser.add_argument("--tries", type=int, default=1)
+parser.add_argument("--no-length", action="store_true", help="send no content-length (a streamed body)")
 args = parser.parse_args()
 
 context = ssl.create_default_context(cafile=args.ca)
@@ -47,7 +48,7 @@ def request(method, path, extra_headers, body_size):
     headers = [(":method", method), (":path", path), (":scheme", "https"),
                (":authority", "localhost")]
     headers += [("x-extra-%d" % i, "v") for i in range(extra_headers)]
-    if body_size:
+    if body_size and not args.no_length:
         headers.append(("content-length", str(body_size)))
     conn.send_headers(stream, headers, end_stream=body_size == 0)
     sock.sendall(conn.data_to_send())

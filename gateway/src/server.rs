@@ -2,7 +2,7 @@
 //! control service (health checks, admin socket, privilege drop) and the access-log writer.
 
 use crate::access_log::AccessLog;
-use crate::config::model::{Config, Limits};
+use crate::config::model::Limits;
 use crate::control::Control;
 use crate::hooks::Registry;
 use crate::listener::{ConnectionLimit, ListenerApp};
@@ -10,6 +10,7 @@ use crate::live::Live;
 use crate::proxy::GatewayProxy;
 use crate::runtime_config::RuntimeConfig;
 use crate::stats::StatsApp;
+use bind::WithSockets;
 use pingora::apps::http_app::HttpServer;
 use pingora::listeners::ListenerConfig;
 use pingora::modules::http::compression::ResponseCompressionBuilder;
@@ -21,6 +22,8 @@ use pingora::server::Server;
 use pingora::services::background::GenBackgroundService;
 use pingora::services::listening::Service;
 use std::sync::Arc;
+
+mod bind;
 
 /// Client sockets get no read buffer of Pingora's (its default is 64 KiB per connection, held
 /// for the connection's life): request heads are read into their own buffer, and OpenSSL
@@ -58,9 +61,7 @@ pub fn build(
     registry: Registry,
 ) -> Result<(Server, Arc<Live>, Arc<Control>), String> {
     let config = &runtime.config;
-    if !opt.upgrade {
-        check_bindable(config)?;
-    }
+    let mut sockets = bind::all(config, !opt.upgrade)?;
     let mut conf = config.server.to_server_conf();
     conf.daemon = opt.daemon;
     let mut server = Server::new_with_opt_and_conf(opt, conf);
@@ -97,7 +98,10 @@ pub fn build(
         service.add_listener(
             ListenerConfig::tcp(slot.address.to_string()).l4_buffer(CLIENT_SOCKET_BUFFERS),
         );
-        server.add_service(service);
+        server.add_service(WithSockets::new(
+            service,
+            bind::take(&mut sockets, slot.address),
+        ));
     }
 
     let mut ports: Vec<u16> = live.listeners.iter().map(|l| l.address.port()).collect();
@@ -108,7 +112,10 @@ pub fn build(
         app.add_module(ResponseCompressionBuilder::enable(7));
         let mut service = Service::new("stats".to_string(), app);
         service.add_tcp(&stats.address.to_string());
-        server.add_service(service);
+        server.add_service(WithSockets::new(
+            service,
+            bind::take(&mut sockets, stats.address),
+        ));
         ports.push(stats.address.port());
     }
 
@@ -130,22 +137,4 @@ pub fn build(
         Arc::new(crate::acme::AcmeService),
     ));
     Ok((server, live, control))
-}
-
-/// At a fresh start (not `-u`, where the sockets come from the old process), every listening
-/// address must be free: a bind failure is fatal here, with its reason, instead of a listener
-/// thread that gives up later while the rest serves.
-fn check_bindable(config: &Config) -> Result<(), String> {
-    let addresses = config
-        .listeners
-        .iter()
-        .map(|l| (format!("listener {}", l.name), l.address))
-        .chain(config.stats.map(|s| ("stats".to_string(), s.address)));
-    let mut held = Vec::new();
-    for (what, address) in addresses {
-        let socket = std::net::TcpListener::bind(address)
-            .map_err(|e| format!("{what}: cannot bind {address}: {e}"))?;
-        held.push(socket);
-    }
-    Ok(())
 }

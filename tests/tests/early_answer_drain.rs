@@ -1,14 +1,18 @@
 //! The bounds of the drain after an early answer (`limits.drain_bytes`, `timeouts.drain`): a
 //! client still sending its body after a 413 is read from for at most that long and that much,
-//! then the connection is closed (a write fails).
+//! then the connection is closed (a write fails). Over HTTP/2, a streamed body (no
+//! `Content-Length`) refused part-way is drained too, and its 413 reaches curl and python `h2`.
 
-use gateway_tests::free_addr;
+use gateway_tests::config::Backend;
 use gateway_tests::gateway::{server_section, workdir, Gateway};
 use gateway_tests::origin::Origin;
+use gateway_tests::pki::Pki;
+use gateway_tests::{free_addr, python, require_python_module};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::time::Duration;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// A plain listener refusing bodies over 1000 bytes, with the given drain settings.
 fn gateway(dir: &Path, addr: SocketAddr, origin: &Origin, drain: &str) -> Gateway {
@@ -120,4 +124,83 @@ fn drain_settings_out_of_range_are_refused() {
         assert_ne!(code, 0, "{out}");
         assert!(out.contains(expected), "{expected:?} in {out}");
     }
+}
+
+/// curl over HTTP/2 uploading `size` bytes from a pipe (so with no `Content-Length`) to `url`:
+/// the status it read (0: none) and how long it took.
+fn curl_streamed(ca: &Path, url: &str, size: usize) -> (u16, Duration) {
+    let start = Instant::now();
+    let mut curl = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--http2"])
+        .args(["--max-time", "10", "-X", "POST", "-T", "-", "--cacert"])
+        .arg(ca)
+        .arg(url)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("curl (Debian package curl)");
+    let mut stdin = curl.stdin.take().unwrap();
+    // curl stops reading once it has its answer: a failed write is expected.
+    let _ = stdin.write_all(&vec![b'x'; size]);
+    drop(stdin);
+    let out = curl.wait_with_output().unwrap();
+    let status = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0);
+    (status, start.elapsed())
+}
+
+#[test]
+fn a_streamed_http2_body_over_the_limit_gets_its_413_and_the_connection_goes_on() {
+    require_python_module("h2", "python3-h2");
+    let dir = workdir();
+    let pki = Pki::new();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, pki.ca_pem()).unwrap();
+    let origin = Origin::start("o");
+    let addr = free_addr();
+    let _gateway = Gateway::start_tls(dir.path(), &pki, addr, Backend::of(&[&origin]), |c| {
+        c.set("limits.body_bytes", 1000).set("timeouts.drain", "5s")
+    });
+    let url = format!("https://localhost:{}/up", addr.port());
+    for size in [100_000, 1_000_000] {
+        for attempt in 0..10 {
+            let (status, took) = curl_streamed(&ca, &url, size);
+            assert_eq!(status, 413, "curl, {size} bytes, attempt {attempt}");
+            // Not held for the drain's time: the stream ends as soon as curl ends its body.
+            assert!(took < Duration::from_secs(4), "curl took {took:?}");
+        }
+    }
+    // python h2 sends its whole body after the answer; then a GET on the same connection.
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("h2_request.py");
+    let out = Command::new(python())
+        .arg(script)
+        .arg(addr.port().to_string())
+        .arg(&ca)
+        .arg("/up")
+        .args([
+            "--method",
+            "POST",
+            "--body",
+            "1000000",
+            "--no-length",
+            "--tries",
+            "10",
+        ])
+        .output()
+        .unwrap();
+    let verdict: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+    assert!(
+        verdict["statuses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| *s == 413),
+        "{verdict}"
+    );
+    assert_eq!(verdict["after"], 200, "the connection goes on: {verdict}");
+    // The origin got no more than the limit of any body (nor a whole request).
+    assert_eq!(origin.hits(), 1, "only the GET reached the origin");
 }

@@ -24,7 +24,13 @@ fn daemon_flag_detaches_and_writes_the_pid_file() {
         launcher.log()
     );
     assert!(wait_for(Duration::from_secs(10), || accepting(addr)).is_some());
-    let pid_text = std::fs::read_to_string(dir.path().join("gateway.pid")).unwrap();
+    // The sockets listen from the start (bound before Pingora runs): the pid file may come later.
+    let pid_file = dir.path().join("gateway.pid");
+    let written = wait_for(Duration::from_secs(10), || {
+        std::fs::read_to_string(&pid_file).is_ok_and(|t| t.trim().parse::<u32>().is_ok())
+    });
+    assert!(written.is_some(), "no pid file");
+    let pid_text = std::fs::read_to_string(&pid_file).unwrap();
     let pid: u32 = pid_text.trim().parse().unwrap();
     assert_ne!(pid, launcher.pid(), "the daemon is a different process");
 

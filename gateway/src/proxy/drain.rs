@@ -6,8 +6,11 @@
 //! closed (lingering close). Also: a response cut short by its origin reaches an HTTP/2 client as
 //! what was sent so far, then a reset.
 
+use super::respond::Answer;
 use super::state::ListenerState;
 use bytes::Bytes;
+use http::header::CONTENT_LENGTH;
+use pingora::protocols::http::ServerSession as HttpSession;
 use pingora::protocols::Stream;
 use pingora::proxy::Session;
 use std::time::Duration;
@@ -29,6 +32,36 @@ pub async fn request_body(session: &mut Session, state: &ListenerState) {
         // sending on an error status (curl) waits for it. Already ended: nothing is written.
         let _ = downstream.write_response_body(Bytes::new(), true).await;
     }
+    discard(downstream, state).await;
+}
+
+/// Answer `answer` to an HTTP/2 request whose body has no declared length and is not all read
+/// (a streamed body refused part-way). curl (7.88) stops sending on an error status by ending
+/// its body, then waits for the stream to end: the answer's END_STREAM goes out only after the
+/// body ended (or the bounds of the drain were reached), so the stream closes cleanly and the
+/// connection stays usable. An END_STREAM sent with the head leaves curl waiting for a
+/// connection close.
+pub async fn answer_streamed(
+    session: &mut Session,
+    answer: Answer,
+    state: &ListenerState,
+) -> pingora::Result<()> {
+    answer.send_open(session).await?;
+    let downstream = session.as_downstream_mut();
+    discard(downstream, state).await;
+    downstream.write_response_body(Bytes::new(), true).await
+}
+
+/// Whether `session` is an HTTP/2 request with a body of no declared length, not all read.
+pub fn is_streamed_h2(session: &mut Session) -> bool {
+    let downstream = session.as_downstream_mut();
+    downstream.is_http2()
+        && !downstream.is_body_done()
+        && !downstream.req_header().headers.contains_key(CONTENT_LENGTH)
+}
+
+/// Read and discard request body, within `state`'s bounds.
+async fn discard(downstream: &mut HttpSession, state: &ListenerState) {
     let deadline = Instant::now() + state.timeouts.drain;
     let mut drained = 0;
     while drained < state.limits.drain_bytes {

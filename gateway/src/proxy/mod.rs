@@ -363,10 +363,14 @@ impl ProxyHttp for GatewayProxy {
         let code = status::for_error(e);
         if code > 0 && session.response_written().is_none() {
             let answer = Answer::error(code, &ctx.state.error_pages);
-            match answer.send(session).await {
+            let sent = match drain::is_streamed_h2(session) && code != 408 {
+                true => drain::answer_streamed(session, answer, &ctx.state).await,
+                false => answer.send(session).await,
+            };
+            match sent {
                 // A client too slow to send its body (408) is not waited for again. HTTP/2
-                // streams are not drained here: with the body half-forwarded, a client that
-                // stops sending (curl) would wait forever; they are reset as before.
+                // streams are drained above when their body has no declared length; with a
+                // declared one, the rest of the body never comes (curl stops sending): reset.
                 Ok(()) if code != 408 && !session.as_downstream().is_http2() => {
                     drain::request_body(session, &ctx.state).await
                 }

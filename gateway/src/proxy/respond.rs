@@ -109,6 +109,20 @@ impl Answer {
         Ok(())
     }
 
+    /// Like [`Answer::send`], but the response is left open (no END_STREAM on HTTP/2): the
+    /// caller ends it (`drain::answer_streamed`).
+    pub async fn send_open(self, session: &mut Session) -> Result<()> {
+        let head = match self.plain_error {
+            true => pingora::protocols::http::ServerSession::generate_error(self.status()),
+            false => self.head,
+        };
+        session.write_response_header(Box::new(head), false).await?;
+        if !self.body.is_empty() {
+            session.write_response_body(Some(self.body), false).await?;
+        }
+        Ok(())
+    }
+
     /// Write onto `stream` as HTTP/1.1, before Pingora has seen the request: an errorfile as
     /// written, anything else with `Date` and `Connection` (`keep_alive` or `close`). Without
     /// `keep_alive` the connection is then shut. `true` when everything was written.
