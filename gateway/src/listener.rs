@@ -16,11 +16,13 @@
 
 mod admission;
 mod framing;
+mod h2;
 mod head;
 mod proxy_header;
 mod redirect;
 
 pub use admission::{ConnectionLimit, MIN_QUEUE};
+pub use h2::h2_options;
 
 use crate::access_log::line::Counts;
 use crate::access_log::{AccessLog, Entry};
@@ -235,7 +237,9 @@ impl ServerApp for ListenerApp {
         }
         let mut stream = self.tls_handshake(stream, &state).await?;
         if matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
-            return Box::pin(self.proxy.process_new(stream, shutdown)).await;
+            // Boxed: an HTTP/1 connection should not carry the h2 loop's space.
+            Box::pin(h2::serve(&self.proxy, stream, shutdown)).await;
+            return None;
         }
         let (keep_alive, head_timeout) = (state.timeouts.keep_alive, state.timeouts.client);
         let error_pages = &state.error_pages;
