@@ -16,12 +16,14 @@
 
 mod admission;
 mod framing;
+mod h2;
 mod h2_shutdown;
 mod head;
 mod proxy_header;
 mod redirect;
 
 pub use admission::{ConnectionLimit, MIN_QUEUE};
+pub use h2::h2_options;
 
 use crate::access_log::line::Counts;
 use crate::access_log::{AccessLog, Entry};
@@ -283,8 +285,10 @@ impl ServerApp for ListenerApp {
         if matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
             let wait = h2_shutdown::FIRST_STREAMS.min(state.timeouts.client);
             let (shutdown, forward) = h2_shutdown::after_first_streams(shutdown, wait);
-            let served = Box::pin(self.proxy.process_new(stream, &shutdown));
-            return tokio::select! { served = served => served, never = forward => match never {} };
+            // Boxed: an HTTP/1 connection should not carry the h2 loop's space.
+            let served = Box::pin(h2::serve(&self.proxy, stream, &shutdown));
+            tokio::select! { () = served => {}, never = forward => match never {} }
+            return None;
         }
         let (keep_alive, head_timeout) = (state.timeouts.keep_alive, state.timeouts.client);
         let keep_alive_secs = Some(keep_alive.as_secs().max(1));

@@ -2,10 +2,9 @@
 //! control service (health checks, admin socket, privilege drop) and the access-log writer.
 
 use crate::access_log::AccessLog;
-use crate::config::model::Limits;
 use crate::control::Control;
 use crate::hooks::Registry;
-use crate::listener::{ConnectionLimit, ListenerApp};
+use crate::listener::{h2_options, ConnectionLimit, ListenerApp};
 use crate::live::Live;
 use crate::proxy::GatewayProxy;
 use crate::runtime_config::RuntimeConfig;
@@ -14,7 +13,6 @@ use bind::WithSockets;
 use pingora::apps::http_app::HttpServer;
 use pingora::listeners::ListenerConfig;
 use pingora::modules::http::compression::ResponseCompressionBuilder;
-use pingora::protocols::http::v2::server::{default_h2_options, H2Options};
 use pingora::protocols::l4::stream::L4BufferSettings;
 use pingora::proxy::http_proxy;
 use pingora::server::configuration::Opt;
@@ -33,24 +31,6 @@ const CLIENT_SOCKET_BUFFERS: L4BufferSettings = L4BufferSettings {
     read: Some(0),
     write: None,
 };
-
-/// Streams a client may reset before the gateway has started on them, per connection: past
-/// this the connection is closed with GOAWAY (the HTTP/2 "rapid reset" attack, CVE-2023-44487).
-const H2_PENDING_RESETS: usize = 20;
-/// Stream errors the gateway itself answers with RST_STREAM per connection before closing it.
-const H2_LOCAL_ERROR_RESETS: usize = 64;
-
-/// HTTP/2 settings from `limits`: concurrent streams, header list size (a CONTINUATION flood
-/// ends there), and the reset budgets above.
-fn h2_options(limits: &Limits) -> H2Options {
-    let mut options = default_h2_options();
-    options
-        .max_concurrent_streams(limits.h2_streams)
-        .max_header_list_size(u32::try_from(limits.header_bytes).unwrap_or(u32::MAX))
-        .max_pending_accept_reset_streams(H2_PENDING_RESETS)
-        .max_local_error_reset_streams(Some(H2_LOCAL_ERROR_RESETS));
-    options
-}
 
 /// Build the Pingora server for `runtime`; `opt` carries Pingora's own flags (`-d`, `-u`),
 /// `registry` the hook kinds reloads build with. Also returns the running state, which the
