@@ -41,8 +41,8 @@ impl Balancers {
 
 /// Weighted round robin over the primary (or the backup) servers, without allocating per
 /// request: `order` lists each server `weight` times, spread out (stride scheduling), and a
-/// cursor walks it. When the server it lands on is not eligible, the next ones in server
-/// order are tried, so any eligible server is found in one pass.
+/// cursor walks it. A server that is not eligible passes its turn on; after `MAX_STEPS` turns
+/// the rest are tried in server order, so any eligible server is found.
 struct RoundRobin {
     /// Indexes into [`Upstream::servers`] of this group, in server order.
     members: Box<[usize]>,
@@ -69,9 +69,16 @@ impl RoundRobin {
         if self.order.is_empty() {
             return None;
         }
-        let at = self.order[self.cursor.fetch_add(1, Relaxed) % self.order.len()] as usize;
+        // Skipping a server takes the next turn, so the others share its turns evenly.
+        let mut at = 0;
+        for _ in 0..self.order.len().min(MAX_STEPS) {
+            at = self.order[self.cursor.fetch_add(1, Relaxed) % self.order.len()] as usize;
+            if accept(self.members[at]) {
+                return Some(self.members[at]);
+            }
+        }
         let n = self.members.len();
-        (0..n)
+        (1..n)
             .map(|step| self.members[(at + step) % n])
             .find(|&i| accept(i))
     }
