@@ -9,12 +9,18 @@ the same nginx origins, sends N1 and then N2 requests with h2load, and reports
 (instructions(N2) - instructions(N1)) / (N2 - N1): the start-up, shutdown and health-check
 work cancels out, what is left is the cost of one request.
 
-Environment: BINARIES (comma list of label=path; default `gateway=target/release/gateway`),
+Environment: BINARIES (comma list of label=path; default `gateway=target/release/gateway`; a
+path prefixed `bare:` is the `bare_pingora` example, started as `make bench` starts
+`pingora-bare`, e.g. `pingora-bare=bare:target/release/examples/bare_pingora`),
 MODES (h1,h2: HTTP/1.1 keep-alive over TLS, and HTTP/2 with 10 streams per connection),
-N1 (1000), N2 (5000). Results: target/bench/instructions.md.
+N1 (1000), N2 (5000), RUNS (1; with more, the median and the spread are reported). Results: target/bench/instructions.md, with each gateway's ratio to the
+`bare:` binary when there is one (the gap to Pingora's own cost); the callgrind files stay in
+target/bench/instructions/ for `callgrind_annotate --inclusive=yes`.
 """
 import os
 import re
+import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -26,26 +32,42 @@ import bench  # noqa: E402  (the same certificates, origins and configuration as
 OUT = bench.OUT / "instructions"
 N1 = int(os.environ.get("N1", "1000"))
 N2 = int(os.environ.get("N2", "5000"))
+RUNS = int(os.environ.get("RUNS", "1"))
 MODES = os.environ.get("MODES", "h1,h2").split(",")
 H2LOAD_ARGS = {"h1": ["--h1", "-m", "1"], "h2": ["-m", "10"]}
 
 
 def binaries():
     spec = os.environ.get("BINARIES", f"gateway={bench.ROOT / 'target/release/gateway'}")
-    pairs = [item.split("=", 1) for item in spec.split(",") if item]
-    for label, path in pairs:
+    triples = []
+    for item in filter(None, spec.split(",")):
+        label, path = item.split("=", 1)
+        bare = path.startswith("bare:")
+        path = path.removeprefix("bare:")
         if not Path(path).is_file():
             sys.exit(f"instructions: {label}: no binary at {path}")
-    return pairs
+        triples.append((label, path, bare))
+    return triples
 
 
-def count(binary, config, mode, requests):
+def argv_port(binary, bare, config):
+    """The command line that starts `binary` and the TLS port it serves on."""
+    if not bare:
+        return [binary, "-c", str(config)], bench.PORTS["gateway"][0]
+    ports = bench.PORTS[bench.BASELINE]
+    certs = bench.OUT / "certs"
+    return [binary, "1", certs / "rsa.crt", certs / "rsa.key", f"127.0.0.1:{ports[0]}",
+            certs / "ecdsa.crt", certs / "ecdsa.key", f"127.0.0.1:{ports[1]}",
+            "--", *(f"127.0.0.1:{p}" for p in bench.ORIGINS)], ports[0]
+
+
+def count(label, binary, bare, config, mode, requests):
     """Total instructions of one gateway process that served `requests` requests."""
-    out = OUT / f"callgrind.{Path(binary).name}.{mode}.{requests}"
+    out = OUT / f"callgrind.{label}.{mode}.{requests}"
+    argv, port = argv_port(binary, bare, config)
     proc = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
-                             binary, "-c", str(config)],
+                             *map(str, argv)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    port = bench.PORTS["gateway"][0]
     try:
         bench.wait_port(port, timeout=120)
         result = subprocess.run(["h2load", *H2LOAD_ARGS[mode], "-c", "4", "-t", "1", "-n",
@@ -54,7 +76,8 @@ def count(binary, config, mode, requests):
         if f"{requests} succeeded" not in result:
             sys.exit(f"instructions: {binary} {mode}: not every request succeeded:\n{result}")
     finally:
-        proc.terminate()
+        # Pingora's own SIGTERM handling waits out a 5-minute grace period; SIGINT is its fast exit.
+        proc.send_signal(signal.SIGINT if bare else signal.SIGTERM)
         proc.wait(timeout=120)
     summary = re.search(r"^summary: (\d+)", out.read_text(), re.M)
     if summary is None:
@@ -76,18 +99,27 @@ def main():
     try:
         for port in bench.ORIGINS:
             bench.wait_port(port)
-        for label, binary in binaries():
+        for label, binary, bare in binaries():
             for mode in MODES:
-                low, high = count(binary, config, mode, N1), count(binary, config, mode, N2)
-                per_request = (high - low) / (N2 - N1)
-                rows.append((label, mode, per_request))
-                print(f"{label:>12} {mode}: {per_request:,.0f} instructions per request", flush=True)
+                runs = []
+                for _ in range(RUNS):
+                    low = count(label, binary, bare, config, mode, N1)
+                    high = count(label, binary, bare, config, mode, N2)
+                    runs.append((high - low) / (N2 - N1))
+                    print(f"{label:>12} {mode}: {runs[-1]:,.0f} instructions per request",
+                          flush=True)
+                rows.append((label, mode, statistics.median(runs), bare, max(runs) - min(runs)))
     finally:
         nginx.terminate()
         nginx.wait()
-    lines = [f"N1={N1} N2={N2} ({time.strftime('%Y-%m-%d %H:%M')})", "",
-             "| binary | mode | instructions per request |", "|---|---|---|"]
-    lines += [f"| {label} | {mode} | {value:,.0f} |" for label, mode, value in rows]
+    base = {mode: value for _, mode, value, bare, _ in rows if bare}
+    lines = [f"N1={N1} N2={N2} RUNS={RUNS} ({time.strftime('%Y-%m-%d %H:%M')})", "",
+             "| binary | mode | instructions per request (median) | spread | / pingora-bare |",
+             "|---|---|---|---|---|"]
+    for label, mode, value, _, spread in rows:
+        ratio = f"{value / base[mode]:.3f}×" if base.get(mode) else "-"
+        lines.append(f"| {label} | {mode} | {value:,.0f} | {spread:,.0f} | {ratio} |")
+    print("\n".join(lines), flush=True)
     (bench.OUT / "instructions.md").write_text("\n".join(lines) + "\n")
 
 

@@ -4,6 +4,7 @@
 use crate::body_limit::{declared_fits, parse_content_length};
 use crate::config::model::Limits;
 use crate::head_limits::{self, Head};
+use std::mem::MaybeUninit;
 
 /// Header fields httparse is given room for (Pingora's own limit); `limits.headers` is lower.
 const MAX_HEADERS: usize = 256;
@@ -14,9 +15,11 @@ const MAX_CHUNK_LINE: usize = 4096;
 /// framing rules and `limits`; the status to refuse it with. Ambiguous framing is refused
 /// outright, as nginx and Envoy do, so no two parsers can disagree about where a request ends.
 pub fn check<'a>(buf: &'a [u8], limits: &Limits) -> Result<Checked<'a>, u16> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut request = httparse::Request::new(&mut headers);
-    let head_len = match request.parse(buf) {
+    // Left uninitialised: httparse writes the ones it fills (saves ~1.4k instructions a request
+    // that setting 256 empty headers cost).
+    let mut headers = [const { MaybeUninit::<httparse::Header>::uninit() }; MAX_HEADERS];
+    let mut request = httparse::Request::new(&mut []);
+    let head_len = match request.parse_with_uninit_headers(buf, &mut headers) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => return Err(400),
         Err(httparse::Error::TooManyHeaders) => return Err(431),

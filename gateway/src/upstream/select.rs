@@ -1,16 +1,17 @@
-//! Choosing a server: Pingora's weighted round robin and ketama (consistent) hashing over the
-//! primary servers, least-connections and power-of-two-choices here (Pingora leaves them to
-//! the user), then round robin over the backups while no primary is eligible.
+//! Choosing a server: weighted round robin, Pingora's ketama (consistent) hashing,
+//! least-connections and power-of-two-choices over the primary servers, then round robin over
+//! the backups while no primary is eligible. Round robin is ours: Pingora's `select_with`
+//! builds a `HashSet` per call; this one walks a table built at each weight change.
 
 use super::{ServerState, Upstream};
 use crate::config::model::Balance;
 use futures::FutureExt;
-use pingora::lb::selection::{BackendSelection, Consistent, RoundRobin};
+use pingora::lb::selection::{BackendSelection, Consistent};
 use pingora::lb::{discovery, Backend, Backends, LoadBalancer};
 use pingora::protocols::l4::socket::SocketAddr as PingoraAddr;
 use std::cell::Cell;
 use std::collections::BTreeSet;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 /// How many ring or round-robin steps a selection may take before giving up.
 const MAX_STEPS: usize = 256;
@@ -19,10 +20,10 @@ const MAX_STEPS: usize = 256;
 #[derive(Clone, Copy)]
 struct ServerIndex(usize);
 
-/// The Pingora balancers of a backend at its current weights.
+/// The balancers of a backend at its current weights.
 pub(super) struct Balancers {
-    primary: LoadBalancer<RoundRobin>,
-    backup: Option<LoadBalancer<RoundRobin>>,
+    primary: RoundRobin,
+    backup: Option<RoundRobin>,
     ring: Option<LoadBalancer<Consistent>>,
 }
 
@@ -31,11 +32,71 @@ impl Balancers {
     pub(super) fn new(servers: &[ServerState], balance: &Balance) -> Balancers {
         let has_backup = servers.iter().any(|s| s.config.backup);
         Balancers {
-            primary: balancer(servers, false),
-            backup: has_backup.then(|| balancer(servers, true)),
+            primary: RoundRobin::new(servers, false),
+            backup: has_backup.then(|| RoundRobin::new(servers, true)),
             ring: matches!(balance, Balance::Hash(_)).then(|| balancer(servers, false)),
         }
     }
+}
+
+/// Weighted round robin over the primary (or the backup) servers, without allocating per
+/// request: `order` lists each server `weight` times, spread out (stride scheduling), and a
+/// cursor walks it. A server that is not eligible passes its turn on; after `MAX_STEPS` turns
+/// the rest are tried in server order, so any eligible server is found.
+struct RoundRobin {
+    /// Indexes into [`Upstream::servers`] of this group, in server order.
+    members: Box<[usize]>,
+    /// Positions in `members`, each `weight` times.
+    order: Box<[u32]>,
+    cursor: AtomicUsize,
+}
+
+impl RoundRobin {
+    fn new(servers: &[ServerState], backup: bool) -> RoundRobin {
+        let members: Box<[usize]> = (0..servers.len())
+            .filter(|&i| servers[i].config.backup == backup)
+            .collect();
+        let weights: Vec<usize> = members.iter().map(|&i| servers[i].weight()).collect();
+        RoundRobin {
+            order: spread(&weights),
+            members,
+            cursor: AtomicUsize::new(0),
+        }
+    }
+
+    /// The next server that `accept`s.
+    fn next(&self, accept: &impl Fn(usize) -> bool) -> Option<usize> {
+        if self.order.is_empty() {
+            return None;
+        }
+        // Skipping a server takes the next turn, so the others share its turns evenly.
+        let mut at = 0;
+        for _ in 0..self.order.len().min(MAX_STEPS) {
+            at = self.order[self.cursor.fetch_add(1, Relaxed) % self.order.len()] as usize;
+            if accept(self.members[at]) {
+                return Some(self.members[at]);
+            }
+        }
+        let n = self.members.len();
+        (1..n)
+            .map(|step| self.members[(at + step) % n])
+            .find(|&i| accept(i))
+    }
+}
+
+/// Member positions, each `weights[i]` times (a weight of 0 counts as 1: such a server is
+/// skipped at selection), interleaved: the k-th turn of member i falls at (k + ½) / weight.
+fn spread(weights: &[usize]) -> Box<[u32]> {
+    let mut turns: Vec<(f64, u32)> = weights
+        .iter()
+        .enumerate()
+        .flat_map(|(i, &w)| {
+            let w = w.max(1);
+            (0..w).map(move |k| ((k as f64 + 0.5) / w as f64, i as u32))
+        })
+        .collect();
+    turns.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    turns.into_iter().map(|(_, i)| i).collect()
 }
 
 impl Upstream {
@@ -52,13 +113,13 @@ impl Upstream {
             (Balance::Hash(_), Some(key), Some(ring)) => from(ring, key, &eligible),
             (Balance::LeastConn, _, _) => self.least_loaded(&eligible),
             (Balance::Random, _, _) => self.two_choices(&eligible),
-            _ if self.slowstart => from(&balancers.primary, b"", &|i| {
-                eligible(i) && self.servers[i].ramp_admits()
-            })
-            .or_else(|| from(&balancers.primary, b"", &eligible)),
-            _ => from(&balancers.primary, b"", &eligible),
+            _ if self.slowstart => balancers
+                .primary
+                .next(&|i| eligible(i) && self.servers[i].ramp_admits())
+                .or_else(|| balancers.primary.next(&eligible)),
+            _ => balancers.primary.next(&eligible),
         };
-        primary.or_else(|| from(balancers.backup.as_ref()?, b"", &eligible))
+        primary.or_else(|| balancers.backup.as_ref()?.next(&eligible))
     }
 
     /// The eligible primary server with the fewest requests in flight relative to its
@@ -259,6 +320,28 @@ mod tests {
         assert_eq!(up.servers[1].effective_weight(), 1, "5% of 20");
         let to_s1 = (0..1000).filter(|_| up.pick(None, None) == Some(1)).count();
         assert!(to_s1 < 100, "{to_s1} of 1000 while ramping");
+    }
+
+    #[test]
+    fn weights_are_spread_out_in_the_round_robin_order() {
+        assert_eq!(&*super::spread(&[1, 3]), [1, 0, 1, 1]);
+        assert_eq!(&*super::spread(&[2, 2, 0]), [0, 1, 2, 0, 1]);
+        assert!(super::spread(&[]).is_empty());
+    }
+
+    #[test]
+    fn round_robin_follows_weights_and_skips_the_ineligible() {
+        let up = upstream(&[(1, false), (3, false), (2, false)], Balance::RoundRobin);
+        let mut counts = [0; 3];
+        for _ in 0..600 {
+            counts[up.pick(None, None).unwrap()] += 1;
+        }
+        assert_eq!(counts, [100, 300, 200]);
+        let picks: Vec<_> = (0..12).map(|_| up.pick(Some(1), None).unwrap()).collect();
+        assert!(!picks.contains(&1), "{picks:?}");
+        up.set_admin(1, AdminState::Maint);
+        up.set_admin(2, AdminState::Maint);
+        assert!((0..6).all(|_| up.pick(None, None) == Some(0)));
     }
 
     #[test]
