@@ -1,13 +1,16 @@
 //! Listening sockets bound by the gateway itself, so that a bind failure at start is fatal with
 //! its reason (as in HAProxy and nginx) rather than a panic in one Pingora thread while the rest
 //! serves. The sockets go into Pingora's fd table (the one `-u` hands over), where its listeners
-//! find them instead of binding again.
+//! find them instead of binding again. They are bound but not listening: Pingora calls
+//! `listen()` when its service starts, so a client that connects earlier is refused rather than
+//! queued before the process is ready (a SIGHUP sent then would be lost).
 
 use crate::config::model::Config;
 use async_trait::async_trait;
 use pingora::server::{ListenFds, RuntimeOpts, ShutdownWatch};
 use pingora::services::Service;
-use std::net::{SocketAddr, TcpListener};
+use tokio::net::TcpSocket;
+use std::net::SocketAddr;
 use std::os::fd::IntoRawFd;
 
 /// A socket bound at start for the listening address `key` (the address string given to Pingora).
@@ -15,7 +18,7 @@ pub struct Bound {
     what: String,
     key: String,
     address: SocketAddr,
-    socket: Option<TcpListener>,
+    socket: Option<TcpSocket>,
 }
 
 impl Bound {
@@ -54,11 +57,16 @@ impl Bound {
     }
 }
 
-fn bind(what: &str, address: SocketAddr) -> Result<TcpListener, String> {
-    // std sets SO_REUSEADDR as Pingora does; Pingora raises the backlog when it takes the fd,
-    // and its runtime needs the socket non-blocking.
-    TcpListener::bind(address)
-        .and_then(|socket| socket.set_nonblocking(true).map(|()| socket))
+/// A non-blocking socket bound to `address` with SO_REUSEADDR, as Pingora binds its own;
+/// Pingora's listener calls `listen()` on it when it takes the fd.
+fn bind(what: &str, address: SocketAddr) -> Result<TcpSocket, String> {
+    let socket = match address {
+        SocketAddr::V4(_) => TcpSocket::new_v4(),
+        SocketAddr::V6(_) => TcpSocket::new_v6(),
+    };
+    socket
+        .and_then(|socket| socket.set_reuseaddr(true).map(|()| socket))
+        .and_then(|socket| socket.bind(address).map(|()| socket))
         .map_err(|e| format!("{what}: cannot bind {address}: {e}"))
 }
 
