@@ -9,9 +9,9 @@ use crate::config::model::Config;
 use async_trait::async_trait;
 use pingora::server::{ListenFds, RuntimeOpts, ShutdownWatch};
 use pingora::services::Service;
-use tokio::net::TcpSocket;
 use std::net::SocketAddr;
 use std::os::fd::IntoRawFd;
+use tokio::net::TcpSocket;
 
 /// A socket bound at start for the listening address `key` (the address string given to Pingora).
 pub struct Bound {
