@@ -254,6 +254,14 @@ pub fn gateway_line(dir: &std::path::Path, text: &str) -> String {
 /// Every field of the two lines that must agree does; the rest (ports, dates, timers) has
 /// the documented form.
 pub fn assert_same(haproxy: &HttpLog, gateway: &HttpLog) {
+    assert_same_but_connections(haproxy, gateway);
+    assert_eq!(gateway.counts, haproxy.counts, "act/fe/be/srv/retries");
+}
+
+/// [`assert_same`] but for act/fe, where HAProxy may still count a connection the test
+/// closed just before (its readiness probe, on a busy machine): ours is at least 1 and at
+/// most HAProxy's; be/srv/retries agree.
+pub fn assert_same_but_connections(haproxy: &HttpLog, gateway: &HttpLog) {
     for log in [haproxy, gateway] {
         assert_eq!(log.client_ip, "127.0.0.1", "{log:?}");
         assert!(log.client_port > 0, "{log:?}");
@@ -281,7 +289,13 @@ pub fn assert_same(haproxy: &HttpLog, gateway: &HttpLog) {
         haproxy.captured_response_cookie
     );
     assert_eq!(gateway.termination_state, haproxy.termination_state);
-    assert_eq!(gateway.counts, haproxy.counts, "act/fe/be/srv/retries");
+    for i in 0..2 {
+        assert!(
+            (1..=haproxy.counts[i]).contains(&gateway.counts[i]),
+            "act/fe: {gateway:?} {haproxy:?}"
+        );
+    }
+    assert_eq!(gateway.counts[2..], haproxy.counts[2..], "be/srv/retries");
     assert_eq!(gateway.queues, haproxy.queues, "srv_queue/backend_queue");
     assert_eq!(gateway.http_request, haproxy.http_request);
 }
