@@ -112,10 +112,7 @@ impl ListenerApp {
         let Some(log) = &self.access_log else {
             return;
         };
-        let digest = stream.get_socket_digest();
-        let client = digest
-            .as_ref()
-            .and_then(|d| d.peer_addr()?.as_inet().copied());
+        let client = client_address(stream);
         log.log(&Entry {
             status,
             method: request.method,
@@ -163,10 +160,7 @@ impl ListenerApp {
         let Some(log) = &self.access_log else {
             return;
         };
-        let digest = stream.get_socket_digest();
-        let client = digest
-            .as_ref()
-            .and_then(|d| d.peer_addr()?.as_inet().copied());
+        let client = client_address(stream);
         log.log(&Entry {
             status,
             termination,
@@ -242,10 +236,7 @@ impl ListenerApp {
             .as_ref()
             .filter(|_| self.log_null_connections)
         {
-            let digest = stream.get_socket_digest();
-            let peer = digest
-                .as_ref()
-                .and_then(|d| d.peer_addr()?.as_inet().copied());
+            let peer = client_address(stream);
             let tls = self.listener.state.load().tls.is_some();
             log.log_null_connection(&self.listener.name, tls, peer, self.counts());
         }
@@ -380,4 +371,10 @@ impl Drop for OpenConnection<'_> {
         self.0.connections.dec();
         OPEN_CONNECTIONS.fetch_sub(1, Relaxed);
     }
+}
+
+/// The client's address as the socket saw it (the PROXY header's, when one was read).
+fn client_address(stream: &Stream) -> Option<std::net::SocketAddr> {
+    let digest = stream.get_socket_digest();
+    digest.as_ref()?.peer_addr()?.as_inet().copied()
 }
