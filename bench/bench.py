@@ -28,7 +28,8 @@ proxy's memory to settle after the idle connections opened), SCENARIOS (comma li
 CLIENT_THREADS (wrk's and h2load's threads; default THREADS: with two proxy threads one
 client thread would be the bottleneck), GATEWAY_B (another gateway binary, run as `gateway-b` with gateway-lean's configuration when
 PROXIES names it), GATEWAY_BIN (the binary of `gateway`, `gateway-lean` and `gateway-hooks`;
-default target/release/gateway: a past build measured with today's script).
+default target/release/gateway: a past build measured with today's script), PORT_OFFSET (0: added to
+every port, for two runs side by side).
 """
 import asyncio
 import json
@@ -90,6 +91,13 @@ PAIRS = [
 # A listener with an RSA and an ECDSA certificate for the same names (the gateway picks by the
 # client's signature algorithms): full handshakes with the pair against RSA alone.
 PAIR_PORTS = {"gateway": 7445}
+# PORT_OFFSET (default 0) shifts every port above, so two runs (e.g. two worktrees'
+# `make bench-instructions`) can share the machine without taking each other's ports.
+PORT_OFFSET = int(os.environ.get("PORT_OFFSET", "0"))
+ORIGINS = [p + PORT_OFFSET for p in ORIGINS]
+PORTS = {name: tuple(p + PORT_OFFSET if p else p for p in ports) for name, ports in PORTS.items()}
+PAIR_PORTS = {name: p + PORT_OFFSET for name, p in PAIR_PORTS.items()}
+REDIS_PORT += PORT_OFFSET
 PEERS = ["haproxy-ref", "haproxy-tuned", "nginx"]
 # What the gateway is built on: shown for reference, not a peer the goal is measured against.
 BASELINE = "pingora-bare"
