@@ -1,9 +1,9 @@
 # The two commands a newcomer runs: `make demo` and `make test`.
 SYSTEM_PACKAGES := cmake pkg-config libssl-dev perl make curl
 TEST_PACKAGES := prometheus chromium systemd python3-h2 testssl.sh openssl haproxy redis-server dnsmasq python3-grpcio pebble
-BENCH_PACKAGES := haproxy nginx wrk nghttp2-client python3 redis-server valgrind
+BENCH_PACKAGES := haproxy nginx wrk nghttp2-client python3 redis-server valgrind strace
 
-.PHONY: all deps test-deps bench-deps build release cert demo test lint check ci bench bench-instructions audit soak fuzz-config
+.PHONY: all deps test-deps bench-deps build release cert demo test lint check ci bench bench-instructions bench-syscalls audit soak fuzz-config
 
 all: build
 
@@ -44,6 +44,11 @@ bench: bench-deps release
 ## BINARIES=old=path,new=path compares builds. See bench/instructions.py.
 bench-instructions: bench-deps release
 	python3 bench/instructions.py
+
+## System calls (and their sizes) and CPU time per response, gateway against the peers. See bench/syscalls.py.
+bench-syscalls: bench-deps release
+	cargo build --release -p gateway --example bare_pingora
+	python3 bench/syscalls.py
 
 ## TLS audit: testssl.sh against the shipped defaults; fails on any HIGH or CRITICAL finding.
 audit: test-deps build cert
