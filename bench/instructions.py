@@ -109,7 +109,8 @@ def main():
     origin = bench.OUT / "origin.conf"
     origin.write_text(bench.origin_conf())
     nginx = subprocess.Popen(["nginx", "-c", str(origin), "-g", "daemon off;"])
-    config = OUT / "gateway.yaml"
+    # Named by the offset: two runs side by side (PORT_OFFSET) must not share a configuration.
+    config = OUT / f"gateway.{bench.PORT_OFFSET}.yaml"
     config.write_text(bench.gateway_conf("gateway"))
     rows = []
     try:
