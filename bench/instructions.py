@@ -12,7 +12,11 @@ work cancels out, what is left is the cost of one request.
 Environment: BINARIES (comma list of label=path; default `gateway=target/release/gateway`; a
 path prefixed `bare:` is the `bare_pingora` example, started as `make bench` starts
 `pingora-bare`, e.g. `pingora-bare=bare:target/release/examples/bare_pingora`),
-MODES (h1,h2: HTTP/1.1 keep-alive over TLS, and HTTP/2 with 10 streams per connection),
+MODES (h1,h2: HTTP/1.1 keep-alive over TLS, and HTTP/2 with 10 streams per connection;
+`redirect`: `make bench`'s redirect-80, plain HTTP/1.1 keep-alive `GET /some/path?q=1` to the
+redirect listener, every answer a 301), for which BINARIES may also name the peers:
+`nginx=nginx:` and `haproxy=haproxy:` run `make bench`'s nginx (single process: `master_process
+off`) and haproxy-tuned (`-db`) configurations from the programs on PATH,
 N1 (1000), N2 (5000), RUNS (1; with more, the median and the spread are reported). Results: target/bench/instructions.md, with each gateway's ratio to the
 `bare:` binary when there is one (the gap to Pingora's own cost); the callgrind files stay in
 target/bench/instructions/ for `callgrind_annotate --inclusive=yes`.
@@ -34,7 +38,9 @@ N1 = int(os.environ.get("N1", "1000"))
 N2 = int(os.environ.get("N2", "5000"))
 RUNS = int(os.environ.get("RUNS", "1"))
 MODES = os.environ.get("MODES", "h1,h2").split(",")
-H2LOAD_ARGS = {"h1": ["--h1", "-m", "1"], "h2": ["-m", "10"]}
+H2LOAD_ARGS = {"h1": ["--h1", "-m", "1"], "h2": ["-m", "10"], "redirect": ["--h1", "-m", "1"]}
+# What a `label=kind:` entry of BINARIES starts (kind `bare`: a path follows the colon).
+PEERS = {"nginx": "nginx", "haproxy": "haproxy-tuned"}
 
 
 def binaries():
@@ -42,18 +48,31 @@ def binaries():
     triples = []
     for item in filter(None, spec.split(",")):
         label, path = item.split("=", 1)
-        bare = path.startswith("bare:")
-        path = path.removeprefix("bare:")
-        if not Path(path).is_file():
+        kind, _, rest = path.partition(":")
+        kind = kind if rest or kind in PEERS else "gateway"
+        path = rest if kind != "gateway" else path
+        if kind not in PEERS and not Path(path).is_file():
             sys.exit(f"instructions: {label}: no binary at {path}")
-        triples.append((label, path, bare))
+        triples.append((label, path, kind))
     return triples
 
 
-def argv_port(binary, bare, config):
-    """The command line that starts `binary` and the TLS port it serves on."""
-    if not bare:
-        return [binary, "-c", str(config)], bench.PORTS["gateway"][0]
+def argv_port(binary, kind, config, mode):
+    """The command line that starts `binary` (of `kind`) and the port `mode` is sent to."""
+    index = 2 if mode == "redirect" else 0
+    if kind == "gateway":
+        return [binary, "-c", str(config)], bench.PORTS["gateway"][index]
+    if kind in PEERS:
+        name = PEERS[kind]
+        if kind == "nginx":
+            conf = OUT / "nginx.conf"
+            conf.write_text(bench.nginx_conf())
+            argv = ["nginx", "-c", conf, "-g", "master_process off; daemon off;"]
+        else:
+            conf = OUT / "haproxy.cfg"
+            conf.write_text(bench.haproxy_conf(tuned=True))
+            argv = ["haproxy", "-db", "-f", conf]
+        return argv, bench.PORTS[name][index]
     ports = bench.PORTS[bench.BASELINE]
     certs = bench.OUT / "certs"
     return [binary, "1", certs / "rsa.crt", certs / "rsa.key", f"127.0.0.1:{ports[0]}",
@@ -61,23 +80,25 @@ def argv_port(binary, bare, config):
             "--", *(f"127.0.0.1:{p}" for p in bench.ORIGINS)], ports[0]
 
 
-def count(label, binary, bare, config, mode, requests):
+def count(label, binary, kind, config, mode, requests):
     """Total instructions of one gateway process that served `requests` requests."""
     out = OUT / f"callgrind.{label}.{mode}.{requests}"
-    argv, port = argv_port(binary, bare, config)
+    argv, port = argv_port(binary, kind, config, mode)
     proc = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
                              *map(str, argv)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         bench.wait_port(port, timeout=120)
+        url = (f"http://127.0.0.1:{port}/some/path?q=1" if mode == "redirect"
+               else f"https://127.0.0.1:{port}/")
         result = subprocess.run(["h2load", *H2LOAD_ARGS[mode], "-c", "4", "-t", "1", "-n",
-                                 str(requests), f"https://127.0.0.1:{port}/"],
+                                 str(requests), url],
                                 check=True, capture_output=True, text=True).stdout
         if f"{requests} succeeded" not in result:
             sys.exit(f"instructions: {binary} {mode}: not every request succeeded:\n{result}")
     finally:
         # Pingora's own SIGTERM handling waits out a 5-minute grace period; SIGINT is its fast exit.
-        proc.send_signal(signal.SIGINT if bare else signal.SIGTERM)
+        proc.send_signal(signal.SIGINT if kind == "bare" else signal.SIGTERM)
         proc.wait(timeout=120)
     summary = re.search(r"^summary: (\d+)", out.read_text(), re.M)
     if summary is None:
@@ -99,12 +120,15 @@ def main():
     try:
         for port in bench.ORIGINS:
             bench.wait_port(port)
-        for label, binary, bare in binaries():
+        for label, binary, kind in binaries():
+            bare = kind == "bare"
             for mode in MODES:
+                if mode != "redirect" and kind in PEERS or mode == "redirect" and bare:
+                    continue  # peers are counted on redirects only; Pingora has no redirect
                 runs = []
                 for _ in range(RUNS):
-                    low = count(label, binary, bare, config, mode, N1)
-                    high = count(label, binary, bare, config, mode, N2)
+                    low = count(label, binary, kind, config, mode, N1)
+                    high = count(label, binary, kind, config, mode, N2)
                     runs.append((high - low) / (N2 - N1))
                     print(f"{label:>12} {mode}: {runs[-1]:,.0f} instructions per request",
                           flush=True)
