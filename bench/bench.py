@@ -214,7 +214,8 @@ def gateway_conf(name):
 
     certs = OUT / "certs"
     servers = "\n".join(f'      - {{ name: o{i}, address: "127.0.0.1:{p}" }}' for i, p in enumerate(ORIGINS))
-    observability = "" if lean else f"""stats: {{ address: "127.0.0.1:{rsa + 1000}" }}
+    # Stats 500 above: PORT_OFFSETs are whole thousands, so +1000 met another run's https port.
+    observability = "" if lean else f"""stats: {{ address: "127.0.0.1:{rsa + 500}" }}
 access_log: {{ path: {OUT}/gateway-access.log, format: haproxy }}
 """
     return f"""server:

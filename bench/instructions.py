@@ -15,7 +15,9 @@ path prefixed `bare:` is the `bare_pingora` example, started as `make bench` sta
 those peers with `make bench`'s nginx and haproxy-tuned configurations, one process each, e.g.
 `nginx=nginx:/usr/sbin/nginx,haproxy-tuned=haproxy:/usr/sbin/haproxy`),
 MODES (h1,h2: HTTP/1.1 keep-alive over TLS, and HTTP/2 with 10 streams per connection; also
-64k: HTTP/1.1 keep-alive over TLS fetching the 64 KiB file, `make bench`'s tls-64k-response),
+64k: HTTP/1.1 keep-alive over TLS fetching the 64 KiB file, `make bench`'s tls-64k-response;
+redirect: `make bench`'s redirect-80, plain HTTP/1.1 keep-alive `GET /some/path?q=1` to the
+redirect listener, every answer a 301; pingora-bare has no redirect listener and is skipped),
 N1 (1000), N2 (5000), RUNS (1; with more, the median and the spread are reported). Results: target/bench/instructions.md, with each gateway's ratio to the
 `bare:` binary when there is one (the gap to Pingora's own cost); the callgrind files stay in
 target/bench/instructions/ for `callgrind_annotate --inclusive=yes`.
@@ -37,8 +39,9 @@ N1 = int(os.environ.get("N1", "1000"))
 N2 = int(os.environ.get("N2", "5000"))
 RUNS = int(os.environ.get("RUNS", "1"))
 MODES = os.environ.get("MODES", "h1,h2").split(",")
-H2LOAD_ARGS = {"h1": ["--h1", "-m", "1"], "h2": ["-m", "10"], "64k": ["--h1", "-m", "1"]}
-PATHS = {"64k": "/64k"}
+H2LOAD_ARGS = {"h1": ["--h1", "-m", "1"], "h2": ["-m", "10"], "64k": ["--h1", "-m", "1"],
+               "redirect": ["--h1", "-m", "1"]}
+PATHS = {"64k": "/64k", "redirect": "/some/path?q=1"}
 
 
 KINDS = ("bare", "nginx", "haproxy")
@@ -57,19 +60,20 @@ def binaries():
     return triples
 
 
-def argv_port(binary, kind, config):
-    """The command line that starts `binary` and the TLS port it serves on."""
+def argv_port(binary, kind, config, mode):
+    """The command line that starts `binary` (of `kind`) and the port `mode` is sent to."""
+    index = 2 if mode == "redirect" else 0
     if kind == "gateway":
-        return [binary, "-c", str(config)], bench.PORTS["gateway"][0]
+        return [binary, "-c", str(config)], bench.PORTS["gateway"][index]
     if kind == "nginx":
         conf = OUT / "nginx.conf"
         conf.write_text(bench.nginx_conf())
         # One process (no master): the worker's instructions are the ones counted.
-        return [binary, "-c", conf, "-g", "daemon off; master_process off;"], bench.PORTS["nginx"][0]
+        return [binary, "-c", conf, "-g", "daemon off; master_process off;"], bench.PORTS["nginx"][index]
     if kind == "haproxy":
         conf = OUT / "haproxy-tuned.cfg"
         conf.write_text(bench.haproxy_conf(True))
-        return [binary, "-db", "-f", conf], bench.PORTS["haproxy-tuned"][0]
+        return [binary, "-db", "-f", conf], bench.PORTS["haproxy-tuned"][index]
     ports = bench.PORTS[bench.BASELINE]
     certs = bench.OUT / "certs"
     return [binary, "1", certs / "rsa.crt", certs / "rsa.key", f"127.0.0.1:{ports[0]}",
@@ -80,14 +84,15 @@ def argv_port(binary, kind, config):
 def count(label, binary, kind, config, mode, requests):
     """Total instructions of one gateway process that served `requests` requests."""
     out = OUT / f"callgrind.{label}.{mode}.{requests}"
-    argv, port = argv_port(binary, kind, config)
+    argv, port = argv_port(binary, kind, config, mode)
     proc = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
                              *map(str, argv)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         bench.wait_port(port, timeout=120)
+        scheme = "http" if mode == "redirect" else "https"
         result = subprocess.run(["h2load", *H2LOAD_ARGS[mode], "-c", "4", "-t", "1", "-n",
-                                 str(requests), f"https://127.0.0.1:{port}{PATHS.get(mode, '/')}"],
+                                 str(requests), f"{scheme}://127.0.0.1:{port}{PATHS.get(mode, '/')}"],
                                 check=True, capture_output=True, text=True).stdout
         if f"{requests} succeeded" not in result:
             sys.exit(f"instructions: {binary} {mode}: not every request succeeded:\n{result}")
@@ -118,6 +123,8 @@ def main():
             bench.wait_port(port)
         for label, binary, kind in binaries():
             for mode in MODES:
+                if mode == "redirect" and kind == "bare":
+                    continue  # Pingora alone has no redirect listener
                 runs = []
                 for _ in range(RUNS):
                     low = count(label, binary, kind, config, mode, N1)

@@ -31,7 +31,7 @@ use crate::config::model::Redirect;
 use crate::metrics::{ListenerMetrics, OPEN_CONNECTIONS};
 use crate::proxy::drain;
 use crate::proxy::redirect::challenge_answer;
-use crate::proxy::respond::Answer;
+use crate::proxy::respond::{write_http1, Answer};
 use crate::proxy::state::{hand_over, HeadTimes, StateHandOver};
 use crate::proxy::{GatewayProxy, ListenerSlot, ListenerState, Role};
 use crate::transport::Transport;
@@ -91,14 +91,23 @@ impl ListenerApp {
         state: &ListenerState,
         shutdown: &ShutdownWatch,
     ) -> bool {
-        let answer = challenge_answer(request.target, &state.error_pages)
-            .or_else(|| redirect::answer(request, redirect));
-        let (answer, keep_alive) = match answer {
-            Some(answer) => (answer, request.keep_alive && !*shutdown.borrow()),
-            None => (Answer::error(400, &state.error_pages), false),
-        };
-        let status = answer.status();
-        let written = answer.write_to(stream, keep_alive).await;
+        let keep_alive = request.keep_alive && !*shutdown.borrow();
+        let pages = &state.error_pages;
+        let (status, written, keep_alive) =
+            if let Some(answer) = challenge_answer(request.target, pages) {
+                let status = answer.status();
+                (
+                    status,
+                    answer.write_to(stream, keep_alive).await,
+                    keep_alive,
+                )
+            } else if let Some(bytes) = redirect::response(request, redirect, keep_alive) {
+                let written = write_http1(stream, &bytes, keep_alive).await;
+                (redirect.status, written, keep_alive)
+            } else {
+                let answer = Answer::error(400, pages);
+                (400, answer.write_to(stream, false).await, false)
+            };
         self.log_answered(stream, request, status, times);
         keep_alive && written
     }
@@ -106,13 +115,17 @@ impl ListenerApp {
     /// Metrics and the access-log line of a request answered by the listener itself, whose
     /// head arrived at `times`.
     fn log_answered(&self, stream: &Stream, request: &Checked<'_>, status: u16, times: HeadTimes) {
+        // One clock reading serves both (this runs for every redirect).
+        let now = Instant::now();
         if let Some(metrics) = &self.metrics {
-            metrics.record(status, times.complete.elapsed().as_secs_f64(), 0, 0);
+            let seconds = now.saturating_duration_since(times.complete).as_secs_f64();
+            metrics.record(status, seconds, 0, 0);
         }
         let Some(log) = &self.access_log else {
             return;
         };
         let client = client_address(stream);
+        let elapsed = now.saturating_duration_since(times.first_byte);
         log.log(&Entry {
             status,
             method: request.method,
@@ -126,7 +139,7 @@ impl ListenerApp {
             tls: stream.get_ssl().is_some(),
             counts: self.counts(),
             head_ms: times.receiving().as_secs_f64() * 1000.0,
-            ..Entry::started(&self.listener.name, client, times.first_byte.elapsed())
+            ..Entry::started(&self.listener.name, client, elapsed)
         });
     }
 

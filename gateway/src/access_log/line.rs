@@ -104,7 +104,7 @@ fn push_client(line: &mut Line<'_>, client: Option<SocketAddr>) {
         None => line.push_str("-"),
         Some(SocketAddr::V4(v4)) => {
             crate::ip_text::push_ip(line.0, (*v4.ip()).into());
-            line.push(':');
+            line.push(b':');
             line.push_str(n.format(v4.port()));
         }
         Some(v6) => {
@@ -182,7 +182,7 @@ impl Entry<'_> {
         line.push_str("] ");
         line.push_str(self.listener);
         if self.tls {
-            line.push('~');
+            line.push(b'~');
         }
         // HAProxy's names for no backend (the frontend's) and no server.
         let backend = match self.backend {
@@ -221,31 +221,31 @@ impl Entry<'_> {
         .enumerate()
         {
             if i > 0 {
-                line.push('/');
+                line.push(b'/');
             }
-            line.push_str(n.format(value));
+            line.push_int(value);
         }
-        line.push(' ');
+        line.push(b' ');
         line.push_str(n.format(self.status));
-        line.push(' ');
-        line.push_str(n.format(self.bytes_sent + self.head_bytes));
+        line.push(b' ');
+        line.push_int((self.bytes_sent + self.head_bytes) as i64);
         line.push_str(" - - ");
         line.push_str(self.termination);
         line.push_str(self.cookie_state);
         for (separator, value) in [
-            (' ', counts.actconn),
-            ('/', counts.feconn),
-            ('/', counts.beconn),
-            ('/', counts.srv_conn),
-            ('/', usize::from(self.retries)),
-            (' ', counts.srv_queue),
-            ('/', counts.backend_queue),
+            (b' ', counts.actconn),
+            (b'/', counts.feconn),
+            (b'/', counts.beconn),
+            (b'/', counts.srv_conn),
+            (b'/', usize::from(self.retries)),
+            (b' ', counts.srv_queue),
+            (b'/', counts.backend_queue),
         ] {
             line.push(separator);
-            line.push_str(n.format(value));
+            line.push_int(value as i64);
         }
         if let Some(id) = self.request_id {
-            line.push(' ');
+            line.push(b' ');
             line.push_str(id);
         }
         if self.method == "-" {
@@ -274,9 +274,16 @@ impl Line<'_> {
     fn push_str(&mut self, s: &str) {
         self.0.extend_from_slice(s.as_bytes());
     }
-    fn push(&mut self, c: char) {
-        let mut utf8 = [0u8; 4];
-        self.push_str(c.encode_utf8(&mut utf8));
+    /// An ASCII byte.
+    fn push(&mut self, b: u8) {
+        self.0.push(b);
+    }
+    /// An integer; a single digit (most counts and timers) without the formatting buffer.
+    fn push_int(&mut self, value: i64) {
+        match u8::try_from(value) {
+            Ok(digit @ 0..=9) => self.push(b'0' + digit),
+            _ => self.push_str(itoa::Buffer::new().format(value)),
+        }
     }
 }
 
@@ -306,9 +313,9 @@ fn push_haproxy_date(line: &mut Line<'_>, unix_ms: u64) {
         line.push_str(&cache.1);
     });
     let millis = unix_ms % 1000;
-    line.push('.');
+    line.push(b'.');
     for digit in [millis / 100, millis / 10 % 10, millis % 10] {
-        line.push(char::from(b'0' + digit as u8));
+        line.push(b'0' + digit as u8);
     }
 }
 

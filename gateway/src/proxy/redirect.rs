@@ -31,6 +31,18 @@ pub fn challenge_answer(target: &str, pages: &ErrorPages) -> Option<Answer> {
 /// `https://<host without port>[:<port> unless 443]<path>[?query]`, or `None` when the host
 /// is missing or is not a valid host name, IPv4 or bracketed IPv6 address.
 pub fn https_location(host_with_port: &str, path_and_query: &str, port: u16) -> Option<String> {
+    let mut location = Vec::with_capacity(16 + host_with_port.len() + path_and_query.len());
+    push_https_location(&mut location, host_with_port, path_and_query, port)?;
+    String::from_utf8(location).ok()
+}
+
+/// [`https_location`] appended to `out`; `None` (and `out` unchanged) for an invalid host.
+pub fn push_https_location(
+    out: &mut Vec<u8>,
+    host_with_port: &str,
+    path_and_query: &str,
+    port: u16,
+) -> Option<()> {
     let host = strip_port(host_with_port)?;
     if !valid_host(host) {
         return None;
@@ -40,15 +52,14 @@ pub fn https_location(host_with_port: &str, path_and_query: &str, port: u16) -> 
     } else {
         "/"
     };
-    let mut location = String::with_capacity(16 + host.len() + path.len());
-    location.push_str("https://");
-    location.push_str(host);
+    out.extend_from_slice(b"https://");
+    out.extend_from_slice(host.as_bytes());
     if port != 443 {
-        location.push(':');
-        location.push_str(itoa::Buffer::new().format(port));
+        out.push(b':');
+        out.extend_from_slice(itoa::Buffer::new().format(port).as_bytes());
     }
-    location.push_str(path);
-    Some(location)
+    out.extend_from_slice(path.as_bytes());
+    Some(())
 }
 
 /// The host part of a `Host` value: `[v6]` keeps its brackets; a port must be all digits.
@@ -57,8 +68,8 @@ pub(crate) fn strip_port(value: &str) -> Option<&str> {
         let end = value.find(']')?;
         let rest = &value[end + 1..];
         (&value[..=end], rest.strip_prefix(':'))
-    } else if let Some((host, port)) = value.rsplit_once(':') {
-        (host, Some(port))
+    } else if let Some(colon) = value.bytes().rposition(|b| b == b':') {
+        (&value[..colon], Some(&value[colon + 1..]))
     } else {
         (value, None)
     };
@@ -74,18 +85,29 @@ fn valid_host(host: &str) -> bool {
     if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
         return inner.parse::<Ipv6Addr>().is_ok();
     }
-    let name = host.strip_suffix('.').unwrap_or(host);
-    !name.is_empty()
-        && name.len() <= 253
-        && name.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        })
+    let name = host.strip_suffix('.').unwrap_or(host).as_bytes();
+    if name.is_empty() || name.len() > 253 {
+        return false;
+    }
+    // One pass (this runs for every redirect): `label` is the current label's length.
+    let (mut label, mut previous) = (0, b'.');
+    for &b in name {
+        if b == b'.' {
+            if label == 0 || previous == b'-' {
+                return false;
+            }
+            label = 0;
+        } else if b.is_ascii_alphanumeric() || (b == b'-' && label > 0) {
+            label += 1;
+            if label > 63 {
+                return false;
+            }
+        } else {
+            return false;
+        }
+        previous = b;
+    }
+    label > 0 && previous != b'-'
 }
 
 #[cfg(test)]
@@ -110,6 +132,12 @@ mod tests {
             https_location("127.0.0.1:8080", "*", 443).as_deref(),
             Some("https://127.0.0.1/")
         );
+        assert_eq!(
+            https_location("a-b.x1.example.:80", "/", 443).as_deref(),
+            Some("https://a-b.x1.example./")
+        );
+        let longest = format!("{}.com", "a".repeat(63));
+        assert!(https_location(&longest, "/", 443).is_some());
     }
 
     #[test]
@@ -125,6 +153,11 @@ mod tests {
             "host:",
             "host:80x",
             "\u{e9}.com",
+            "x-.com",
+            "x.-y",
+            "x.y-",
+            ".",
+            &format!("{}.com", "a".repeat(64)),
         ] {
             assert_eq!(https_location(bad, "/", 443), None, "{bad:?}");
         }

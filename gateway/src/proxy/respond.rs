@@ -128,11 +128,7 @@ impl Answer {
     /// `keep_alive` the connection is then shut. `true` when everything was written.
     pub async fn write_to(self, stream: &mut Stream, keep_alive: bool) -> bool {
         let bytes = self.into_http1(keep_alive);
-        let written = stream.write_all(&bytes).await.is_ok() && stream.flush().await.is_ok();
-        if !keep_alive {
-            let _ = stream.shutdown().await;
-        }
-        written
+        write_http1(stream, &bytes, keep_alive).await
     }
 
     /// The answer as HTTP/1.1 bytes, in one buffer.
@@ -155,6 +151,16 @@ impl Answer {
         out.put_slice(&self.body);
         out.freeze()
     }
+}
+
+/// Write a response already made HTTP/1.1 `bytes` onto `stream`; without `keep_alive` the
+/// connection is then shut. `true` when everything was written.
+pub async fn write_http1(stream: &mut Stream, bytes: &[u8], keep_alive: bool) -> bool {
+    let written = stream.write_all(bytes).await.is_ok() && stream.flush().await.is_ok();
+    if !keep_alive {
+        let _ = stream.shutdown().await;
+    }
+    written
 }
 
 #[cfg(test)]
