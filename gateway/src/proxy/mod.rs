@@ -120,6 +120,7 @@ impl ProxyHttp for GatewayProxy {
         if let Some(state) = state::handed_over(session) {
             ctx.state = state;
         }
+        ctx.started = Some(ctx.head.map_or_else(Instant::now, |h| h.complete));
         Ok(())
     }
 
