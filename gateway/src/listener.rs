@@ -353,9 +353,9 @@ impl ServerApp for ListenerApp {
             }
             session.set_connection_user_context(Some(hand_over(&state, times)));
             session.set_pipelined_prefix(head);
-            // Boxed: Pingora's request future is large, and an idle keep-alive connection
-            // (waiting in `read_head`) should not carry its space.
-            let reused = Box::pin(self.proxy.process_new_http(session, shutdown)).await?;
+            // Pingora's request future is large; `process_new_http` (an `async_trait` method)
+            // already boxes it, so an idle keep-alive connection does not carry its space.
+            let reused = self.proxy.process_new_http(session, shutdown).await?;
             let (next, settings) = reused.consume();
             stream = next;
             persisted = settings;

@@ -22,7 +22,6 @@ use pingora::prelude::HttpPeer;
 use select::Balancers;
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
-use std::time::Duration;
 
 /// A server's administrative state (HAProxy `set server ... state`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -374,14 +373,16 @@ impl Upstream {
         self.balancers.store(Arc::new(balancers));
     }
 
-    /// A peer for server `index` with the configured timeouts.
+    /// A peer for server `index` with the configured timeouts. No idle timeout for pooled
+    /// connections (Pingora's default): a connection stays in the pool until the origin closes
+    /// it (Pingora watches each one) or the pool (`upstream_keepalive_pool_size`) evicts it. A
+    /// timeout there costs a timer each time a connection goes back to the pool: every request.
     pub fn peer(&self, index: usize, timeouts: &model::Timeouts) -> Box<HttpPeer> {
         let server = &self.servers[index];
         let mut peer = server.peer.peer(server.config.address);
         peer.options.connection_timeout = Some(timeouts.connect);
         peer.options.read_timeout = Some(timeouts.server);
         peer.options.write_timeout = Some(timeouts.server);
-        peer.options.idle_timeout = Some(Duration::from_secs(60));
         Box::new(peer)
     }
 

@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 pub struct RequestCtx {
     /// The listener state serving the request: its connection's (see [`super::state`]).
     pub(super) state: Arc<ListenerState>,
-    /// When the request head was handed to the proxy.
-    pub(super) started: Instant,
+    /// When the request started, as set by `early_request_filter`: its head's arrival on
+    /// HTTP/1 (the listener's clock reading, reused), its hand-over to the proxy on HTTP/2.
+    pub(super) started: Option<Instant>,
     /// When an HTTP/1 request's head arrived (`None` on HTTP/2: a stream's headers come in
     /// one frame, as HAProxy's `TR` of 0 there says).
     pub(super) head: Option<HeadTimes>,
@@ -54,7 +55,7 @@ impl RequestCtx {
     pub(super) fn new(state: Arc<ListenerState>) -> Self {
         RequestCtx {
             state,
-            started: Instant::now(),
+            started: None,
             head: None,
             route: None,
             hooks: HookState::default(),

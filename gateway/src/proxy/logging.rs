@@ -13,7 +13,7 @@ use pingora::proxy::Session;
 use pingora_error::Error;
 use pingora_http::ResponseHeader;
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 impl GatewayProxy {
     /// Record and log the request that just ended (with `error`, if it failed).
@@ -25,7 +25,9 @@ impl GatewayProxy {
     ) {
         self.release_server(ctx);
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
-        let elapsed = ctx.started.elapsed();
+        // One clock reading for the request's duration and its time since the first byte.
+        let now = Instant::now();
+        let elapsed = ctx.started.map_or(Duration::ZERO, |s| now - s);
         let downstream = session.as_downstream();
         let (bytes_in, bytes_out) = (downstream.body_bytes_read(), downstream.body_bytes_sent());
         if let Some(metrics) = &self.metrics {
@@ -87,7 +89,7 @@ impl GatewayProxy {
             ..Entry::started(
                 &self.listener.name,
                 client,
-                ctx.head.map_or(elapsed, |h| h.first_byte.elapsed()),
+                ctx.head.map_or(elapsed, |h| now - h.first_byte),
             )
         });
     }

@@ -117,9 +117,13 @@ impl ProxyHttp for GatewayProxy {
         session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        if let Some(state) = state::handed_over(session) {
-            ctx.state = state;
+        // An HTTP/1 request got the connection's state with its head (`on_connection_reuse`).
+        if ctx.head.is_none() {
+            if let Some(state) = state::handed_over(session) {
+                ctx.state = state;
+            }
         }
+        ctx.started = Some(ctx.head.map_or_else(Instant::now, |h| h.complete));
         Ok(())
     }
 
