@@ -12,7 +12,8 @@ work cancels out, what is left is the cost of one request.
 Environment: BINARIES (comma list of label=path; default `gateway=target/release/gateway`; a
 path prefixed `bare:` is the `bare_pingora` example, started as `make bench` starts
 `pingora-bare`, e.g. `pingora-bare=bare:target/release/examples/bare_pingora`),
-MODES (h1,h2: HTTP/1.1 keep-alive over TLS, and HTTP/2 with 10 streams per connection),
+MODES (h1,h2: HTTP/1.1 keep-alive over TLS, and HTTP/2 with 10 streams per connection; hs: one
+HTTP/1.1 request per connection, i.e. the cost of a full TLS handshake and its request),
 N1 (1000), N2 (5000), RUNS (1; with more, the median and the spread are reported). Results: target/bench/instructions.md, with each gateway's ratio to the
 `bare:` binary when there is one (the gap to Pingora's own cost); the callgrind files stay in
 target/bench/instructions/ for `callgrind_annotate --inclusive=yes`.
@@ -34,7 +35,7 @@ N1 = int(os.environ.get("N1", "1000"))
 N2 = int(os.environ.get("N2", "5000"))
 RUNS = int(os.environ.get("RUNS", "1"))
 MODES = os.environ.get("MODES", "h1,h2").split(",")
-H2LOAD_ARGS = {"h1": ["--h1", "-m", "1"], "h2": ["-m", "10"]}
+H2LOAD_ARGS = {"h1": ["--h1", "-m", "1"], "h2": ["-m", "10"], "hs": ["--h1", "-m", "1"]}
 
 
 def binaries():
@@ -69,8 +70,9 @@ def count(label, binary, bare, config, mode, requests):
                              *map(str, argv)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        bench.wait_port(port, timeout=120)
-        result = subprocess.run(["h2load", *H2LOAD_ARGS[mode], "-c", "4", "-t", "1", "-n",
+        bench.wait_port(port, timeout=600)
+        clients = requests if mode == "hs" else 4  # hs: one connection per request
+        result = subprocess.run(["h2load", *H2LOAD_ARGS[mode], "-c", str(clients), "-t", "1", "-n",
                                  str(requests), f"https://127.0.0.1:{port}/"],
                                 check=True, capture_output=True, text=True).stdout
         if f"{requests} succeeded" not in result:
