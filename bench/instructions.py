@@ -18,7 +18,8 @@ MODES (h1,h2: HTTP/1.1 keep-alive over TLS, and HTTP/2 with 10 streams per conne
 64k: HTTP/1.1 keep-alive over TLS fetching the 64 KiB file, `make bench`'s tls-64k-response;
 redirect: `make bench`'s redirect-80, plain HTTP/1.1 keep-alive `GET /some/path?q=1` to the
 redirect listener, every answer a 301; pingora-bare has no redirect listener and is skipped;
-hs: one HTTP/1.1 request per connection, i.e. the cost of a full TLS handshake and its request),
+hs: one HTTP/1.1 request per connection, i.e. the cost of a full TLS handshake and its request,
+with the RSA-2048 certificate; hs-ec: the same with the ECDSA P-256 one),
 N1 (1000), N2 (5000), RUNS (1; with more, the median and the spread are reported). Results: target/bench/instructions.md, with each gateway's ratio to the
 `bare:` binary when there is one (the gap to Pingora's own cost); the callgrind files stay in
 target/bench/instructions/ for `callgrind_annotate --inclusive=yes`.
@@ -41,7 +42,8 @@ N2 = int(os.environ.get("N2", "5000"))
 RUNS = int(os.environ.get("RUNS", "1"))
 MODES = os.environ.get("MODES", "h1,h2").split(",")
 H2LOAD_ARGS = {"h1": ["--h1", "-m", "1"], "h2": ["-m", "10"], "64k": ["--h1", "-m", "1"],
-               "redirect": ["--h1", "-m", "1"], "hs": ["--h1", "-m", "1"]}
+               "redirect": ["--h1", "-m", "1"], "hs": ["--h1", "-m", "1"],
+               "hs-ec": ["--h1", "-m", "1"]}
 PATHS = {"64k": "/64k", "redirect": "/some/path?q=1"}
 
 
@@ -63,7 +65,7 @@ def binaries():
 
 def argv_port(binary, kind, config, mode):
     """The command line that starts `binary` (of `kind`) and the port `mode` is sent to."""
-    index = 2 if mode == "redirect" else 0
+    index = {"redirect": 2, "hs-ec": 1}.get(mode, 0)
     if kind == "gateway":
         return [binary, "-c", str(config)], bench.PORTS["gateway"][index]
     if kind == "nginx":
@@ -79,7 +81,7 @@ def argv_port(binary, kind, config, mode):
     certs = bench.OUT / "certs"
     return [binary, "1", certs / "rsa.crt", certs / "rsa.key", f"127.0.0.1:{ports[0]}",
             certs / "ecdsa.crt", certs / "ecdsa.key", f"127.0.0.1:{ports[1]}",
-            "--", *(f"127.0.0.1:{p}" for p in bench.ORIGINS)], ports[0]
+            "--", *(f"127.0.0.1:{p}" for p in bench.ORIGINS)], ports[min(index, 1)]
 
 
 def count(label, binary, kind, config, mode, requests):
@@ -92,7 +94,7 @@ def count(label, binary, kind, config, mode, requests):
     try:
         bench.wait_port(port, timeout=120)
         scheme = "http" if mode == "redirect" else "https"
-        clients = requests if mode == "hs" else 4  # hs: one connection per request
+        clients = requests if mode.startswith("hs") else 4  # hs: one connection per request
         result = subprocess.run(["h2load", *H2LOAD_ARGS[mode], "-c", str(clients), "-t", "1", "-n",
                                  str(requests), f"{scheme}://127.0.0.1:{port}{PATHS.get(mode, '/')}"],
                                 check=True, capture_output=True, text=True).stdout

@@ -188,31 +188,21 @@ impl ListenerApp {
     /// connection (a port probe), not a failed handshake. A shutdown does not cut the wait
     /// short: the connection was accepted before it, for a client (maybe behind an L4 front)
     /// that could not know, and its first request is served.
-    async fn tls_handshake(
-        &self,
-        mut stream: Stream,
-        state: &Arc<ListenerState>,
-    ) -> Option<Stream> {
+    async fn tls_handshake(&self, stream: Stream, state: &Arc<ListenerState>) -> Option<Stream> {
         let Some(acceptor) = &state.tls else {
             return Some(stream);
         };
         let head_timeout = state.timeouts.client;
-        let mut first = [0u8; 1];
-        let peeked = tokio::time::timeout(head_timeout, stream.try_peek(&mut first)).await;
-        let spoke = matches!(peeked, Ok(Ok(true)));
-        if !spoke {
-            self.log_null_connection(&stream);
+        // The first bytes are read (not peeked): the handshake starts from them.
+        let mut transport = Transport::new(stream);
+        let first = tokio::time::timeout(head_timeout, transport.first_bytes()).await;
+        if first != Ok(true) {
+            self.log_null_connection(transport.get_ref());
             return None;
         }
-        let peer = stream
-            .get_socket_digest()
-            .and_then(|d| d.peer_addr().cloned());
+        let peer = (transport.get_ref().get_socket_digest()).and_then(|d| d.peer_addr().cloned());
         let hand_over = StateHandOver(state.clone());
-        let handshake = Box::pin(handshake_with_callback(
-            acceptor,
-            Transport(stream),
-            &hand_over,
-        ));
+        let handshake = Box::pin(handshake_with_callback(acceptor, transport, &hand_over));
         let accepted = tokio::time::timeout(head_timeout, handshake).await;
         match accepted {
             Ok(Ok(tls)) => {
