@@ -31,9 +31,27 @@ pub const READ_AHEAD: usize = 4096;
 #[derive(Debug)]
 pub struct Transport {
     stream: Stream,
-    /// Bytes read from the socket and not yet handed out, from `start`.
-    ahead: Vec<u8>,
+    /// Bytes read from the socket and not yet handed out; `None` once drained past the
+    /// handshake (one pointer in an established connection).
+    ahead: Option<Box<Ahead>>,
+}
+
+/// Bytes read ahead: `bytes[start..end]` are not handed out yet.
+#[derive(Debug)]
+struct Ahead {
+    bytes: [u8; READ_AHEAD],
     start: usize,
+    end: usize,
+}
+
+impl Ahead {
+    fn new() -> Box<Ahead> {
+        Box::new(Ahead {
+            bytes: [0; READ_AHEAD],
+            start: 0,
+            end: 0,
+        })
+    }
 }
 
 impl Transport {
@@ -41,8 +59,7 @@ impl Transport {
     pub fn new(stream: Stream) -> Self {
         Transport {
             stream,
-            ahead: Vec::new(),
-            start: 0,
+            ahead: None,
         }
     }
 
@@ -55,10 +72,14 @@ impl Transport {
     /// connection closed (or failed) before sending anything.
     pub async fn first_bytes(&mut self) -> bool {
         use tokio::io::AsyncReadExt;
-        debug_assert!(self.ahead.is_empty());
-        self.ahead.reserve_exact(READ_AHEAD);
-        self.start = 0;
-        matches!(self.stream.read_buf(&mut self.ahead).await, Ok(n) if n > 0)
+        let ahead = self.ahead.insert(Ahead::new());
+        match self.stream.read(&mut ahead.bytes).await {
+            Ok(n) if n > 0 => {
+                (ahead.start, ahead.end) = (0, n);
+                true
+            }
+            _ => false,
+        }
     }
 }
 
@@ -69,31 +90,25 @@ impl AsyncRead for Transport {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
         let this = &mut *self;
-        if this.start == this.ahead.len() {
-            if buf.remaining() >= READ_AHEAD {
-                // Past the handshake (OpenSSL reads ahead itself): straight from the socket.
-                if this.ahead.capacity() > 0 {
-                    this.ahead = Vec::new();
-                    this.start = 0;
-                }
-                return Pin::new(&mut this.stream).poll_read(cx, buf);
-            }
-            this.ahead.clear();
-            this.ahead.reserve_exact(READ_AHEAD);
-            this.start = 0;
-            let mut spare = ReadBuf::uninit(this.ahead.spare_capacity_mut());
-            std::task::ready!(Pin::new(&mut this.stream).poll_read(cx, &mut spare))?;
-            let read = spare.filled().len();
-            // SAFETY: `poll_read` initialised the first `read` bytes of the spare capacity.
-            unsafe { this.ahead.set_len(read) };
-            if read == 0 {
-                return Poll::Ready(Ok(())); // end of stream
-            }
+        let large = buf.remaining() >= READ_AHEAD;
+        if large && this.ahead.is_none() {
+            // Past the handshake (OpenSSL reads ahead itself): straight from the socket.
+            return Pin::new(&mut this.stream).poll_read(cx, buf);
         }
-        let pending = &this.ahead[this.start..];
-        let n = pending.len().min(buf.remaining());
-        buf.put_slice(&pending[..n]);
-        this.start += n;
+        let drained = this.ahead.as_ref().is_none_or(|a| a.start == a.end);
+        if drained && large {
+            this.ahead = None;
+            return Pin::new(&mut this.stream).poll_read(cx, buf);
+        }
+        let ahead = this.ahead.get_or_insert_with(Ahead::new);
+        if drained {
+            let mut into = ReadBuf::new(&mut ahead.bytes);
+            std::task::ready!(Pin::new(&mut this.stream).poll_read(cx, &mut into))?;
+            (ahead.start, ahead.end) = (0, into.filled().len());
+        }
+        let n = (ahead.end - ahead.start).min(buf.remaining());
+        buf.put_slice(&ahead.bytes[ahead.start..ahead.start + n]);
+        ahead.start += n;
         Poll::Ready(Ok(()))
     }
 }
