@@ -248,11 +248,31 @@ impl ListenerApp {
 
 #[async_trait::async_trait]
 impl ServerApp for ListenerApp {
+    /// Serves the connection on a task of its own and returns at once. Pingora's per-connection
+    /// task is sized for every state of its own future, TLS handshake included (~2.5 KiB), and
+    /// would hold that space for the connection's whole life; ours holds only `serve`'s state.
     async fn process_new(
         self: &Arc<Self>,
-        mut stream: Stream,
+        stream: Stream,
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
+        tokio::spawn(self.clone().serve(stream, shutdown.clone()));
+        None
+    }
+
+    async fn cleanup(&self) {
+        self.proxy.http_cleanup().await;
+    }
+}
+
+impl ListenerApp {
+    /// One connection, from admission to its last request.
+    async fn serve(self: Arc<Self>, stream: Stream, shutdown: ShutdownWatch) {
+        self.connection(stream, &shutdown).await;
+    }
+
+    /// Always `None`: the connection is never handed back to Pingora's accept task.
+    async fn connection(&self, mut stream: Stream, shutdown: &ShutdownWatch) -> Option<Stream> {
         let admitted = tokio::select! {
             biased;
             permit = self.connections.admit() => permit,
@@ -350,10 +370,6 @@ impl ServerApp for ListenerApp {
             stream = next;
             persisted = settings;
         }
-    }
-
-    async fn cleanup(&self) {
-        self.proxy.http_cleanup().await;
     }
 }
 

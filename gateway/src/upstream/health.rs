@@ -217,7 +217,7 @@ async fn probe(checker: &super::Checker, server: &ServerState) -> Result<()> {
     let work = async {
         match settings.kind {
             CheckKind::Tcp => checker.transport.new_stream(&peer).await.map(|_| ()),
-            CheckKind::Http => http_probe(&checker.http, settings, &peer).await,
+            CheckKind::Http => http_probe(checker.http, settings, &peer).await,
         }
     };
     match tokio::time::timeout(timeout, work).await {
