@@ -44,6 +44,10 @@ pub fn build(
     let mut sockets = bind::all(config, !opt.upgrade)?;
     let mut conf = config.server.to_server_conf();
     conf.daemon = opt.daemon;
+    // Pingora's I/O timeouts of a second or more (origin reads and writes: `timeouts.server`;
+    // client reads) on Tokio's timer instead of Pingora's shared 10 ms ticks: the same
+    // deadlines, and an I/O ready at once reads no clock. Shorter ones stay on Pingora's timer.
+    conf.fast_timeout_to_tokio_threshold_seconds = Some(0);
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     let conf = server.configuration.clone();
     crate::metrics::init();

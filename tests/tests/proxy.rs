@@ -147,26 +147,38 @@ fn origin_receives_forwarded_headers_and_never_a_spoofed_address() {
     let origin = Origin::start("n1");
     let addr = free_addr();
     let _gw = Gateway::start_tls(dir.path(), &pki, addr, Backend::of(&[&origin]), |c| c);
-    let client = https_client(&pki, &[("localhost", addr)]);
-    let url = format!("https://localhost:{}/fw", addr.port());
-    client
-        .get(&url)
-        .header("X-Forwarded-For", "6.6.6.6")
-        .header("X-Forwarded-Proto", "http")
-        .header("X-Forwarded-Port", "1")
-        .send()
-        .unwrap();
-    let seen = &origin.requests()[0];
-    assert_eq!(seen.header_values("x-forwarded-for"), ["127.0.0.1"]);
-    assert_eq!(seen.header_values("x-forwarded-proto"), ["https"]);
-    assert_eq!(
-        seen.header_values("x-forwarded-port"),
-        [addr.port().to_string()]
-    );
-    assert_eq!(
-        seen.header_values("host"),
-        [format!("localhost:{}", addr.port())]
-    );
+    // Over HTTP/2 (no header case kept) and HTTP/1.1 (case kept): two ways of setting them.
+    let url = format!("https://localhost:{}/fw?q=1", addr.port());
+    let h2 = https_client(&pki, &[("localhost", addr)]);
+    let h1 = https_http1_client(&pki, &[("localhost", addr)]);
+    for (client, version) in [
+        (h2, reqwest::Version::HTTP_2),
+        (h1, reqwest::Version::HTTP_11),
+    ] {
+        let resp = client
+            .get(&url)
+            .header("X-Forwarded-For", "6.6.6.6")
+            .header("X-Forwarded-Proto", "http")
+            .header("X-Forwarded-Port", "1")
+            .send()
+            .unwrap();
+        assert_eq!(resp.version(), version);
+    }
+    let seen = origin.requests();
+    assert_eq!(seen.len(), 2);
+    for seen in &seen {
+        assert_eq!(seen.path, "/fw?q=1");
+        assert_eq!(seen.header_values("x-forwarded-for"), ["127.0.0.1"]);
+        assert_eq!(seen.header_values("x-forwarded-proto"), ["https"]);
+        assert_eq!(
+            seen.header_values("x-forwarded-port"),
+            [addr.port().to_string()]
+        );
+        assert_eq!(
+            seen.header_values("host"),
+            [format!("localhost:{}", addr.port())]
+        );
+    }
 }
 
 #[test]

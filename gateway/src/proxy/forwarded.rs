@@ -2,9 +2,11 @@
 //! (HAProxy `option forwardfor` plus the reference box's `set-header` lines).
 
 use crate::ip_text::contains;
-use http::HeaderValue;
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue};
 use ipnet::IpNet;
 use pingora_http::RequestHeader;
+use std::cell::RefCell;
 use std::net::IpAddr;
 
 /// `X-Forwarded-For`.
@@ -40,23 +42,86 @@ impl Forwarded {
     /// proxy; otherwise it is replaced, so a client cannot forge its address.
     pub fn apply(&self, req: &mut RequestHeader, client: Option<IpAddr>) {
         let trusted = client.is_some_and(|ip| contains(&self.trusted_proxies, ip));
-        let mut chain = Vec::with_capacity(48);
-        if trusted {
-            for value in req.headers.get_all(X_FORWARDED_FOR) {
-                chain.extend_from_slice(value.as_bytes());
-                chain.extend_from_slice(b", ");
-            }
+        let chain = match (trusted, client) {
+            (true, _) if req.headers.contains_key(X_FORWARDED_FOR) => appended(req, client),
+            (_, Some(ip)) => client_value(ip),
+            // No address (a Unix socket): an empty value, so a client cannot forge one.
+            (_, None) => HeaderValue::from_static(""),
+        };
+        if req.has_case() || !target_from_uri(req) {
+            // HTTP/1: the names' case is kept, so they go through Pingora's case map.
+            let _ = req.insert_header(X_FORWARDED_FOR, chain);
+            let _ = req.insert_header(X_FORWARDED_PROTO, self.proto.clone());
+            let _ = req.insert_header(X_FORWARDED_PORT, self.port.clone());
+            return;
         }
-        match client {
-            Some(ip) => crate::ip_text::push_ip(&mut chain, ip),
-            None => chain.truncate(chain.len().saturating_sub(2)),
+        // HTTP/2 (no case map): the names parsed once, no parse and no allocation each.
+        edit_headers(req, |headers| {
+            headers.insert(XFF_NAME, chain);
+            headers.insert(PROTO_NAME, self.proto.clone());
+            headers.insert(PORT_NAME, self.port.clone());
+        });
+    }
+}
+
+const XFF_NAME: HeaderName = HeaderName::from_static("x-forwarded-for");
+const PROTO_NAME: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const PORT_NAME: HeaderName = HeaderName::from_static("x-forwarded-port");
+
+/// The incoming `X-Forwarded-For` values joined, with `client` appended.
+fn appended(req: &RequestHeader, client: Option<IpAddr>) -> HeaderValue {
+    let mut chain = Vec::with_capacity(48);
+    for value in req.headers.get_all(X_FORWARDED_FOR) {
+        chain.extend_from_slice(value.as_bytes());
+        chain.extend_from_slice(b", ");
+    }
+    match client {
+        Some(ip) => crate::ip_text::push_ip(&mut chain, ip),
+        None => chain.truncate(chain.len().saturating_sub(2)),
+    }
+    // The inputs are header values and an IP address, so the result is a valid value.
+    HeaderValue::from_maybe_shared(Bytes::from(chain)).unwrap_or(HeaderValue::from_static(""))
+}
+
+thread_local! {
+    /// The last client address this thread wrote and its value: a keep-alive connection's
+    /// requests (on the same thread) clone it instead of formatting the address again.
+    static LAST_CLIENT: RefCell<Option<(IpAddr, HeaderValue)>> = const { RefCell::new(None) };
+}
+
+/// `ip` as a header value.
+fn client_value(ip: IpAddr) -> HeaderValue {
+    LAST_CLIENT.with_borrow_mut(|last| match last {
+        Some((cached, value)) if *cached == ip => value.clone(),
+        _ => {
+            let mut text = Vec::with_capacity(15);
+            crate::ip_text::push_ip(&mut text, ip);
+            // An address's text is a valid header value.
+            let value = HeaderValue::from_maybe_shared(Bytes::from(text))
+                .unwrap_or(HeaderValue::from_static(""));
+            *last = Some((ip, value.clone()));
+            value
         }
-        // The inputs are header values and an IP address, so the result is a valid value.
-        if let Ok(value) = HeaderValue::from_maybe_shared(bytes::Bytes::from(chain)) {
-            let _ = req.insert_header(X_FORWARDED_FOR, value);
-        }
-        let _ = req.insert_header(X_FORWARDED_PROTO, self.proto.clone());
-        let _ = req.insert_header(X_FORWARDED_PORT, self.port.clone());
+    })
+}
+
+/// Whether the URI gives `req`'s request target back byte for byte (origin-form: always on
+/// HTTP/2), so a [`RequestHeader`] rebuilt from its parts sends the same target.
+fn target_from_uri(req: &RequestHeader) -> bool {
+    let uri = req.uri.path_and_query().map_or("/", |p| p.as_str());
+    req.raw_path() == uri.as_bytes()
+}
+
+/// Run `edit` on the headers of `req`, which has no case map (so its parts are all it holds
+/// but the flag for the end of an HTTP/2 stream, kept here) and whose target is its URI's.
+fn edit_headers(req: &mut RequestHeader, edit: impl FnOnce(&mut http::HeaderMap)) {
+    let end_stream = req.send_end_stream();
+    let empty = RequestHeader::from(http::Request::new(()).into_parts().0);
+    let mut parts = http::request::Parts::from(std::mem::replace(req, empty));
+    edit(&mut parts.headers);
+    *req = RequestHeader::from(parts);
+    if let Some(end) = end_stream {
+        req.set_send_end_stream(end);
     }
 }
 
@@ -106,5 +171,51 @@ mod tests {
         fw.apply(&mut req, Some("::1".parse().unwrap()));
         assert_eq!(xff(&req), ["::1"]);
         assert_eq!(req.headers[X_FORWARDED_PORT], "8443");
+    }
+
+    #[test]
+    fn request_without_case_map_keeps_its_target_and_end_of_stream_flag() {
+        let fw = Forwarded::new(true, 443, vec![]);
+        let mut req = RequestHeader::build_no_case("GET", b"/a?b=1", None).unwrap();
+        req.set_version(http::Version::HTTP_2);
+        req.set_send_end_stream(false);
+        req.append_header("x-forwarded-for", "6.6.6.6").unwrap();
+        req.append_header("accept", "*/*").unwrap();
+        fw.apply(&mut req, Some("192.0.2.7".parse().unwrap()));
+        assert_eq!(xff(&req), ["192.0.2.7"]);
+        assert_eq!(req.headers[X_FORWARDED_PROTO], "https");
+        assert_eq!(req.headers[X_FORWARDED_PORT], "443");
+        assert_eq!(req.headers["accept"], "*/*");
+        assert_eq!(req.raw_path(), b"/a?b=1");
+        assert_eq!(req.send_end_stream(), Some(false));
+        assert!(!req.has_case());
+    }
+
+    #[test]
+    fn request_without_case_map_and_absolute_target_keeps_the_target() {
+        let fw = Forwarded::new(false, 80, vec![]);
+        let mut req = RequestHeader::build_no_case("GET", b"http://h/x", None).unwrap();
+        fw.apply(&mut req, Some("192.0.2.7".parse().unwrap()));
+        assert_eq!(req.raw_path(), b"http://h/x");
+        assert_eq!(xff(&req), ["192.0.2.7"]);
+        assert_eq!(req.headers[X_FORWARDED_PORT], "80");
+    }
+
+    #[test]
+    fn no_client_address_gives_an_empty_value() {
+        let fw = Forwarded::new(true, 443, vec!["10.0.0.0/8".parse().unwrap()]);
+        let mut req = request(&["6.6.6.6"]);
+        fw.apply(&mut req, None);
+        assert_eq!(xff(&req), [""]);
+    }
+
+    #[test]
+    fn addresses_in_turn_each_get_their_own_value() {
+        let fw = Forwarded::new(true, 443, vec![]);
+        for ip in ["192.0.2.7", "2001:db8::1", "192.0.2.7", "192.0.2.8"] {
+            let mut req = request(&[]);
+            fw.apply(&mut req, Some(ip.parse().unwrap()));
+            assert_eq!(xff(&req), [ip]);
+        }
     }
 }
