@@ -220,7 +220,7 @@ fn two_instances_sharing_a_store_order_once() {
     let dir = workdir();
     let origin = Origin::start("app");
     let (a, b) = (Addrs::new(), Addrs::new());
-    // Validations reach instance A only; B answers through the shared store if it orders.
+    // Validations reach instance A only (B, if it orders, answers through the shared store).
     let pebble = Pebble::start(dir.path(), a.http.port(), None);
     let store = dir.path().join("store");
     let (dir_a, dir_b) = (dir.path().join("a"), dir.path().join("b"));
@@ -228,8 +228,9 @@ fn two_instances_sharing_a_store_order_once() {
     std::fs::create_dir(&dir_b).unwrap();
     let yaml_b = config(&dir_b, &b, &pebble, &store, &origin).yaml();
     let yaml_a = config(&dir_a, &a, &pebble, &store, &origin).yaml();
+    // A listens before B starts: an order B places is validated through A, which must be up.
+    let gateway_a = Gateway::start(&dir_a, &yaml_a, &[a.https, a.http, a.stats]);
     let gateway_b = Gateway::start(&dir_b, &yaml_b, &[b.https, b.stats]);
-    let gateway_a = Gateway::start(&dir_a, &yaml_a, &[a.https, a.stats]);
     let root = pebble.root_pem();
     let served_a = serial(&wait_issued(&gateway_a, a.https, &root));
     let served_b = serial(&wait_issued(&gateway_b, b.https, &root));
@@ -242,7 +243,13 @@ fn two_instances_sharing_a_store_order_once() {
         gateway_a.log(),
         gateway_b.log()
     );
-    assert_eq!(orders(a.stats, "failure") + orders(b.stats, "failure"), 0.0);
+    assert_eq!(
+        orders(a.stats, "failure") + orders(b.stats, "failure"),
+        0.0,
+        "logs:\n{}\n{}",
+        gateway_a.log(),
+        gateway_b.log()
+    );
 }
 
 #[test]
