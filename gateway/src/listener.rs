@@ -353,6 +353,7 @@ impl ListenerApp {
                     return None;
                 }
             }
+            let pipelined = request.pipelined(head.len() + tls_pending(&stream));
             let mut session = ServerSession::new_http1(stream);
             match persisted.take() {
                 Some(settings) => settings.apply_to_session(&mut session),
@@ -360,6 +361,12 @@ impl ListenerApp {
             }
             if *shutdown.borrow() {
                 session.set_keepalive(None);
+            }
+            if pipelined {
+                // Pipelined: answered, then closed (see `tls_pending`).
+                // Not `set_keepalive(None)`: reading the head sets the keep-alive again.
+                session.set_pipelining_enabled(true);
+                session.set_keepalive_reuses_remaining(Some(0));
             }
             session.set_connection_user_context(Some(hand_over(&state, times)));
             session.set_pipelined_prefix(head);
@@ -371,6 +378,19 @@ impl ListenerApp {
             persisted = settings;
         }
     }
+}
+
+/// Decrypted bytes OpenSSL holds past those read (no system call): with them, the bytes the
+/// client has sent so far, to tell whether it pipelined its next request behind this one.
+///
+/// Pingora keeps the bytes it reads past a request for the next one only inside
+/// `HttpPersistentSettings`, which offers no way to take them back out, so the next request
+/// cannot pass through [`read_head`] and [`framing::check`]. A pipelined request is therefore
+/// answered and its connection closed (`Connection: close`): the client sends the rest again
+/// on a new connection (RFC 9112 section 9.3.2), as Pingora does by default. Without Pingora's
+/// pipelining switch, bytes it finds while the request is proxied fail it with a 502.
+fn tls_pending(stream: &Stream) -> usize {
+    stream.get_ssl().map_or(0, |ssl| ssl.pending())
 }
 
 /// Counts a connection as open for as long as it lives, however it ends.

@@ -102,6 +102,11 @@ pub fn check<'a>(buf: &'a [u8], limits: &Limits) -> Result<Checked<'a>, u16> {
         },
         has_body: chunked || content_length.is_some_and(|n| n > 0),
         head_len,
+        body_len: if chunked {
+            None
+        } else {
+            Some(content_length.unwrap_or(0))
+        },
     })
 }
 
@@ -122,6 +127,17 @@ pub struct Checked<'a> {
     pub has_body: bool,
     /// Length of the head; bytes after it are body or a pipelined request.
     pub head_len: usize,
+    /// Length of the body (0 without one); `None` for a chunked one.
+    pub body_len: Option<u64>,
+}
+
+impl Checked<'_> {
+    /// Whether `buffered` bytes (head included) reach past this request's body: the client
+    /// pipelined the next request behind it.
+    pub fn pipelined(&self, buffered: usize) -> bool {
+        self.body_len
+            .is_some_and(|n| buffered as u64 > self.head_len as u64 + n)
+    }
 }
 
 /// Whether the start of a chunked body (as much as has arrived) is well framed: hex sizes,
@@ -199,8 +215,23 @@ mod tests {
                 keep_alive: false,
                 has_body: false,
                 head_len: head.len(),
+                body_len: Some(0),
             }
         );
+        let pipelined = |buf: &str| {
+            super::check(buf.as_bytes(), &limits)
+                .unwrap()
+                .pipelined(buf.len())
+        };
+        assert!(!pipelined("GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
+        assert!(pipelined("GET / HTTP/1.1\r\nHost: a\r\n\r\nG"));
+        let post = "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nab";
+        assert!(!pipelined(post));
+        assert!(pipelined(&format!("{post}GET / HTTP/1.1\r\n")));
+        // A chunked body's end is not known from its head.
+        assert!(!pipelined(
+            "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n\r\nGET"
+        ));
         let kept = |head: &str| super::check(head.as_bytes(), &limits).unwrap().keep_alive;
         assert!(kept("GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
         assert!(!kept("GET / HTTP/1.0\r\n\r\n"));
