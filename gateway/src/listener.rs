@@ -19,14 +19,14 @@ mod framing;
 mod h2;
 mod h2_shutdown;
 mod head;
+mod logging;
 mod proxy_header;
 mod redirect;
 
 pub use admission::{ConnectionLimit, MIN_QUEUE};
 pub use h2::h2_options;
 
-use crate::access_log::line::Counts;
-use crate::access_log::{AccessLog, Entry};
+use crate::access_log::AccessLog;
 use crate::config::model::Redirect;
 use crate::metrics::{ListenerMetrics, OPEN_CONNECTIONS};
 use crate::proxy::drain;
@@ -112,37 +112,6 @@ impl ListenerApp {
         keep_alive && written
     }
 
-    /// Metrics and the access-log line of a request answered by the listener itself, whose
-    /// head arrived at `times`.
-    fn log_answered(&self, stream: &Stream, request: &Checked<'_>, status: u16, times: HeadTimes) {
-        // One clock reading serves both (this runs for every redirect).
-        let now = Instant::now();
-        if let Some(metrics) = &self.metrics {
-            let seconds = now.saturating_duration_since(times.complete).as_secs_f64();
-            metrics.record(status, seconds, 0, 0);
-        }
-        let Some(log) = &self.access_log else {
-            return;
-        };
-        let client = client_address(stream);
-        let elapsed = now.saturating_duration_since(times.first_byte);
-        log.log(&Entry {
-            status,
-            method: request.method,
-            path: request.target,
-            version: if request.http11 {
-                "HTTP/1.1"
-            } else {
-                "HTTP/1.0"
-            },
-            termination: "LR",
-            tls: stream.get_ssl().is_some(),
-            counts: self.counts(),
-            head_ms: times.receiving().as_secs_f64() * 1000.0,
-            ..Entry::started(&self.listener.name, client, elapsed)
-        });
-    }
-
     /// Answer a request head refused here with `status` and close (lingering); logged with
     /// HAProxy's `termination` state (`cR` head timeout, `PR` refused head).
     async fn refuse(
@@ -159,28 +128,6 @@ impl ListenerApp {
         self.log_refused(&stream, status, termination, first_byte);
         drain::lingering_close(&mut stream, state).await;
         None
-    }
-
-    /// The access-log line of a request head that started at `first_byte` and was not
-    /// accepted: no request line, as HAProxy's `<BADREQ>`.
-    fn log_refused(
-        &self,
-        stream: &Stream,
-        status: u16,
-        termination: &'static str,
-        first_byte: Instant,
-    ) {
-        let Some(log) = &self.access_log else {
-            return;
-        };
-        let client = client_address(stream);
-        log.log(&Entry {
-            status,
-            termination,
-            tls: stream.get_ssl().is_some(),
-            counts: self.counts(),
-            ..Entry::started(&self.listener.name, client, first_byte.elapsed())
-        });
     }
 
     /// Run the TLS handshake (on TLS listeners), attaching `state` to the connection for its
@@ -221,27 +168,6 @@ impl ListenerApp {
                 }
                 None
             }
-        }
-    }
-
-    /// The connection counts of the access log (no backend is involved here).
-    fn counts(&self) -> Counts {
-        Counts {
-            actconn: OPEN_CONNECTIONS.load(Relaxed),
-            feconn: self.listener.metrics.connections.get().max(0) as usize,
-            ..Counts::default()
-        }
-    }
-
-    fn log_null_connection(&self, stream: &Stream) {
-        if let Some(log) = self
-            .access_log
-            .as_ref()
-            .filter(|_| self.log_null_connections)
-        {
-            let peer = client_address(stream);
-            let tls = self.listener.state.load().tls.is_some();
-            log.log_null_connection(&self.listener.name, tls, peer, self.counts());
         }
     }
 }
@@ -410,10 +336,4 @@ impl Drop for OpenConnection<'_> {
         self.0.connections.dec();
         OPEN_CONNECTIONS.fetch_sub(1, Relaxed);
     }
-}
-
-/// The client's address as the socket saw it (the PROXY header's, when one was read).
-fn client_address(stream: &Stream) -> Option<std::net::SocketAddr> {
-    let digest = stream.get_socket_digest();
-    digest.as_ref()?.peer_addr()?.as_inet().copied()
 }
