@@ -109,6 +109,11 @@ impl AsyncRead for Transport {
         let n = (ahead.end - ahead.start).min(buf.remaining());
         buf.put_slice(&ahead.bytes[ahead.start..ahead.start + n]);
         ahead.start += n;
+        if ahead.start == ahead.end {
+            // Drained: a connection idle after its handshake keeps no buffer (the next small
+            // read fills a new one).
+            this.ahead = None;
+        }
         Poll::Ready(Ok(()))
     }
 }
