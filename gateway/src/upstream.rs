@@ -3,6 +3,7 @@
 //! state can be carried over a reload or an upgrade) and its administrative state (the
 //! admin socket's `ready` / `drain` / `maint` and runtime weight).
 
+mod check;
 pub mod dns;
 mod health;
 mod observe;
@@ -10,7 +11,8 @@ mod peer;
 mod queue;
 mod select;
 
-pub use health::{run_checks, CheckOutcome, ServerHealth};
+pub use check::{run_checks, Checker};
+pub use health::{CheckOutcome, ServerHealth};
 pub use peer::{connect_error_reason, PeerTemplate};
 pub use queue::{Queue, Refusal};
 
@@ -230,39 +232,6 @@ impl ServerState {
     }
 }
 
-/// The health check settings of a checked backend, and the connectors its checks use.
-pub struct Checker {
-    settings: model::HealthCheck,
-    http: &'static pingora::connectors::http::Connector,
-    transport: &'static pingora::connectors::TransportConnector,
-}
-
-type CheckConnectors = (
-    pingora::connectors::http::Connector,
-    pingora::connectors::TransportConnector,
-);
-
-/// The connectors of every health check, built once for the process: building one loads the
-/// CA store (~560 M instructions with OpenSSL 3.0), so one set per checked backend made
-/// start-up and every reload grow with the number of backends. A check never returns its
-/// connection to a pool, so sharing them shares nothing else.
-fn check_connectors() -> &'static CheckConnectors {
-    static SHARED: std::sync::OnceLock<CheckConnectors> = std::sync::OnceLock::new();
-    SHARED.get_or_init(|| {
-        (
-            pingora::connectors::http::Connector::new(None),
-            pingora::connectors::TransportConnector::new(None),
-        )
-    })
-}
-
-impl Checker {
-    /// The check's settings (rise, fall, ...).
-    pub fn settings(&self) -> &model::HealthCheck {
-        &self.settings
-    }
-}
-
 /// A backend's servers behind its balancers.
 pub struct Upstream {
     /// The backend's name.
@@ -337,11 +306,7 @@ impl Upstream {
         if tls_before != Some(backend.servers.iter().map(|s| &s.tls).collect::<Vec<_>>()) {
             peer::warn_unverified(backend);
         }
-        let checker = backend.health_check.as_ref().map(|settings| Checker {
-            settings: settings.clone(),
-            http: &check_connectors().0,
-            transport: &check_connectors().1,
-        });
+        let checker = backend.health_check.clone().map(Checker::new);
         Arc::new(Upstream {
             name: backend.name.clone(),
             balancers: ArcSwap::from_pointee(Balancers::new(&servers, &backend.balance)),
