@@ -2,6 +2,7 @@
 //! they receive ([`origin`]), a throwaway certificate authority ([`pki`]), and the real
 //! `gateway` binary started on a configuration ([`config`] builds it, [`gateway`] runs it).
 
+pub mod admin_socket;
 pub mod client;
 pub mod cluster;
 pub mod config;
