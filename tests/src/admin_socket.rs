@@ -1,10 +1,13 @@
 //! The admin socket as the tests read it: `show servers state` rows and `show stat` cells, and
-//! how requests spread over the servers its verbs (weights, drain, maintenance) change.
+//! how requests spread over the servers its verbs (weights, drain, maintenance) change; a
+//! gateway started with an admin socket, waited for until the socket accepts.
 
-use crate::gateway::admin;
-use crate::http_client;
+use crate::gateway::{admin, Gateway};
+use crate::{http_client, wait_for};
 use std::net::SocketAddr;
-use std::path::Path;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// Send `count` requests to `addr`; how many each origin answered, by body.
 pub fn spread(addr: SocketAddr, count: usize) -> std::collections::BTreeMap<String, usize> {
@@ -48,4 +51,18 @@ pub fn stat_cell(socket: &Path, row_name: &str, column: &str) -> String {
         .find(|l| l.starts_with(&format!("{row_name},")))
         .unwrap_or_else(|| panic!("no row {row_name}: {stat}"));
     row.split(',').nth(index).unwrap().to_string()
+}
+
+/// Start `yaml` and wait for its admin socket; the socket's path.
+pub fn start_with_admin(dir: &Path, yaml: &str, addr: SocketAddr) -> (Gateway, PathBuf) {
+    let gateway = Gateway::start(dir, yaml, &[addr]);
+    let socket = dir.join("admin.sock");
+    assert!(
+        wait_for(Duration::from_secs(5), || UnixStream::connect(&socket)
+            .is_ok())
+        .is_some(),
+        "admin socket never accepted; log:\n{}",
+        gateway.log()
+    );
+    (gateway, socket)
 }

@@ -1,14 +1,15 @@
 //! Reloading the configuration through the real binary: SIGHUP applies a new file in place
 //! (certificates, servers, hooks, routes, error pages) while connections opened before keep
 //! theirs, refuses a bad file and reports what needs an upgrade; `systemd/gateway-reload`
-//! validates first, then sends SIGHUP or starts the upgrade when the binary was replaced.
+//! validates first, then sends SIGHUP or starts the upgrade when the binary was replaced; a
+//! reload stuck reading its certificate is abandoned, and signals still work after it.
 
 use gateway_tests::client::{get_keep_alive as exchange, presented_names};
 use gateway_tests::config::{Backend, Config};
-use gateway_tests::gateway::{binary, plain_config, workdir, Gateway};
+use gateway_tests::gateway::{binary, plain_config, server_section, workdir, Gateway};
 use gateway_tests::origin::Origin;
 use gateway_tests::pki::Pki;
-use gateway_tests::{free_addr, http_client, tls_stream, wait_for};
+use gateway_tests::{free_addr, http_client, https_client, tls_stream, wait_for};
 use std::path::Path;
 use std::time::Duration;
 
@@ -177,4 +178,44 @@ fn reload_script_validates_then_hups_or_upgrades_a_replaced_binary() {
     );
     gateway_tests::gateway::signal_pid(new_pid, "TERM");
     assert!(wait_for(Duration::from_secs(10), || !gateway_tests::accepting(addr)).is_some());
+}
+
+#[test]
+fn a_reload_that_cannot_read_its_certificate_is_abandoned_and_signals_still_work() {
+    let dir = workdir();
+    let pki = Pki::new();
+    let cert = pki.leaf(dir.path(), &["localhost"]);
+    let a = Origin::start("a");
+    let addr = free_addr();
+    let yaml = format!(
+        "{}listeners:\n  - name: https\n    address: \"{addr}\"\n    tls: {{ certificate: {} }}\n    backend: app\nbackends:\n  app:\n    servers:\n      - {{ name: a, address: \"{}\" }}\n",
+        server_section(dir.path()),
+        cert.display(),
+        a.addr
+    );
+    let mut gateway = Gateway::start(dir.path(), &yaml, &[addr]);
+    // The certificate becomes a FIFO nobody writes to: reading it blocks.
+    std::fs::remove_file(&cert).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&cert)
+        .status()
+        .expect("mkfifo (coreutils)");
+    assert!(made.success());
+    gateway.signal("HUP");
+    let client = https_client(&pki, &[("localhost", addr)]);
+    let get = || {
+        client
+            .get(format!("https://localhost:{}/", addr.port()))
+            .send()
+            .map(|r| r.status().as_u16())
+    };
+    assert_eq!(get().unwrap(), 200);
+    gateway.wait_log("configuration refused", 1, Duration::from_secs(20));
+    assert_eq!(get().unwrap(), 200, "the old configuration keeps serving");
+    gateway.signal("TERM");
+    assert!(
+        gateway.wait_exit(Duration::from_secs(10)).is_some(),
+        "SIGTERM ignored after a stuck reload; log:\n{}",
+        gateway.log()
+    );
 }
