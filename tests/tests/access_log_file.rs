@@ -1,11 +1,12 @@
 //! The access log's file through the real binary: reopened on SIGHUP and on `reopen logs`
-//! (logrotate renames it first), and lines lost to a full disk counted one by one in
-//! `gateway_access_log_errors_total` and logged once.
+//! (logrotate renames it first), lines lost to a full disk counted one by one in
+//! `gateway_access_log_errors_total` and logged once, and a path in a missing directory
+//! refused by `gateway -t`.
 
 use gateway_tests::admin_socket::start_with_admin;
-use gateway_tests::gateway::{admin, binary, plain_config, workdir, Gateway};
+use gateway_tests::gateway::{admin, binary, check, plain_config, server_section, workdir, Gateway};
 use gateway_tests::origin::Origin;
-use gateway_tests::{free_addr, http_client, metric_value, scrape, wait_for};
+use gateway_tests::{accepting, free_addr, http_client, metric_value, scrape, wait_for};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -140,4 +141,20 @@ fn access_log_lines_lost_to_a_full_disk_are_counted_one_by_one() {
         1,
         "the failure is logged once, not per write"
     );
+}
+
+#[test]
+fn access_log_in_a_missing_directory_is_refused_by_the_check() {
+    let dir = workdir();
+    let yaml = format!(
+        "{}listeners:\n  - name: web\n    address: \"127.0.0.1:1\"\n    redirect_https: {{}}\nbackends: {{}}\naccess_log: {{ path: /nonexistent/dir/access.log }}\n",
+        server_section(dir.path())
+    );
+    let (code, out) = check(dir.path(), &yaml);
+    assert_ne!(code, 0);
+    assert!(
+        out.contains("access_log.path: cannot open /nonexistent/dir/access.log"),
+        "{out}"
+    );
+    let _ = accepting;
 }
