@@ -3,6 +3,7 @@
 //! `gateway` binary started on a configuration ([`config`] builds it, [`gateway`] runs it).
 
 pub mod admin_socket;
+pub mod balancing;
 pub mod client;
 pub mod cluster;
 pub mod config;
