@@ -4,7 +4,9 @@
 //! refused by `gateway -t`.
 
 use gateway_tests::admin_socket::start_with_admin;
-use gateway_tests::gateway::{admin, binary, check, plain_config, server_section, workdir, Gateway};
+use gateway_tests::gateway::{
+    admin, binary, check, plain_config, server_section, workdir, Gateway,
+};
 use gateway_tests::origin::Origin;
 use gateway_tests::{accepting, free_addr, http_client, metric_value, scrape, wait_for};
 use std::net::SocketAddr;

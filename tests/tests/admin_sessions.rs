@@ -3,9 +3,9 @@
 //! is not; `gateway -t` checks that timeout.
 
 use gateway_tests::admin_socket::start_with_admin;
+use gateway_tests::free_addr;
 use gateway_tests::gateway::{admin, check, plain_config, workdir};
 use gateway_tests::origin::Origin;
-use gateway_tests::free_addr;
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::os::unix::net::UnixStream;
