@@ -2,6 +2,8 @@
 //! they receive ([`origin`]), a throwaway certificate authority ([`pki`]), and the real
 //! `gateway` binary started on a configuration ([`config`] builds it, [`gateway`] runs it).
 
+pub mod admin_socket;
+pub mod balancing;
 pub mod client;
 pub mod cluster;
 pub mod config;
@@ -10,6 +12,7 @@ pub mod gateway;
 pub mod h2_origin;
 pub mod haproxy;
 pub mod httplog;
+pub mod https_stats;
 pub mod origin;
 pub mod pebble;
 pub mod pki;
