@@ -5,6 +5,7 @@
 pub mod client;
 pub mod cluster;
 pub mod config;
+pub mod config_refusal;
 pub mod dnsmasq;
 pub mod gateway;
 pub mod h2_origin;
