@@ -15,6 +15,7 @@ pub mod origin;
 pub mod pebble;
 pub mod pki;
 pub mod redis_server;
+pub mod scripted;
 pub mod tls_origin;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
