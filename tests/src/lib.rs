@@ -11,6 +11,7 @@ pub mod gateway;
 pub mod h2_origin;
 pub mod haproxy;
 pub mod httplog;
+pub mod import_haproxy;
 pub mod origin;
 pub mod pebble;
 pub mod pki;
