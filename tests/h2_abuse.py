@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""HTTP/2 abuse against the gateway, for tests/tests/hardening.rs.
+"""HTTP/2 abuse against the gateway, for tests/tests/h2_floods.rs and h2_defences.rs.
 
     h2_abuse.py ATTACK PORT CA_PEM
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""HTTP/2 requests to the gateway as python `h2` sends them, for tests/tests/http_semantics.rs.
+"""HTTP/2 requests to the gateway as python `h2` sends them, for tests/tests/head_limits.rs and
+early_answers.rs.
 
     h2_request.py PORT CA_PEM PATH [--method M] [--headers N] [--body BYTES] [--tries N] [--no-length]
 

@@ -1,11 +1,13 @@
 //! Raw clients, one helper per kind: bytes over plain TCP or TLS, read until the gateway
-//! closes, and one keep-alive HTTP/1.1 exchange read by its `Content-Length`.
+//! closes, and one keep-alive HTTP/1.1 exchange read by its `Content-Length`; and the outside
+//! clients some tests drive: python `h2` (`tests/h2_request.py`) and curl.
 //! (The reqwest clients are [`crate::https_client`] and friends.)
 
 use crate::pki::Pki;
 use openssl::ssl::{SslConnector, SslConnectorBuilder, SslMethod, SslStream};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
 use std::time::Duration;
 
 /// How long a raw client waits for the gateway to answer or close.
@@ -115,4 +117,65 @@ pub fn presented_names(stream: &SslStream<TcpStream>) -> Vec<String> {
         .iter()
         .filter_map(|n| n.dnsname().map(str::to_string))
         .collect()
+}
+
+/// Send `request` on a new plain connection to `addr` and read until the gateway closes it.
+/// Unlike [`plain_exchange`]: the bytes as they came, and no panic if the connection stays
+/// open (what came in 10 s).
+pub fn raw_exchange(addr: SocketAddr, request: &str) -> Vec<u8> {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    answer
+}
+
+/// Run `tests/h2_request.py PORT CA PATH ARGS...` (HTTP/2 as python `h2` speaks it; fails
+/// when `h2` is missing, so the tests that need it never pass silently); its JSON verdict.
+pub fn h2_request(addr: SocketAddr, ca: &Path, path: &str, args: &[&str]) -> serde_json::Value {
+    crate::require_python_module("h2", "python3-h2");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("h2_request.py");
+    let out = std::process::Command::new(crate::python())
+        .arg(script)
+        .arg(addr.port().to_string())
+        .arg(ca)
+        .arg(path)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The status `curl` (HTTP/2 or HTTP/1.1 per `protocol`) reports for `url`, sending `body`
+/// (a file) when given; 0 when it saw none.
+pub fn curl_status(protocol: &str, ca: &Path, url: &str, body: Option<&Path>) -> u16 {
+    let mut curl = std::process::Command::new("curl");
+    curl.args([
+        "-s",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        protocol,
+        "--cacert",
+    ])
+    .arg(ca)
+    .arg(url);
+    if let Some(body) = body {
+        curl.arg("--data-binary")
+            .arg(format!("@{}", body.display()));
+    }
+    let out = curl.output().expect("curl (Debian package curl)");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0)
 }

@@ -128,6 +128,26 @@ pub fn plain_config(
     )
 }
 
+/// The TLS gateway the hostile-input tests attack: [`Gateway::start_tls`] in front of the one
+/// server at `origin_addr`, with short timeouts (connect 1 s, client 2 s, server 3 s), the
+/// configuration then changed by `change`. (A TLS gateway in front of servers given by address
+/// is [`crate::scripted::tls_gateway`].)
+pub fn tls_gateway(
+    dir: &Path,
+    pki: &crate::pki::Pki,
+    origin_addr: impl ToString,
+    addr: SocketAddr,
+    change: impl FnOnce(crate::config::Config) -> crate::config::Config,
+) -> Gateway {
+    let app = crate::config::Backend::default().server("o", origin_addr);
+    Gateway::start_tls(dir, pki, addr, app, |config| {
+        change(config.set(
+            "timeouts",
+            crate::config::yaml("{ connect: 1s, client: 2s, server: 3s }"),
+        ))
+    })
+}
+
 /// Run `gateway -t -c` on `yaml`; returns the exit code and everything it printed.
 pub fn check(dir: &Path, yaml: &str) -> (i32, String) {
     let path = dir.join("check.yaml");
