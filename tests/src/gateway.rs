@@ -132,7 +132,7 @@ pub fn plain_config(
 /// server at `origin_addr`, with short timeouts (connect 1 s, client 2 s, server 3 s), the
 /// configuration then changed by `change`. (A TLS gateway in front of servers given by address
 /// is [`crate::scripted::tls_gateway`].)
-pub fn tls_gateway(
+pub fn tls_gateway_short_timeouts(
     dir: &Path,
     pki: &crate::pki::Pki,
     origin_addr: impl ToString,

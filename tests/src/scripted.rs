@@ -43,7 +43,7 @@ pub fn plain_gateway(dir: &Path, addr: SocketAddr, server: SocketAddr) -> Gatewa
 
 /// One TLS listener on `addr` (HTTP/2 and HTTP/1.1 by ALPN) in front of the servers at
 /// `servers`. (The hostile-input tests' TLS gateway, with short timeouts, is
-/// [`crate::gateway::tls_gateway`].)
+/// [`crate::gateway::tls_gateway_short_timeouts`].)
 pub fn tls_gateway(dir: &Path, pki: &Pki, addr: SocketAddr, servers: &[SocketAddr]) -> Gateway {
     let cert = pki.leaf(dir, &["localhost"]);
     let servers: String = servers

@@ -3,7 +3,7 @@
 //! CONTINUATION flood end the connection before much reaches the origin, and other clients are
 //! still served.
 
-use gateway_tests::gateway::{tls_gateway, workdir};
+use gateway_tests::gateway::{tls_gateway_short_timeouts, workdir};
 use gateway_tests::origin::Origin;
 use gateway_tests::pki::Pki;
 use gateway_tests::{free_addr, python, require_python_module};
@@ -38,7 +38,7 @@ fn http2_rapid_reset_and_continuation_floods_end_the_connection() {
     std::fs::write(&ca, pki.ca_pem()).unwrap();
     let origin = Origin::start("o");
     let addr = free_addr();
-    let _gw = tls_gateway(dir.path(), &pki, origin.addr, addr, |c| {
+    let _gw = tls_gateway_short_timeouts(dir.path(), &pki, origin.addr, addr, |c| {
         c.set("limits.h2_streams", 50)
     });
 

@@ -6,7 +6,7 @@
 use gateway_tests::client::tls_exchange;
 use gateway_tests::config::yaml;
 use gateway_tests::free_addr;
-use gateway_tests::gateway::{tls_gateway, workdir};
+use gateway_tests::gateway::{tls_gateway_short_timeouts, workdir};
 use gateway_tests::origin::Origin;
 use gateway_tests::pki::Pki;
 
@@ -16,7 +16,7 @@ fn framing_and_syntax_violations_are_refused_closed_and_never_forwarded() {
     let pki = Pki::new();
     let origin = Origin::start("o");
     let addr = free_addr();
-    let _gw = tls_gateway(dir.path(), &pki, origin.addr, addr, |c| {
+    let _gw = tls_gateway_short_timeouts(dir.path(), &pki, origin.addr, addr, |c| {
         c.set(
             "limits",
             yaml("{ body_bytes: 1000, headers: 20, uri_bytes: 256, header_bytes: 4096 }"),

@@ -4,7 +4,7 @@
 
 use gateway_tests::client::tls_exchange;
 use gateway_tests::free_addr;
-use gateway_tests::gateway::{tls_gateway, workdir};
+use gateway_tests::gateway::{tls_gateway_short_timeouts, workdir};
 use gateway_tests::pki::Pki;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
@@ -49,7 +49,7 @@ fn broken_origin_responses_are_never_passed_on_as_clean() {
         let dir = workdir();
         let addr = free_addr();
         let origin = broken_origin(response);
-        let _gw = tls_gateway(dir.path(), &pki, origin, addr, |c| c);
+        let _gw = tls_gateway_short_timeouts(dir.path(), &pki, origin, addr, |c| c);
         let answer = tls_exchange(&pki, addr, &[b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"]);
         let clean = answer.starts_with("HTTP/1.1 200")
             && (answer.ends_with("\r\n0\r\n\r\n") || content_complete(&answer));
