@@ -137,21 +137,14 @@ pub fn raw_exchange(addr: SocketAddr, request: &str) -> Vec<u8> {
 /// when `h2` is missing, so the tests that need it never pass silently); its JSON verdict.
 pub fn h2_request(addr: SocketAddr, ca: &Path, path: &str, args: &[&str]) -> serde_json::Value {
     crate::require_python_module("h2", "python3-h2");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("h2_request.py");
-    let out = std::process::Command::new(crate::python())
-        .arg(script)
+    let out = crate::python_script("h2_request.py")
         .arg(addr.port().to_string())
         .arg(ca)
         .arg(path)
         .args(args)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    crate::script_verdict(out)
 }
 
 /// The status `curl` (HTTP/2 or HTTP/1.1 per `protocol`) reports for `url`, sending `body`

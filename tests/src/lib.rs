@@ -206,6 +206,20 @@ pub fn python() -> &'static str {
     }
 }
 
+/// A command running the test script `tests/<name>` with [`python`]; add its arguments.
+pub fn python_script(name: &str) -> std::process::Command {
+    let mut command = std::process::Command::new(python());
+    command.arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(name));
+    command
+}
+
+/// The JSON verdict a test script printed on stdout; panics with its stderr when it failed.
+pub fn script_verdict(out: std::process::Output) -> serde_json::Value {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"))
+}
+
 /// Panics unless [`python`] can import `module` (from Debian package `package`).
 pub fn require_python_module(module: &str, package: &str) {
     let importable = std::process::Command::new(python())

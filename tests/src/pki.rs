@@ -72,6 +72,13 @@ impl Pki {
         self.ca.to_pem().unwrap()
     }
 
+    /// Write the CA certificate to `dir/ca.pem` (for a client tool to trust); returns its path.
+    pub fn write_ca(&self, dir: &Path) -> PathBuf {
+        let path = dir.join("ca.pem");
+        std::fs::write(&path, self.ca_pem()).unwrap();
+        path
+    }
+
     /// Write a combined PEM for `names` (the first is the CN) into `dir`; returns its path.
     pub fn leaf(&self, dir: &Path, names: &[&str]) -> PathBuf {
         let path = dir.join(format!("{}.pem", names[0]));

@@ -7,7 +7,7 @@ use gateway_tests::config::Backend;
 use gateway_tests::gateway::{server_section, workdir, Gateway};
 use gateway_tests::origin::Origin;
 use gateway_tests::pki::Pki;
-use gateway_tests::{free_addr, python, require_python_module};
+use gateway_tests::{free_addr, python_script, require_python_module};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
@@ -156,8 +156,7 @@ fn a_streamed_http2_body_over_the_limit_gets_its_413_and_the_connection_goes_on(
     require_python_module("h2", "python3-h2");
     let dir = workdir();
     let pki = Pki::new();
-    let ca = dir.path().join("ca.pem");
-    std::fs::write(&ca, pki.ca_pem()).unwrap();
+    let ca = pki.write_ca(dir.path());
     let origin = Origin::start("o");
     let addr = free_addr();
     let _gateway = Gateway::start_tls(dir.path(), &pki, addr, Backend::of(&[&origin]), |c| {
@@ -173,9 +172,7 @@ fn a_streamed_http2_body_over_the_limit_gets_its_413_and_the_connection_goes_on(
         }
     }
     // python h2 sends its whole body after the answer; then a GET on the same connection.
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("h2_request.py");
-    let out = Command::new(python())
-        .arg(script)
+    let out = python_script("h2_request.py")
         .arg(addr.port().to_string())
         .arg(&ca)
         .arg("/up")

@@ -64,8 +64,7 @@ const TRIES: usize = 50;
 fn early_answers_reach_curl_over_http2_and_http1() {
     let dir = workdir();
     let pki = Pki::new();
-    let ca = dir.path().join("ca.pem");
-    std::fs::write(&ca, pki.ca_pem()).unwrap();
+    let ca = pki.write_ca(dir.path());
     let origin = Origin::start("o");
     let second = workdir();
     let (_gateways, cases, _) = refusing_gateways([dir.path(), second.path()], &pki, &origin);
@@ -89,8 +88,7 @@ fn early_answers_reach_curl_over_http2_and_http1() {
 fn early_answers_reach_nghttp_and_python_h2_and_the_connection_goes_on() {
     let dir = workdir();
     let pki = Pki::new();
-    let ca = dir.path().join("ca.pem");
-    std::fs::write(&ca, pki.ca_pem()).unwrap();
+    let ca = pki.write_ca(dir.path());
     let origin = Origin::start("o");
     let second = workdir();
     let (_gateways, cases, addrs) = refusing_gateways([dir.path(), second.path()], &pki, &origin);

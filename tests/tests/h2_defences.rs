@@ -6,10 +6,10 @@ use gateway_tests::config::{yaml, Backend};
 use gateway_tests::gateway::{workdir, Gateway};
 use gateway_tests::origin::Origin;
 use gateway_tests::pki::Pki;
-use gateway_tests::{free_addr, python, require_python_module, wait_for};
+use gateway_tests::{free_addr, python_script, require_python_module, script_verdict, wait_for};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 /// A TLS gateway in front of `origin` on `addr` allowing 50 concurrent streams; the CA file.
@@ -28,9 +28,7 @@ fn start(dir: &Path, origin: &Origin, addr: SocketAddr) -> (Gateway, PathBuf) {
 
 /// `tests/h2_abuse.py ATTACK` against `addr`, running.
 fn spawn_abuse(attack: &str, addr: SocketAddr, ca: &Path) -> std::process::Child {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("h2_abuse.py");
-    Command::new(python())
-        .arg(script)
+    python_script("h2_abuse.py")
         .arg(attack)
         .arg(addr.port().to_string())
         .arg(ca)
@@ -42,10 +40,7 @@ fn spawn_abuse(attack: &str, addr: SocketAddr, ca: &Path) -> std::process::Child
 
 /// The one-line JSON verdict of `child`.
 fn verdict(child: std::process::Child) -> serde_json::Value {
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"))
+    script_verdict(child.wait_with_output().unwrap())
 }
 
 fn abuse(attack: &str, addr: SocketAddr, ca: &Path) -> serde_json::Value {

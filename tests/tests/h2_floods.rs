@@ -6,26 +6,19 @@
 use gateway_tests::gateway::{tls_gateway_short_timeouts, workdir};
 use gateway_tests::origin::Origin;
 use gateway_tests::pki::Pki;
-use gateway_tests::{free_addr, python, require_python_module};
+use gateway_tests::{free_addr, python_script, require_python_module, script_verdict};
 use std::net::SocketAddr;
 use std::path::Path;
 
 /// Run `tests/h2_abuse.py ATTACK PORT CA`; its one-line JSON verdict.
 fn h2_abuse(attack: &str, addr: SocketAddr, ca: &Path) -> serde_json::Value {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("h2_abuse.py");
-    let out = std::process::Command::new(python())
-        .arg(script)
+    let out = python_script("h2_abuse.py")
         .arg(attack)
         .arg(addr.port().to_string())
         .arg(ca)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    script_verdict(out)
 }
 
 #[test]
@@ -34,8 +27,7 @@ fn http2_rapid_reset_and_continuation_floods_end_the_connection() {
     require_python_module("h2", "python3-h2");
     let dir = workdir();
     let pki = Pki::new();
-    let ca = dir.path().join("ca.pem");
-    std::fs::write(&ca, pki.ca_pem()).unwrap();
+    let ca = pki.write_ca(dir.path());
     let origin = Origin::start("o");
     let addr = free_addr();
     let _gw = tls_gateway_short_timeouts(dir.path(), &pki, origin.addr, addr, |c| {

@@ -14,8 +14,7 @@ use gateway_tests::{free_addr, https_client, https_http1_client};
 fn http2_requests_are_held_to_the_head_limits_of_http1() {
     let dir = workdir();
     let pki = Pki::new();
-    let ca = dir.path().join("ca.pem");
-    std::fs::write(&ca, pki.ca_pem()).unwrap();
+    let ca = pki.write_ca(dir.path());
     let origin = Origin::start("o");
     let addr = free_addr();
     let _gw = tls_gateway(dir.path(), &pki, addr, &[origin.addr]);

@@ -33,8 +33,7 @@ fn an_origin_dying_mid_chunked_body_never_leaves_the_client_with_nothing() {
 fn an_http2_response_cut_short_by_its_origin_still_reaches_curl() {
     let dir = workdir();
     let pki = Pki::new();
-    let ca = dir.path().join("ca.pem");
-    std::fs::write(&ca, pki.ca_pem()).unwrap();
+    let ca = pki.write_ca(dir.path());
     let dies = scripted_origin(
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n".to_vec(),
     );

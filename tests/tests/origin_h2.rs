@@ -119,8 +119,7 @@ fn grpc_unary_and_server_streaming_pass_through() {
         .unwrap();
     let port: u16 = port.trim().parse().expect("the gRPC server's port");
 
-    let ca = dir.path().join("ca.pem");
-    std::fs::write(&ca, pki.ca_pem()).unwrap();
+    let ca = pki.write_ca(dir.path());
     let app = Backend::default()
         .server("grpc1", format!("127.0.0.1:{port}"))
         .set("protocol", "h2")
