@@ -20,6 +20,8 @@ redirect: `make bench`'s redirect-80, plain HTTP/1.1 keep-alive `GET /some/path?
 redirect listener, every answer a 301; pingora-bare has no redirect listener and is skipped;
 hs: one HTTP/1.1 request per connection, i.e. the cost of a full TLS handshake and its request,
 with the RSA-2048 certificate; hs-ec: the same with the ECDSA P-256 one),
+LEAN (1: `make bench`'s `gateway-lean` configuration instead, i.e. without the stats listener and
+the access log: the difference is the cost of observability),
 N1 (1000), N2 (5000), RUNS (1; with more, the median and the spread are reported). Results: target/bench/instructions.md, with each gateway's ratio to the
 `bare:` binary when there is one (the gap to Pingora's own cost); the callgrind files stay in
 target/bench/instructions/ for `callgrind_annotate --inclusive=yes`.
@@ -120,7 +122,11 @@ def main():
     nginx = subprocess.Popen(["nginx", "-c", str(origin), "-g", "daemon off;"])
     # Named by the offset: two runs side by side (PORT_OFFSET) must not share a configuration.
     config = OUT / f"gateway.{bench.PORT_OFFSET}.yaml"
-    config.write_text(bench.gateway_conf("gateway"))
+    text = bench.gateway_conf("gateway")
+    if os.environ.get("LEAN") == "1":
+        observability = ("stats:", "access_log:")
+        text = "".join(line for line in text.splitlines(True) if not line.startswith(observability))
+    config.write_text(text)
     rows = []
     try:
         for port in bench.ORIGINS:
