@@ -19,8 +19,7 @@ use std::time::Duration;
 const CONNECTIONS: usize = 1500;
 /// Growth allowed per idle TLS connection (debug build) after a classic (X25519) handshake.
 /// Measured: 26.6 KiB with the vendored OpenSSL 3.6 (~21 KiB of it OpenSSL's); 29.4 when each
-/// connection also kept Pingora's accept task (~2.5 KiB); 33.1 when the handshake read-ahead
-/// buffer stayed allocated; 19.6 linked to the system's OpenSSL 3.0 (`OPENSSL_NO_VENDOR=1`);
+/// connection also kept Pingora's accept task (~2.5 KiB); 19.6 linked to the system's OpenSSL 3.0 (`OPENSSL_NO_VENDOR=1`);
 /// 46.9 with the 16 KiB drain buffer in the connection future (session 9).
 const CLASSIC_LIMIT_KIB: f64 = 28.0;
 /// The same after a post-quantum hybrid handshake (X25519MLKEM768, what current browsers offer
