@@ -21,6 +21,8 @@ pub struct SeenRequest {
     pub path: String,
     /// Header names (lower case) and values, in order.
     pub headers: Vec<(String, String)>,
+    /// The request head as it arrived, names spelled as sent.
+    pub head: String,
     /// The peer that sent it.
     pub peer: SocketAddr,
 }
@@ -197,6 +199,7 @@ async fn serve(mut stream: TcpStream, peer: SocketAddr, name: Arc<str>, seen: Ar
                     method,
                     path: path.clone(),
                     headers: headers.clone(),
+                    head: head.clone(),
                     peer,
                 });
             }

@@ -49,18 +49,28 @@ impl Forwarded {
             (_, None) => HeaderValue::from_static(""),
         };
         if req.has_case() || !target_from_uri(req) {
-            // HTTP/1: the names' case is kept, so they go through Pingora's case map.
+            // A request that kept its case map (see [`forget_header_case`]): through it.
             let _ = req.insert_header(X_FORWARDED_FOR, chain);
             let _ = req.insert_header(X_FORWARDED_PROTO, self.proto.clone());
             let _ = req.insert_header(X_FORWARDED_PORT, self.port.clone());
             return;
         }
-        // HTTP/2 (no case map): the names parsed once, no parse and no allocation each.
+        // No case map (HTTP/2, and HTTP/1 once forgotten): the names parsed once, no parse and
+        // no allocation each.
         edit_headers(req, |headers| {
             headers.insert(XFF_NAME, chain);
             headers.insert(PROTO_NAME, self.proto.clone());
             headers.insert(PORT_NAME, self.port.clone());
         });
+    }
+}
+
+/// Drop `req`'s header-name case map (HTTP/1 keeps the client's spelling), so the names go
+/// to the origin lowercased as HAProxy sends them; a target the URI does not give back byte
+/// for byte keeps the map.
+pub fn forget_header_case(req: &mut RequestHeader) {
+    if req.has_case() && target_from_uri(req) {
+        edit_headers(req, |_| {});
     }
 }
 
@@ -199,6 +209,32 @@ mod tests {
         assert_eq!(req.raw_path(), b"http://h/x");
         assert_eq!(xff(&req), ["192.0.2.7"]);
         assert_eq!(req.headers[X_FORWARDED_PORT], "80");
+    }
+
+    #[test]
+    fn forgetting_the_case_keeps_target_headers_and_order() {
+        let mut req = RequestHeader::build("POST", b"/a?b=1", None).unwrap();
+        req.append_header("X-Custom", "1").unwrap();
+        req.append_header("Accept", "*/*").unwrap();
+        req.append_header("x-custom", "2").unwrap();
+        forget_header_case(&mut req);
+        assert!(!req.has_case());
+        assert_eq!(req.method, "POST");
+        assert_eq!(req.raw_path(), b"/a?b=1");
+        let mut wire = Vec::new();
+        req.header_to_h1_wire(&mut wire);
+        let wire = String::from_utf8(wire).unwrap();
+        assert_eq!(wire, "x-custom: 1\r\nx-custom: 2\r\naccept: */*\r\n");
+    }
+
+    #[test]
+    fn a_target_the_uri_does_not_give_back_keeps_the_case() {
+        // Pingora keeps an absolute-form target verbatim beside a URI holding only its path.
+        let mut req = RequestHeader::build("GET", b"http://h/x?y", None).unwrap();
+        req.append_header("X-Custom", "1").unwrap();
+        forget_header_case(&mut req);
+        assert!(req.has_case());
+        assert_eq!(req.raw_path(), b"http://h/x?y");
     }
 
     #[test]

@@ -124,6 +124,9 @@ impl ProxyHttp for GatewayProxy {
             }
         }
         ctx.started = Some(ctx.head.map_or_else(Instant::now, |h| h.complete));
+        // HTTP/1 names go to the origin lowercased, as HAProxy sends them: without Pingora's
+        // case map each header set on the way is cheaper.
+        forwarded::forget_header_case(session.req_header_mut());
         Ok(())
     }
 
