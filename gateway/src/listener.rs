@@ -269,7 +269,7 @@ impl ListenerApp {
             };
             if let Role::Redirect(redirect) = &state.role {
                 // A pipelined next request (bytes after the head) is left to Pingora.
-                if !request.has_body && request.head_len == head.len() {
+                if !request.has_body() && request.head_len == head.len() {
                     if self
                         .redirect(&mut stream, &request, times, redirect, &state, shutdown)
                         .await

@@ -100,7 +100,6 @@ pub fn check<'a>(buf: &'a [u8], limits: &Limits) -> Result<Checked<'a>, u16> {
         } else {
             has_token("keep-alive")
         },
-        has_body: chunked || content_length.is_some_and(|n| n > 0),
         head_len,
         body_len: if chunked {
             None
@@ -123,8 +122,6 @@ pub struct Checked<'a> {
     pub host: Option<&'a str>,
     /// Whether the client wants the connection kept (its version's default and `Connection`).
     pub keep_alive: bool,
-    /// Whether a body follows the head.
-    pub has_body: bool,
     /// Length of the head; bytes after it are body or a pipelined request.
     pub head_len: usize,
     /// Length of the body (0 without one); `None` for a chunked one.
@@ -132,6 +129,11 @@ pub struct Checked<'a> {
 }
 
 impl Checked<'_> {
+    /// Whether a body follows the head.
+    pub fn has_body(&self) -> bool {
+        self.body_len != Some(0)
+    }
+
     /// Whether `buffered` bytes (head included) reach past this request's body: the client
     /// pipelined the next request behind it.
     pub fn pipelined(&self, buffered: usize) -> bool {
@@ -213,7 +215,6 @@ mod tests {
                 http11: true,
                 host: Some("x.test"),
                 keep_alive: false,
-                has_body: false,
                 head_len: head.len(),
                 body_len: Some(0),
             }
@@ -236,7 +237,7 @@ mod tests {
         assert!(kept("GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
         assert!(!kept("GET / HTTP/1.0\r\n\r\n"));
         assert!(kept("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
-        let body = |head: &str| super::check(head.as_bytes(), &limits).unwrap().has_body;
+        let body = |head: &str| super::check(head.as_bytes(), &limits).unwrap().has_body();
         assert!(!body(
             "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n"
         ));
