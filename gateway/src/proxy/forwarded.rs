@@ -1,5 +1,6 @@
 //! `X-Forwarded-For`, `X-Forwarded-Proto` and `X-Forwarded-Port` on the request to the origin
-//! (HAProxy `option forwardfor` plus the reference box's `set-header` lines).
+//! (HAProxy `option forwardfor` plus the reference box's `set-header` lines), and HTTP/1
+//! header names sent lowercased, as HAProxy sends them.
 
 use crate::ip_text::contains;
 use bytes::Bytes;
@@ -122,8 +123,8 @@ fn target_from_uri(req: &RequestHeader) -> bool {
     req.raw_path() == uri.as_bytes()
 }
 
-/// Run `edit` on the headers of `req`, which has no case map (so its parts are all it holds
-/// but the flag for the end of an HTTP/2 stream, kept here) and whose target is its URI's.
+/// Run `edit` on the headers of `req`, rebuilt from its parts: a case map is dropped, the flag
+/// for the end of an HTTP/2 stream kept; `req`'s target must be its URI's.
 fn edit_headers(req: &mut RequestHeader, edit: impl FnOnce(&mut http::HeaderMap)) {
     let end_stream = req.send_end_stream();
     let empty = RequestHeader::from(http::Request::new(()).into_parts().0);
