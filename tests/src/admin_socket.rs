@@ -9,7 +9,8 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// Send `count` requests to `addr`; how many each origin answered, by body.
+/// Send `count` requests to `addr`; how many each origin answered, by body (any other
+/// status than 200 by its code: `"503"`).
 pub fn spread(addr: SocketAddr, count: usize) -> std::collections::BTreeMap<String, usize> {
     let client = http_client();
     let mut seen = std::collections::BTreeMap::new();
@@ -18,10 +19,14 @@ pub fn spread(addr: SocketAddr, count: usize) -> std::collections::BTreeMap<Stri
             .get(format!("http://{addr}/spread{i}"))
             .send()
             .unwrap();
-        assert_eq!(resp.status(), 200);
-        *seen
-            .entry(resp.text().unwrap().trim().to_string())
-            .or_insert(0) += 1;
+        let status = resp.status().as_u16();
+        let body = resp.text().unwrap().trim().to_string();
+        let key = if status == 200 {
+            body
+        } else {
+            status.to_string()
+        };
+        *seen.entry(key).or_insert(0) += 1;
     }
     seen
 }

@@ -3,11 +3,11 @@
 //! `del server` (only in maintenance with nothing in flight); refused arguments change
 //! nothing; what they changed survives a SIGHUP reload and a `-u` upgrade.
 
+use gateway_tests::admin_socket::{counts, spread};
 use gateway_tests::config::{Backend, Config};
 use gateway_tests::gateway::{admin, try_admin, workdir, Gateway};
 use gateway_tests::origin::Origin;
 use gateway_tests::{free_addr, http_client, wait_for};
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -31,28 +31,6 @@ fn wait_socket(socket: &Path, gateway: &Gateway) {
         UnixStream::connect(socket).is_ok()
     });
     assert!(ready.is_some(), "no admin socket: {}", gateway.log());
-}
-
-/// Send `count` requests to `addr`; how many each origin answered.
-fn spread(addr: SocketAddr, count: usize) -> BTreeMap<String, usize> {
-    let client = http_client();
-    let mut seen = BTreeMap::new();
-    for i in 0..count {
-        let resp = client.get(format!("http://{addr}/s{i}")).send().unwrap();
-        let status = resp.status().as_u16();
-        let body = resp.text().unwrap().trim().to_string();
-        let key = if status == 200 {
-            body
-        } else {
-            status.to_string()
-        };
-        *seen.entry(key).or_insert(0) += 1;
-    }
-    seen
-}
-
-fn counts(pairs: &[(&str, usize)]) -> BTreeMap<String, usize> {
-    pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
 }
 
 /// The `show servers state` row of server `name`, split into cells; `None` without one.

@@ -2,7 +2,7 @@
 //! 16 KiB, refused whole; an idle session is closed after `admin.timeout` while a talking one
 //! is not; `gateway -t` checks that timeout.
 
-use gateway_tests::admin_socket::start_with_admin;
+use gateway_tests::admin_socket::{server_state, start_with_admin};
 use gateway_tests::free_addr;
 use gateway_tests::gateway::{admin, check, plain_config, workdir};
 use gateway_tests::origin::Origin;
@@ -31,16 +31,6 @@ fn admin_config(
     )
 }
 
-/// Column `column` (0-based) of server `name`'s row in `show servers state`.
-fn server_state_cell(socket: &Path, name: &str, column: usize) -> String {
-    let state = admin(socket, "show servers state");
-    let row = state
-        .lines()
-        .find(|l| l.split(' ').nth(3) == Some(name))
-        .unwrap_or_else(|| panic!("no row for {name}: {state}"));
-    row.split(' ').nth(column).unwrap().to_string()
-}
-
 const SRV_UWEIGHT: usize = 7;
 
 #[test]
@@ -60,14 +50,14 @@ fn an_admin_line_is_run_whole_or_refused_whole() {
         answer.matches("The following commands are valid").count(),
         814
     );
-    assert_eq!(server_state_cell(&socket, "a", SRV_UWEIGHT), "100");
+    assert_eq!(server_state(&socket, "a")[SRV_UWEIGHT], "100");
 
     // Past 16 KiB: refused, nothing of it run, the session closed.
     let too_long = format!("{}set server app/a weight 7", "help;".repeat(4000));
     let answer = admin(&socket, &too_long);
     assert!(answer.starts_with("Command line too long"), "{answer:.200}");
     assert!(!answer.contains("The following commands"), "{answer:.200}");
-    assert_eq!(server_state_cell(&socket, "a", SRV_UWEIGHT), "100");
+    assert_eq!(server_state(&socket, "a")[SRV_UWEIGHT], "100");
 }
 
 #[test]
