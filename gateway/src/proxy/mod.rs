@@ -117,16 +117,7 @@ impl ProxyHttp for GatewayProxy {
         session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        // An HTTP/1 request got the connection's state with its head (`on_connection_reuse`).
-        if ctx.head.is_none() {
-            if let Some(state) = state::handed_over(session) {
-                ctx.state = state;
-            }
-        }
-        ctx.started = Some(ctx.head.map_or_else(Instant::now, |h| h.complete));
-        // HTTP/1 names go to the origin lowercased, as HAProxy sends them: without Pingora's
-        // case map each header set on the way is cheaper.
-        forwarded::forget_header_case(session.req_header_mut());
+        request::start(session, ctx);
         Ok(())
     }
 

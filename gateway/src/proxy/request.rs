@@ -1,14 +1,16 @@
-//! The request phase: the head limits and body limit for HTTP/2 requests (HTTP/1 heads were
+//! The request's start (its connection's state, its clock, its header names) and the
+//! request phase: the head limits and body limit for HTTP/2 requests (HTTP/1 heads were
 //! checked by the listener), HTTP/1.0's rules, a redirect listener's answer, routing, and the
 //! request hooks.
 
 use super::context::RequestCtx;
 use super::drain;
+use super::forwarded;
 use super::http10;
 use super::redirect::{challenge_answer, https_location};
 use super::respond::Answer;
 use super::routing::request_host;
-use super::state::{ListenerState, Role};
+use super::state::{self, ListenerState, Role};
 use crate::body_limit::{declared_fits, declared_length};
 use crate::config::model::Redirect;
 use crate::head_limits;
@@ -16,6 +18,22 @@ use crate::hooks::{Flow, RequestInfo};
 use http::Version;
 use pingora::proxy::Session;
 use pingora_error::Result;
+use std::time::Instant;
+
+/// Start the request (`early_request_filter`): the connection's state, the time it began,
+/// and its HTTP/1 header names forgotten in their client's spelling.
+pub fn start(session: &mut Session, ctx: &mut RequestCtx) {
+    // An HTTP/1 request got the connection's state with its head (`on_connection_reuse`).
+    if ctx.head.is_none() {
+        if let Some(state) = state::handed_over(session) {
+            ctx.state = state;
+        }
+    }
+    ctx.started = Some(ctx.head.map_or_else(Instant::now, |h| h.complete));
+    // HTTP/1 names go to the origin lowercased, as HAProxy sends them: without Pingora's
+    // case map each header set on the way is cheaper.
+    forwarded::forget_header_case(session.req_header_mut());
+}
 
 /// Run the request phase; `true` when the gateway answered the request itself.
 pub async fn filter(session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
