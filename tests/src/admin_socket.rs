@@ -38,12 +38,17 @@ pub fn counts(pairs: &[(&str, usize)]) -> std::collections::BTreeMap<String, usi
 
 /// The row of server `name` in `show servers state`, split into columns.
 pub fn server_state(socket: &Path, name: &str) -> Vec<String> {
+    server_state_row(socket, name).unwrap_or_else(|| {
+        let state = admin(socket, "show servers state");
+        panic!("no row for {name}: {state}")
+    })
+}
+
+/// The same, `None` when no server is called `name`.
+pub fn server_state_row(socket: &Path, name: &str) -> Option<Vec<String>> {
     let state = admin(socket, "show servers state");
-    let row = state
-        .lines()
-        .find(|l| l.split(' ').nth(3) == Some(name))
-        .unwrap_or_else(|| panic!("no row for {name}: {state}"));
-    row.split(' ').map(str::to_string).collect()
+    let row = state.lines().find(|l| l.split(' ').nth(3) == Some(name))?;
+    Some(row.split(' ').map(str::to_string).collect())
 }
 
 /// Cell `column` of the `show stat` row `proxy,server` (`web,FRONTEND`, `app,b`).

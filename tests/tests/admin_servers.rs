@@ -3,7 +3,7 @@
 //! `del server` (only in maintenance with nothing in flight); refused arguments change
 //! nothing; what they changed survives a SIGHUP reload and a `-u` upgrade.
 
-use gateway_tests::admin_socket::{counts, spread};
+use gateway_tests::admin_socket::{self, counts, server_state_row, spread};
 use gateway_tests::config::{Backend, Config};
 use gateway_tests::gateway::{admin, try_admin, workdir, Gateway};
 use gateway_tests::origin::Origin;
@@ -33,23 +33,9 @@ fn wait_socket(socket: &Path, gateway: &Gateway) {
     assert!(ready.is_some(), "no admin socket: {}", gateway.log());
 }
 
-/// The `show servers state` row of server `name`, split into cells; `None` without one.
-fn state_row(socket: &Path, name: &str) -> Option<Vec<String>> {
-    let state = admin(socket, "show servers state");
-    let row = state.lines().find(|l| l.split(' ').nth(3) == Some(name))?;
-    Some(row.split(' ').map(str::to_string).collect())
-}
-
 /// Cell `column` of the `show stat` row `app,<server>`.
 fn stat_cell(socket: &Path, server: &str, column: &str) -> String {
-    let stat = admin(socket, "show stat");
-    let mut lines = stat.lines();
-    let header: Vec<&str> = lines.next().unwrap()[2..].split(',').collect();
-    let index = header.iter().position(|h| *h == column).unwrap();
-    let row = lines
-        .find(|l| l.starts_with(&format!("app,{server},")))
-        .unwrap_or_else(|| panic!("no row {server}: {stat}"));
-    row.split(',').nth(index).unwrap().to_string()
+    admin_socket::stat_cell(socket, &format!("app,{server}"), column)
 }
 
 /// What the runtime changes should look like: c added and enabled, b moved to d's port,
@@ -60,9 +46,9 @@ fn assert_changes_in_place(socket: &Path, addr: SocketAddr, d: &Origin, when: &s
         counts(&[("a", 2), ("c", 2), ("d", 2)]),
         "{when}"
     );
-    let c = state_row(socket, "c").unwrap_or_else(|| panic!("{when}: no server c"));
+    let c = server_state_row(socket, "c").unwrap_or_else(|| panic!("{when}: no server c"));
     assert_eq!(c[6], "0", "{when}: c is out of maintenance");
-    let b = state_row(socket, "b").unwrap();
+    let b = server_state_row(socket, "b").unwrap();
     assert_eq!(b[18], d.addr.port().to_string(), "{when}: b moved: {b:?}");
     assert_eq!(stat_cell(socket, "a", "slim"), "7", "{when}");
 }
@@ -85,7 +71,7 @@ fn runtime_servers_take_traffic_and_survive_reload_and_upgrade() {
     let add = format!("add server app/c {} weight 1", c.addr);
     assert_eq!(admin(&socket, &add), "New server registered.\n");
     assert_eq!(
-        state_row(&socket, "c").unwrap()[6],
+        server_state_row(&socket, "c").unwrap()[6],
         "1",
         "forced maintenance"
     );
@@ -195,10 +181,13 @@ fn runtime_servers_take_traffic_and_survive_reload_and_upgrade() {
         "c kept a request in flight:\n{}",
         new.log()
     );
-    assert!(state_row(&socket, "c").is_none());
+    assert!(server_state_row(&socket, "c").is_none());
     new.signal("HUP");
     new.wait_log("applied", 1, Duration::from_secs(10));
-    assert!(state_row(&socket, "c").is_none(), "deleted stays deleted");
+    assert!(
+        server_state_row(&socket, "c").is_none(),
+        "deleted stays deleted"
+    );
     assert_eq!(spread(addr, 4), counts(&[("a", 2), ("d", 2)]));
 }
 
@@ -228,7 +217,7 @@ fn del_server_waits_for_the_requests_in_flight() {
         "Server still has connections attached to it, cannot remove it.\n"
     );
     assert!(
-        state_row(&socket, "a").is_some(),
+        server_state_row(&socket, "a").is_some(),
         "refused: nothing changed"
     );
     assert_eq!(slow.join().unwrap(), 200, "the request in flight finishes");
