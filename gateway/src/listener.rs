@@ -37,7 +37,7 @@ use crate::proxy::{GatewayProxy, ListenerSlot, ListenerState, Role};
 use crate::transport::Transport;
 use admission::client_gone;
 use framing::Checked;
-use head::{read_head, Head};
+use head::{read_head, Head, Waits};
 use pingora::apps::{HttpPersistentSettings, HttpServerApp, ServerApp};
 use pingora::protocols::http::ServerSession;
 use pingora::protocols::tls::server::handshake_with_callback;
@@ -234,10 +234,11 @@ impl ListenerApp {
         let keep_alive_secs = Some(keep_alive.as_secs().max(1));
         let mut persisted: Option<HttpPersistentSettings> = None;
         let mut served_any = false;
+        let mut waits = Waits::new(shutdown);
         loop {
             let limit = state.limits.header_bytes;
             let waiting = (keep_alive, head_timeout);
-            let head = read_head(&mut stream, shutdown, waiting, limit, !served_any).await;
+            let head = read_head(&mut stream, &mut waits, waiting, limit, !served_any).await;
             let (head, times) = match head {
                 Head::Complete(head, times) => (head, times),
                 Head::Closed => {

@@ -5,9 +5,12 @@ use crate::proxy::state::HeadTimes;
 use bytes::BytesMut;
 use pingora::protocols::Stream;
 use pingora::server::ShutdownWatch;
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
+use std::task::Poll;
 use std::time::Duration;
-use tokio::io::AsyncReadExt;
-use tokio::time::{timeout_at, Instant};
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::time::{Instant, Sleep};
 
 /// What an idle TLS connection holds while it waits for a request: the first read takes at
 /// most this much (a short request fits whole; the rest of a longer one is already decrypted in
@@ -51,13 +54,88 @@ fn head_end(buf: &[u8], from: usize) -> Option<usize> {
     })
 }
 
+/// What a connection waits for requests with, made once and re-armed for each request: one
+/// tokio timer, whose deadline only moves later between requests (updated in place: no lock,
+/// no allocation), and one registration with the shutdown watch. A `timeout` and a `changed()`
+/// per request would each register and deregister with their drivers on every request.
+pub struct Waits {
+    timer: Pin<Box<Sleep>>,
+    shutdown: ShutdownWatch,
+    /// Resolves when the process starts shutting down (`true`) or its watch is gone (`false`);
+    /// made at the first wait that watches it.
+    signal: Option<Pin<Box<dyn Future<Output = bool> + Send>>>,
+    /// The signal has resolved: shutting down.
+    shutting_down: bool,
+}
+
+impl Waits {
+    /// The waits of a connection of the process whose shutdown `shutdown` announces.
+    pub fn new(shutdown: &ShutdownWatch) -> Self {
+        Waits {
+            timer: Box::pin(tokio::time::sleep_until(Instant::now())),
+            shutdown: shutdown.clone(),
+            signal: None,
+            shutting_down: false,
+        }
+    }
+
+    /// Read into `buf` until `deadline`, or until a shutdown starts when `watch_shutdown`.
+    async fn read<S: AsyncRead + Unpin>(
+        &mut self,
+        stream: &mut S,
+        buf: &mut BytesMut,
+        deadline: Instant,
+        watch_shutdown: bool,
+    ) -> Woken {
+        self.timer.as_mut().reset(deadline);
+        if watch_shutdown && self.signal.is_none() {
+            let mut shutdown = self.shutdown.clone();
+            self.signal = Some(Box::pin(async move {
+                shutdown.wait_for(|down| *down).await.is_ok()
+            }));
+        }
+        let mut read = std::pin::pin!(stream.read_buf(buf));
+        let (timer, signal) = (&mut self.timer, &mut self.signal);
+        let mut signal = signal.as_mut().filter(|_| watch_shutdown);
+        let woken = poll_fn(|cx| {
+            if let Poll::Ready(read) = read.as_mut().poll(cx) {
+                return Poll::Ready(Woken::Read(read.unwrap_or(0)));
+            }
+            if timer.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Woken::TimedOut);
+            }
+            match signal.as_mut().map(|signal| signal.as_mut().poll(cx)) {
+                Some(Poll::Ready(true)) => Poll::Ready(Woken::ShuttingDown),
+                Some(Poll::Ready(false)) => Poll::Ready(Woken::WatchGone),
+                _ => Poll::Pending,
+            }
+        })
+        .await;
+        if matches!(woken, Woken::ShuttingDown) {
+            // Resolved: never polled again.
+            (self.signal, self.shutting_down) = (None, true);
+        }
+        woken
+    }
+}
+
+/// Why [`Waits::read`] returned.
+enum Woken {
+    /// Bytes read (0: the client closed, or the read failed).
+    Read(usize),
+    TimedOut,
+    ShuttingDown,
+    /// The shutdown watch's sender is gone (the process is going away).
+    WatchGone,
+}
+
 /// Wait up to `idle` for the first byte, then up to `deadline` for the rest of a head of at
 /// most `max_bytes` (`(idle, deadline)` is `waiting`). A `fresh` connection (no request
 /// served yet) is waited for as usual at shutdown too: its client connected (through an L4
 /// front, maybe) before it could know, and its first request is on the way.
 pub async fn read_head(
     stream: &mut Stream,
-    shutdown: &ShutdownWatch,
+    waits: &mut Waits,
     waiting: (Duration, Duration),
     max_bytes: usize,
     fresh: bool,
@@ -69,29 +147,27 @@ pub async fn read_head(
     } else {
         HEAD_BUFFER
     });
-    let mut shutdown = shutdown.clone();
     let idle_until = Instant::now() + idle;
     let first = loop {
         if fresh {
-            break timeout_at(idle_until, stream.read_buf(&mut buf)).await;
+            break waits.read(stream, &mut buf, idle_until, false).await;
         }
-        if *shutdown.borrow_and_update() {
+        if waits.shutting_down {
             // Going away: a request already on its way is still served (with
             // `Connection: close`); a connection that stays quiet is closed between requests.
             let linger = Instant::now() + SHUTDOWN_LINGER;
-            break timeout_at(linger.min(idle_until), stream.read_buf(&mut buf)).await;
+            break waits
+                .read(stream, &mut buf, linger.min(idle_until), false)
+                .await;
         }
-        tokio::select! {
-            biased;
-            read = timeout_at(idle_until, stream.read_buf(&mut buf)) => break read,
-            changed = shutdown.changed() => if changed.is_err() {
-                return Head::Closed;
-            },
+        match waits.read(stream, &mut buf, idle_until, true).await {
+            Woken::ShuttingDown => continue,
+            Woken::WatchGone => return Head::Closed,
+            woken => break woken,
         }
     };
-    match first {
-        Ok(Ok(n)) if n > 0 => {}
-        _ => return Head::Closed,
+    if !matches!(first, Woken::Read(n) if n > 0) {
+        return Head::Closed;
     }
     let first_byte = Instant::now();
     let deadline = first_byte + deadline;
@@ -114,10 +190,10 @@ pub async fn read_head(
         if buf.capacity() - buf.len() < HEAD_BUFFER {
             buf.reserve(buf.capacity().max(HEAD_BUFFER));
         }
-        match timeout_at(deadline, stream.read_buf(&mut buf)).await {
-            Ok(Ok(n)) if n > 0 => {}
-            Ok(_) => return Head::Aborted(first_byte.into_std()),
-            Err(_) => return Head::TimedOut(first_byte.into_std()),
+        match waits.read(stream, &mut buf, deadline, false).await {
+            Woken::Read(n) if n > 0 => {}
+            Woken::TimedOut => return Head::TimedOut(first_byte.into_std()),
+            _ => return Head::Aborted(first_byte.into_std()),
         }
     }
 }
