@@ -61,11 +61,17 @@ fn head_end(buf: &[u8], from: usize) -> Option<usize> {
 pub struct Waits {
     timer: Pin<Box<Sleep>>,
     shutdown: ShutdownWatch,
-    /// Resolves when the process starts shutting down (`true`) or its watch is gone (`false`);
-    /// made at the first wait that watches it.
-    signal: Option<Pin<Box<dyn Future<Output = bool> + Send>>>,
-    /// The signal has resolved: shutting down.
-    shutting_down: bool,
+    signal: ShutdownSignal,
+}
+
+/// Where a connection stands with the shutdown watch.
+enum ShutdownSignal {
+    /// Not watched yet (a connection on its first request is not).
+    Unwatched,
+    /// Resolves when the process starts shutting down (`true`) or its watch is gone (`false`).
+    Watching(Pin<Box<dyn Future<Output = bool> + Send>>),
+    /// The shutdown has started (the signal resolved; it is never polled again).
+    Started,
 }
 
 impl Waits {
@@ -74,9 +80,13 @@ impl Waits {
         Waits {
             timer: Box::pin(tokio::time::sleep_until(Instant::now())),
             shutdown: shutdown.clone(),
-            signal: None,
-            shutting_down: false,
+            signal: ShutdownSignal::Unwatched,
         }
+    }
+
+    /// Whether a wait saw the process start shutting down.
+    fn shutting_down(&self) -> bool {
+        matches!(self.signal, ShutdownSignal::Started)
     }
 
     /// Read into `buf` until `deadline`, or until a shutdown starts when `watch_shutdown`.
@@ -88,15 +98,18 @@ impl Waits {
         watch_shutdown: bool,
     ) -> Woken {
         self.timer.as_mut().reset(deadline);
-        if watch_shutdown && self.signal.is_none() {
+        if watch_shutdown && matches!(self.signal, ShutdownSignal::Unwatched) {
             let mut shutdown = self.shutdown.clone();
-            self.signal = Some(Box::pin(async move {
+            self.signal = ShutdownSignal::Watching(Box::pin(async move {
                 shutdown.wait_for(|down| *down).await.is_ok()
             }));
         }
         let mut read = std::pin::pin!(stream.read_buf(buf));
-        let (timer, signal) = (&mut self.timer, &mut self.signal);
-        let mut signal = signal.as_mut().filter(|_| watch_shutdown);
+        let timer = &mut self.timer;
+        let mut signal = match &mut self.signal {
+            ShutdownSignal::Watching(signal) if watch_shutdown => Some(signal),
+            _ => None,
+        };
         let woken = poll_fn(|cx| {
             if let Poll::Ready(read) = read.as_mut().poll(cx) {
                 return Poll::Ready(Woken::Read(read.unwrap_or(0)));
@@ -112,8 +125,7 @@ impl Waits {
         })
         .await;
         if matches!(woken, Woken::ShuttingDown) {
-            // Resolved: never polled again.
-            (self.signal, self.shutting_down) = (None, true);
+            self.signal = ShutdownSignal::Started;
         }
         woken
     }
@@ -152,7 +164,7 @@ pub async fn read_head(
         if fresh {
             break waits.read(stream, &mut buf, idle_until, false).await;
         }
-        if waits.shutting_down {
+        if waits.shutting_down() {
             // Going away: a request already on its way is still served (with
             // `Connection: close`); a connection that stays quiet is closed between requests.
             let linger = Instant::now() + SHUTDOWN_LINGER;
